@@ -1,0 +1,130 @@
+// The fast hand-off: both ends of it, in one file, because both reach below
+// Node's public API (see node-internals.ts).
+//
+// What subprocess.send(msg, handle) costs per connection, in Node's
+// lib/internal/child_process.js:
+//   master: JSON.stringify {cmd:'NODE_HANDLE', type, msg}, write it with the
+//           descriptor, then WAIT: every later message on this channel is
+//           queued in _handleQueue until the child answers NODE_HANDLE_ACK;
+//   worker: parse, write NODE_HANDLE_ACK back, then deliver;
+//   master: parse the ACK, release the queue.
+// One handle in flight per channel, and a round trip per connection. cluster
+// adds its own {act:'newconn'} message and reply on top.
+//
+// What the fast hand-off does instead (the idea of seed article 002, which
+// writes on process._channel directly):
+//   master: write one tiny line, '{"seq":17,"cmd":"NODE_HANDOFF","type":"conn"}\n',
+//           with the descriptor, straight on the IPC pipe. No queue, no wait.
+//   worker: libuv reads the line and the descriptor together and stores the
+//           descriptor on the pipe as `pendingHandle` before calling `onread`.
+//           Our onread runs first: it recognises a descriptor that came with
+//           one of our lines and keeps it; Node's onread then parses the line
+//           as usual and emits it as an internal message, whose `seq` is
+//           matched with the kept descriptor. No NODE_HANDLE_ACK is sent.
+//   worker: handoff's own ack (accepted/refused, batched per event-loop turn)
+//           is the only answer, and the master keeps its copy until it comes.
+//
+// How the worker tells our descriptors from Node's: the kernel never joins
+// data written after a descriptor onto the same read (unix_stream_read_generic
+// stops after a message that carries descriptors), so a read that brings a
+// descriptor ends with, or inside, the one line written with it. That line is
+// the last one to start in the chunk. Node's own handle messages start
+// '{"cmd":', ours start '{"seq":' -- the third byte tells them apart. If a read
+// ends before that byte (only when more than 64 KiB of IPC is queued), the
+// decision waits for the next read.
+//
+// Everything else on the channel -- user messages, Node's own handle passing,
+// the shared scheduler's listening socket -- goes through Node untouched.
+
+import type { ChildProcess } from 'node:child_process';
+import { fastConnMessage, FAST_CONN_PREFIX } from './protocol.js';
+import { channelPipe, uv, type HandleOwner, type PipeHandle, type TcpHandle } from './node-internals.js';
+
+// ---- master side ----------------------------------------------------------------
+
+/** Writes a connection to a worker: true if written (or queued by libuv), false if the pipe refused it. */
+export type ConnectionWriter = (seq: number, handle: TcpHandle) => boolean;
+
+interface ConnWriteRequest {
+  oncomplete: ((this: ConnWriteRequest, status: number) => void) | null;
+  seq: number;
+  onFailed: (seq: number) => void;
+}
+
+function onWriteComplete(this: ConnWriteRequest, status: number): void {
+  if (status < 0) this.onFailed(this.seq);
+}
+
+/** A writer for this child, or undefined if its channel does not expose what we need. */
+export function createFastWriter(child: ChildProcess, onFailed: (seq: number) => void): ConnectionWriter | undefined {
+  const pipe = channelPipe(child);
+  if (pipe === undefined) return undefined;
+  const { WriteWrap } = uv().stream;
+  return (seq, handle) => {
+    if (!child.connected) return false;
+    const request = new WriteWrap() as unknown as ConnWriteRequest;
+    request.seq = seq;
+    request.onFailed = onFailed;
+    request.oncomplete = onWriteComplete; // only called if libuv could not write at once
+    return pipe.writeUtf8String(request as never, fastConnMessage(seq), handle) === 0;
+  };
+}
+
+// ---- worker side ----------------------------------------------------------------
+
+const OPEN_BRACE = 0x7b;
+const NEWLINE = 0x0a;
+/** The byte that differs between '{"seq":' (ours) and '{"cmd":' (Node's). */
+const DECIDING_INDEX = 2;
+const OURS = FAST_CONN_PREFIX.charCodeAt(DECIDING_INDEX);
+
+export interface FastReceiver {
+  /** The next descriptor that arrived with one of our `conn` lines, in order. */
+  take(): TcpHandle | undefined;
+}
+
+/** Hooks the worker's IPC pipe; returns undefined if this Node does not allow it. */
+export function installFastReceiver(owner: NodeJS.Process = process): FastReceiver | undefined {
+  const pipe = channelPipe(owner);
+  const nodeOnRead = pipe?.onread;
+  if (pipe === undefined || typeof nodeOnRead !== 'function') return undefined;
+  const { streamBaseState, kReadBytesOrError, kArrayBufferOffset } = uv().stream;
+
+  const ours: HandleOwner[] = [];
+  /** A descriptor whose line began in the last byte(s) of the previous read. */
+  let undecided: { handle: HandleOwner; seen: number } | null = null;
+
+  const giveToNode = (target: PipeHandle, handle: HandleOwner): void => {
+    if (target.pendingHandle === null) target.pendingHandle = handle;
+    else handle.close(); // two Node handles in one read: Node itself would drop the first
+  };
+
+  pipe.onread = function onread(this: PipeHandle, arrayBuffer?: ArrayBuffer) {
+    const arrived = this.pendingHandle;
+    if (arrayBuffer !== undefined) {
+      const nread = streamBaseState[kReadBytesOrError] as number;
+      const bytes = new Uint8Array(arrayBuffer, streamBaseState[kArrayBufferOffset] as number, nread);
+      this.pendingHandle = null;
+      if (undecided !== null) {
+        const previous = undecided;
+        undecided = null;
+        if (bytes[DECIDING_INDEX - previous.seen] === OURS) ours.push(previous.handle);
+        else giveToNode(this, previous.handle);
+      }
+      if (arrived !== null) {
+        const start = bytes.lastIndexOf(NEWLINE, nread - 2) + 1;
+        if (nread - start > DECIDING_INDEX) {
+          if (bytes[start] === OPEN_BRACE && bytes[start + DECIDING_INDEX] === OURS) ours.push(arrived);
+          else giveToNode(this, arrived);
+        } else {
+          undecided = { handle: arrived, seen: nread - start };
+        }
+      }
+    }
+    return nodeOnRead.call(this, arrayBuffer);
+  };
+
+  return {
+    take: () => ours.shift() as TcpHandle | undefined,
+  };
+}

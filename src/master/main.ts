@@ -1,0 +1,77 @@
+// The command line: `handoff <script> [options] [-- worker args]`.
+// Exit codes: 0 after a clean shutdown; 1 when the master cannot go on (port
+// in use, script missing, workers given up, a dirty shutdown); 2 for a wrong
+// command line, which also prints the usage.
+
+import { createRequire } from 'node:module';
+import { isHandoffError, type HandoffErrorCode } from '../errors.js';
+import { parseCommandLine, usage } from './cli.js';
+import { createMaster, type Master } from './master.js';
+
+const usageErrors: ReadonlySet<HandoffErrorCode> = new Set([
+  'ERR_HANDOFF_INVALID_OPTION',
+  'ERR_HANDOFF_UNKNOWN_OPTION',
+  'ERR_HANDOFF_MISSING_SCRIPT',
+  'ERR_HANDOFF_UNKNOWN_SCHEDULER',
+]);
+
+export function version(): string {
+  const require = createRequire(import.meta.url);
+  return (require('../../package.json') as { version: string }).version;
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  let master: Master;
+  try {
+    const command = parseCommandLine(argv);
+    if (command.kind === 'help') {
+      process.stdout.write(`${usage()}\n`);
+      return 0;
+    }
+    if (command.kind === 'version') {
+      process.stdout.write(`handoff ${version()} (node ${process.version})\n`);
+      return 0;
+    }
+    master = createMaster(command.options);
+  } catch (error) {
+    return reportStartError(error);
+  }
+  return run(master);
+}
+
+function reportStartError(error: unknown): number {
+  if (!isHandoffError(error)) throw error;
+  process.stderr.write(`handoff: ${error.message}\n`);
+  if (usageErrors.has(error.code)) {
+    process.stderr.write(`\n${usage()}\n`);
+    return 2;
+  }
+  return 1;
+}
+
+function run(master: Master): Promise<number> {
+  master.once('ready', () => {
+    const { address, port } = master.address;
+    const host = address === '::' || address === '0.0.0.0' ? '127.0.0.1' : address.includes(':') ? `[${address}]` : address;
+    const count = master.listeningWorkers.length;
+    process.stdout.write(
+      `handoff: listening on http://${host}:${port} (scheduler ${master.scheduler.name}, ${count} worker${count === 1 ? '' : 's'}, master pid ${process.pid})\n`,
+    );
+  });
+
+  // SIGTERM / SIGINT: graceful shutdown. A second SIGINT: stop now.
+  let interrupts = 0;
+  const shutdown = (signal: NodeJS.Signals): void => {
+    if (signal === 'SIGINT' && ++interrupts > 1) {
+      process.stderr.write('handoff: second SIGINT, stopping now\n');
+      for (const worker of master.workers) worker.kill('SIGKILL');
+      process.exit(130);
+    }
+    process.stderr.write(`handoff: ${signal}, shutting down gracefully (${signal === 'SIGINT' ? 'press Ctrl-C again to stop now' : 'send SIGINT twice to stop now'})\n`);
+    void master.close();
+  };
+  process.on('SIGTERM', shutdown);
+  process.on('SIGINT', shutdown);
+
+  return new Promise((resolve) => master.once('close', resolve));
+}

@@ -1,0 +1,253 @@
+// The worker slots: how many workers there should be, which process fills
+// each slot now, and every way a process enters or leaves one.
+//
+// A slot is a stable position (0..n-1). A replacement takes over the slot of
+// the worker it replaces, which is what lets ip-hash keep clients in place,
+// lets backoff count "consecutive crashes of a slot", and lets status show
+// restarts per slot.
+
+import { EventEmitter } from 'node:events';
+import type { DrainReason, SerializedError, WorkerConfig } from '../protocol.js';
+import type { Tracer } from '../trace.js';
+import type { Logger } from './log.js';
+import { RestartPolicy } from './restart-policy.js';
+import type { TransportName } from './transport.js';
+import { formatDuration } from './units.js';
+import { Worker } from './worker.js';
+
+/** After a worker's own kill timeout, how long the master waits before SIGKILL. */
+export const KILL_GRACE_MS = 500;
+
+export interface PoolOptions {
+  size: number;
+  args: readonly string[];
+  env: NodeJS.ProcessEnv;
+  config: Omit<WorkerConfig, 'id' | 'slot'>;
+  transport: TransportName;
+  killTimeout: number;
+  listenTimeout: number;
+  restart: { maxRestarts: number; windowMs: number; baseDelayMs: number };
+  logger: Logger;
+  trace: Tracer | null;
+}
+
+export interface Slot {
+  readonly index: number;
+  /** The process that fills the slot now (during a rotation, the new one). */
+  current: Worker | undefined;
+  /** Unexpected exits replaced in this slot. */
+  restarts: number;
+  /** A backoff timer waiting to refork this slot. */
+  pendingFork: NodeJS.Timeout | undefined;
+}
+
+export interface GiveUp {
+  exitsInWindow: number;
+  windowMs: number;
+  lastError: string;
+}
+
+export interface PoolEvents {
+  /** A process was forked; the master wires its messages. */
+  worker: [worker: Worker];
+  giveup: [info: GiveUp];
+}
+
+export class Pool extends EventEmitter<PoolEvents> {
+  readonly #options: PoolOptions;
+  readonly #slots: Slot[] = [];
+  /** Every live process, by id, including closing ones. */
+  readonly #workers = new Map<number, Worker>();
+  readonly #restarts: RestartPolicy;
+  #nextId = 1;
+  #stopping = false;
+
+  constructor(options: PoolOptions) {
+    super();
+    this.#options = options;
+    this.#restarts = new RestartPolicy(options.restart);
+  }
+
+  get size(): number {
+    return this.#slots.length;
+  }
+
+  get slots(): readonly Slot[] {
+    return this.#slots;
+  }
+
+  get gaveUp(): boolean {
+    return this.#restarts.gaveUp;
+  }
+
+  /** Live processes, oldest first. */
+  workers(): Worker[] {
+    return [...this.#workers.values()];
+  }
+
+  /** Fills every slot. */
+  start(): void {
+    for (let index = 0; index < this.#options.size; index++) this.#addSlot();
+  }
+
+  #addSlot(): Slot {
+    const slot: Slot = { index: this.#slots.length, current: undefined, restarts: 0, pendingFork: undefined };
+    this.#slots.push(slot);
+    this.fork(slot);
+    return slot;
+  }
+
+  /** Forks a process into `slot`; it becomes the slot's current worker. */
+  fork(slot: Slot): Worker {
+    clearTimeout(slot.pendingFork);
+    slot.pendingFork = undefined;
+    const worker = new Worker({
+      id: this.#nextId++,
+      slot: slot.index,
+      config: this.#options.config,
+      args: this.#options.args,
+      env: this.#options.env,
+      transport: this.#options.transport,
+    });
+    slot.current = worker;
+    this.#workers.set(worker.id, worker);
+    this.#options.trace?.worker(worker.id, worker.pid, `forked into slot ${slot.index}`);
+    const listenTimer = setTimeout(() => this.#notReadyInTime(worker), this.#options.listenTimeout);
+    worker.once('exit', () => {
+      clearTimeout(listenTimer);
+      this.#workers.delete(worker.id);
+      if (slot.current === worker) slot.current = undefined;
+    });
+    this.emit('worker', worker);
+    return worker;
+  }
+
+  #notReadyInTime(worker: Worker): void {
+    if (worker.state === 'listening' || worker.state === 'dead' || worker.state === 'closing') return;
+    worker.lastError ??= notReadyError(this.#options.listenTimeout);
+    this.#options.logger.log('warn', `worker ${worker.id} (pid ${worker.pid}) did not become ready within ${formatDuration(this.#options.listenTimeout)}; killing it`);
+    worker.kill('SIGKILL');
+  }
+
+  /** Resolves true once `worker` listens, false if it exits (or is killed for being too slow) first. */
+  whenReady(worker: Worker): Promise<boolean> {
+    if (worker.state === 'listening') return Promise.resolve(true);
+    if (worker.state === 'dead' || worker.state === 'closing') return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const onState = (): void => {
+        if (worker.state === 'listening') done(true);
+        else if (worker.state === 'closing') done(false);
+      };
+      const onExit = (): void => done(false);
+      const done = (ready: boolean): void => {
+        worker.off('state', onState);
+        worker.off('exit', onExit);
+        resolve(ready);
+      };
+      worker.on('state', onState);
+      worker.once('exit', onExit);
+    });
+  }
+
+  /**
+   * A worker left without being asked to (it crashed, or sent the suicide
+   * signal, or went silent): fork its replacement now, or after the backoff,
+   * or give up. Called once per worker.
+   */
+  replace(worker: Worker): void {
+    if (worker.replaced || worker.exitedAfterDisconnect || this.#stopping) return;
+    worker.replaced = true;
+    const slot = this.#slots[worker.slot];
+    if (slot === undefined || (slot.current !== worker && slot.current !== undefined)) return;
+    const decision = this.#restarts.onUnexpectedExit(worker.slot, worker.uptime());
+    if (!decision.restart) {
+      const lastError = worker.lastError?.message ?? describeExit(worker.exitCode, worker.exitSignal);
+      if (slot.current === worker) slot.current = undefined;
+      this.emit('giveup', { exitsInWindow: decision.exitsInWindow, windowMs: this.#options.restart.windowMs, lastError });
+      return;
+    }
+    slot.restarts++;
+    if (decision.delayMs === 0) {
+      this.fork(slot);
+    } else {
+      if (slot.current === worker) slot.current = undefined;
+      this.#options.trace?.worker(worker.id, worker.pid, `slot ${slot.index} crashed ${decision.streak} times in a row: refork in ${decision.delayMs} ms`);
+      slot.pendingFork = setTimeout(() => {
+        if (!this.#stopping) this.fork(slot);
+      }, decision.delayMs);
+    }
+  }
+
+  /** Tells a worker to drain and exit; it is forced out after the kill timeout. */
+  drain(worker: Worker, reason: DrainReason, onForced?: () => void): void {
+    if (worker.state === 'dead') return;
+    worker.drain(reason, this.#options.killTimeout, KILL_GRACE_MS, () => {
+      this.#options.logger.log('warn', `worker ${worker.id} (pid ${worker.pid}) still alive ${formatDuration(this.#options.killTimeout + KILL_GRACE_MS)} after it was told to close: SIGKILL`);
+      onForced?.();
+    });
+  }
+
+  /**
+   * Replaces a healthy worker without losing capacity: fork the replacement,
+   * wait until it is ready, and only then drain the old one. If the
+   * replacement does not become ready, the old worker stays and keeps serving.
+   */
+  async rotate(worker: Worker, reason: DrainReason): Promise<boolean> {
+    const slot = this.#slots[worker.slot];
+    if (slot === undefined || worker.state !== 'listening' || worker.replaced || this.#stopping) return false;
+    worker.replaced = true;
+    const fresh = this.fork(slot);
+    const ready = await this.whenReady(fresh);
+    if (!ready) {
+      fresh.exitedAfterDisconnect = true; // a failed replacement is not retried here
+      fresh.kill('SIGKILL');
+      worker.replaced = false;
+      if (!isDead(worker)) slot.current = worker;
+      return false;
+    }
+    this.drain(worker, reason);
+    return true;
+  }
+
+  /** Changes the number of slots: new ones are forked, surplus ones drained (newest first). */
+  resize(size: number): void {
+    while (this.#slots.length < size) this.#addSlot();
+    while (this.#slots.length > size) {
+      const slot = this.#slots.pop() as Slot;
+      clearTimeout(slot.pendingFork);
+      if (slot.current) this.drain(slot.current, 'scale-down');
+    }
+  }
+
+  /** Forget the given-up state (a reload is a fresh start). */
+  resetRestarts(): void {
+    this.#restarts.reset();
+  }
+
+  /** No refork from now on; cancels pending ones. */
+  stop(): void {
+    this.#stopping = true;
+    for (const slot of this.#slots) {
+      clearTimeout(slot.pendingFork);
+      slot.pendingFork = undefined;
+    }
+  }
+
+  get stopping(): boolean {
+    return this.#stopping;
+  }
+}
+
+/** A function, so TypeScript does not carry a narrowed state across an await. */
+function isDead(worker: Worker): boolean {
+  return worker.state === 'dead';
+}
+
+function notReadyError(timeoutMs: number): SerializedError {
+  const message = `not ready within ${formatDuration(timeoutMs)}: the script must call listen(), or export a server or a request handler`;
+  return { message, stack: message };
+}
+
+export function describeExit(code: number | null, signal: NodeJS.Signals | null): string {
+  return signal ? `killed by ${signal}` : `exit code ${code}`;
+}

@@ -1,0 +1,206 @@
+// The master's record of one worker process: what Node's cluster keeps in its
+// Worker object (lib/internal/cluster/worker.js), plus the counters the
+// dispatcher and `handoff ctl status` read.
+
+import { fork, type ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { CMD, decodeWorkerMessage, WORKER_CONFIG_ENV, type DrainReason, type MasterMessage, type SerializedError, type WorkerConfig, type WorkerMessage } from '../protocol.js';
+import type { ConnectionWriter } from '../fast-handoff.js';
+import { WINDOW, type DispatchTarget, type PendingConnection } from '../scheduler/dispatcher.js';
+import type { WorkerView } from '../scheduler/types.js';
+import { createConnectionWriter, sendSafely, type TransportName } from './transport.js';
+import { canMove, type WorkerState } from './worker-state.js';
+
+const runtimePath = fileURLToPath(new URL('../worker/runtime.js', import.meta.url));
+
+export interface WorkerInit {
+  id: number;
+  slot: number;
+  config: Omit<WorkerConfig, 'id' | 'slot'>;
+  args: readonly string[];
+  env: NodeJS.ProcessEnv;
+  transport: TransportName;
+}
+
+export interface WorkerEvents {
+  /** It moved along its lifecycle. */
+  state: [state: WorkerState];
+  /** A well-formed handoff message from the runtime. */
+  internal: [message: WorkerMessage];
+  /** A message from the user's code (process.send), passed on untouched. */
+  message: [message: unknown, handle: unknown];
+  /** A connection write failed after it was queued. */
+  'write-failed': [seq: number];
+  /** The IPC channel closed: every message the worker sent has been read. */
+  disconnect: [];
+  exit: [code: number | null, signal: NodeJS.Signals | null];
+}
+
+export class Worker extends EventEmitter<WorkerEvents> implements DispatchTarget {
+  readonly id: number;
+  readonly slot: number;
+  readonly process: ChildProcess;
+  readonly inFlight = new Map<number, PendingConnection>();
+  readonly view: WorkerView;
+  readonly transport: TransportName;
+  readonly forkedAt = Date.now();
+
+  state: WorkerState = 'starting';
+  /**
+   * True once the master asked this worker to go (shutdown, scale-down,
+   * reload, rotation): its exit is then expected and it is not replaced.
+   * Node calls this worker.exitedAfterDisconnect (it was once `suicide`).
+   */
+  exitedAfterDisconnect = false;
+  /** Its slot already has a replacement (forked at the suicide signal, or before a rotation). */
+  replaced = false;
+  /** Connections the worker accepted (acknowledged). */
+  handed = 0;
+  /** Open connections, as the worker last reported. */
+  active = 0;
+  /**
+   * It refused its last connections (at server.maxConnections): pass it over
+   * until its next heartbeat or acceptance, so a refused connection does not
+   * bounce straight back to it.
+   */
+  refusing = false;
+  /** Resident set size in bytes, as last measured. */
+  rss = 0;
+  listeningAt: number | undefined;
+  lastHeartbeat = Date.now();
+  drainReason: DrainReason | undefined;
+  lastError: SerializedError | undefined;
+  exitCode: number | null = null;
+  exitSignal: NodeJS.Signals | null = null;
+
+  readonly #write: ConnectionWriter;
+  #killTimer: NodeJS.Timeout | undefined;
+
+  constructor(init: WorkerInit) {
+    super();
+    this.id = init.id;
+    this.slot = init.slot;
+    const config: WorkerConfig = { ...init.config, id: init.id, slot: init.slot };
+    this.process = fork(runtimePath, [...init.args], {
+      env: {
+        ...init.env,
+        [WORKER_CONFIG_ENV]: JSON.stringify(config),
+        HANDOFF_WORKER_ID: String(init.id),
+        HANDOFF_WORKER_SLOT: String(init.slot),
+      },
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      serialization: 'json',
+    });
+    const writer = createConnectionWriter(init.transport, this.process, (seq) => this.emit('write-failed', seq));
+    this.#write = writer.write;
+    this.transport = writer.name;
+    this.view = createView(this);
+
+    const child = this.process;
+    // An 'error' event without a listener would crash the master (e.g. fork failed with EAGAIN).
+    child.on('error', () => undefined);
+    child.on('internalMessage', (raw: unknown) => {
+      const message = decodeWorkerMessage(raw);
+      if (message !== undefined) this.emit('internal', message);
+    });
+    child.on('message', (message, handle) => this.emit('message', message, handle));
+    child.once('disconnect', () => this.emit('disconnect'));
+    child.once('exit', (code, signal) => {
+      clearTimeout(this.#killTimer);
+      this.exitCode = code;
+      this.exitSignal = signal;
+      this.emit('exit', code, signal);
+    });
+  }
+
+  get pid(): number {
+    return this.process.pid ?? 0;
+  }
+
+  /** Milliseconds since it started listening (0 if it never did). */
+  uptime(now = Date.now()): number {
+    return this.listeningAt === undefined ? 0 : now - this.listeningAt;
+  }
+
+  /** Moves along the lifecycle; false (and no change) if the move is not allowed from here. */
+  moveTo(next: WorkerState): boolean {
+    if (!canMove(this.state, next)) return false;
+    this.state = next;
+    if (next === 'listening') this.listeningAt = Date.now();
+    this.emit('state', next);
+    return true;
+  }
+
+  // ---- DispatchTarget -------------------------------------------------------------
+
+  sendConnection(connection: PendingConnection): boolean {
+    return this.#write(connection.seq, connection.handle);
+  }
+
+  countHanded(): void {
+    this.handed++;
+  }
+
+  // ---- control --------------------------------------------------------------------
+
+  send(message: MasterMessage, handle?: unknown): boolean {
+    return sendSafely(this.process, message, handle);
+  }
+
+  /**
+   * Asks the worker to drain and exit by itself within timeoutMs; if it is
+   * still alive graceMs after that (a blocked event loop cannot run its own
+   * timer), it gets SIGKILL. `onForced` is told when that happens.
+   */
+  drain(reason: DrainReason, timeoutMs: number, graceMs: number, onForced: () => void): void {
+    this.exitedAfterDisconnect = true;
+    this.drainReason ??= reason;
+    this.moveTo('closing');
+    this.send({ cmd: CMD, type: 'drain', reason, timeoutMs });
+    this.expectExit(timeoutMs + graceMs, onForced);
+  }
+
+  /** SIGKILL now, for a worker that cannot be reasoned with (silent, or the master must stop). */
+  kill(signal: NodeJS.Signals = 'SIGKILL'): void {
+    if (this.process.exitCode === null && this.process.signalCode === null) this.process.kill(signal);
+  }
+
+  /** The worker is going away by itself (it drains, or it sent the suicide signal): SIGKILL it if it is still here after `afterMs`. */
+  expectExit(afterMs: number, onForced: () => void): void {
+    if (this.#killTimer !== undefined || this.state === 'dead') return;
+    this.#killTimer = setTimeout(() => {
+      if (this.state === 'dead') return;
+      onForced();
+      this.kill('SIGKILL');
+    }, afterMs);
+    this.#killTimer.unref();
+  }
+}
+
+/** A read-only window on the worker for schedulers: getters only, no way back to the record. */
+function createView(worker: Worker): WorkerView {
+  return Object.freeze({
+    get id() {
+      return worker.id;
+    },
+    get slot() {
+      return worker.slot;
+    },
+    get pid() {
+      return worker.pid;
+    },
+    get state() {
+      return worker.state;
+    },
+    get inFlight() {
+      return worker.inFlight.size;
+    },
+    get active() {
+      return worker.active;
+    },
+    get busy() {
+      return worker.refusing || worker.inFlight.size >= WINDOW;
+    },
+  });
+}

@@ -1,0 +1,56 @@
+// The one interface every scheduler implements, built-in or user-supplied.
+//
+// Node's cluster hard-codes two strategies (round_robin_handle.js and
+// shared_handle.js) and core declined to add more (nodejs/node#11546 asked for
+// a pluggable one instead). handoff separates the policy -- which worker gets
+// this connection? -- from the mechanics every master-accepting scheduler
+// needs (queueing, hand-off, acknowledgement, re-dispatch, the queue bound),
+// which live once, in dispatcher.ts. A policy is therefore small: see
+// round-robin.ts, or the 20-line example in docs/schedulers.md.
+
+import type { WorkerState } from '../master/worker-state.js';
+
+/** What a scheduler may know about a worker: a read-only view, never the live record. */
+export interface WorkerView {
+  /** Unique for the master's lifetime: never reused. */
+  readonly id: number;
+  /** Stable position, 0..workers-1: a replacement inherits the slot of the worker it replaces. */
+  readonly slot: number;
+  readonly pid: number;
+  readonly state: WorkerState;
+  /** Connections sent to this worker that it has not acknowledged yet. */
+  readonly inFlight: number;
+  /** Open connections the worker last reported (updated with every acknowledgement and heartbeat). */
+  readonly active: number;
+  /** True when the worker should not be sent more right now: its hand-off window is full or it is at maxConnections. */
+  readonly busy: boolean;
+}
+
+/** The connection being placed. */
+export interface ConnectionInfo {
+  /** The master's sequence number for this connection, as shown by --trace. */
+  readonly seq: number;
+  /** The client's address ("127.0.0.1", "::1"); looked up on first use, "" if the client is already gone. */
+  readonly remoteAddress: string;
+  /** How many workers refused or lost this connection before. */
+  readonly attempts: number;
+}
+
+export interface Scheduler {
+  readonly name: string;
+  /**
+   * Choose a worker for `connection` among `workers` (every worker that is
+   * listening, in slot order), or return undefined to leave the connection
+   * queued until a worker acknowledges, becomes ready or goes away.
+   * Returning a busy worker is allowed: the connection is still sent to it.
+   */
+  pick(connection: ConnectionInfo, workers: readonly WorkerView[]): WorkerView | undefined;
+  /** Optional: one short phrase saying why `worker` was picked, printed by --trace. */
+  explain?(connection: ConnectionInfo, worker: WorkerView): string;
+  /** Optional: told when a worker starts or stops taking connections. */
+  add?(worker: WorkerView): void;
+  remove?(worker: WorkerView): void;
+}
+
+/** The methods a scheduler module must provide, for clear errors when one does not. */
+export const requiredSchedulerMethods = ['pick'] as const;

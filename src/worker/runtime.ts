@@ -1,0 +1,165 @@
+// What the master forks: the worker runtime. It sets up the channel to the
+// master, then loads the user's script, whose server it attaches to the
+// master's socket (Node's counterpart: lib/internal/cluster/child.js).
+
+import type net from 'node:net';
+import { installFastReceiver } from '../fast-handoff.js';
+import { isTcpHandle, type TcpHandle } from '../node-internals.js';
+import { CMD, isHandoffMessage, serializeError, WORKER_CONFIG_ENV, type MasterMessage, type MasterMessageType, type WorkerConfig, type WorkerMessage } from '../protocol.js';
+import { createTracer, parseTraceOrigin, TRACE_ORIGIN_ENV } from '../trace.js';
+import { AckBatcher } from './acks.js';
+import { Attacher } from './attach.js';
+import { createDrain } from './drain.js';
+import { interceptListen } from './listen-intercept.js';
+import { loadScript } from './load-script.js';
+import { installChannel, WorkerChannel } from './channel.js';
+
+const config = readConfig();
+
+function readConfig(): WorkerConfig {
+  const text = process.env[WORKER_CONFIG_ENV];
+  delete process.env[WORKER_CONFIG_ENV];
+  if (text === undefined || typeof process.send !== 'function') {
+    process.stderr.write('handoff: the worker runtime is started by the master (handoff <script>), not directly\n');
+    process.exit(1);
+  }
+  return JSON.parse(text) as WorkerConfig;
+}
+
+const label = `handoff worker ${config.id} (pid ${process.pid})`;
+const log = (message: string): void => void process.stderr.write(`${label}: ${message}\n`);
+const trace = createTracer(config.trace, `w${config.id}`, parseTraceOrigin(process.env[TRACE_ORIGIN_ENV]));
+
+// Our own reference to process.send, taken before user code could replace it.
+const rawSend = (process.send as NonNullable<typeof process.send>).bind(process);
+function send(message: WorkerMessage, callback?: (error: Error | null) => void): void {
+  if (!process.connected) return callback?.(null);
+  try {
+    rawSend(message, undefined, {}, callback ?? ignore);
+  } catch {
+    callback?.(null);
+  }
+}
+
+const channel = new WorkerChannel(config.id, config.slot, (message) => send(message));
+installChannel(channel);
+
+const attacher = new Attacher(config, {
+  onAttached: (form, server) => {
+    if (trace) followSockets(server);
+    send({ cmd: CMD, type: 'listening', form });
+  },
+});
+const acks = new AckBatcher(send, () => attacher.active);
+const fast = installFastReceiver();
+
+/** Exits once the master has everything we wrote, so no acknowledgement is lost. */
+function exit(code: number): void {
+  acks.flush(() => process.exit(code));
+}
+
+const drain = createDrain({
+  attacher,
+  announce: (reason, active) => send({ cmd: CMD, type: 'draining', reason, active }),
+  exit,
+  log,
+});
+
+// ---- connections ------------------------------------------------------------------
+
+function onConnection(seq: number, handle: TcpHandle | undefined): void {
+  trace?.conn(seq, 'received by the worker');
+  if (handle === undefined) {
+    trace?.conn(seq, 'arrived without its descriptor: refused');
+    return acks.refuse(seq);
+  }
+  if (!attacher.canAccept()) {
+    handle.close();
+    trace?.conn(seq, 'refused: server closed or at maxConnections');
+    return acks.refuse(seq);
+  }
+  acks.accept(seq); // before the socket exists: see acks.ts
+  deliveringSeq = seq;
+  attacher.deliver(handle);
+  deliveringSeq = undefined;
+}
+
+/** With --trace: the master's seq of the connection being delivered right now, to name its socket. */
+let deliveringSeq: number | undefined;
+let selfAccepted = 0;
+function followSockets(server: net.Server): void {
+  server.on('connection', (socket) => {
+    let name: number | string | undefined = deliveringSeq;
+    if (name === undefined) {
+      name = `s${++selfAccepted}`;
+      trace?.conn(name, 'accepted by the worker itself, from the shared socket');
+    } else {
+      trace?.conn(name, 'accepted: the server has it as a net.Socket');
+    }
+    const seq = name;
+    socket.once('close', () => trace?.conn(seq, 'closed'));
+  });
+}
+
+// ---- messages from the master ------------------------------------------------------
+
+type Handlers = { [T in MasterMessageType]: (message: Extract<MasterMessage, { type: T }>, handle: unknown) => void };
+const handlers: Handlers = {
+  conn: (message, handle) => onConnection(message.seq, isTcpHandle(handle) ? handle : fast?.take()),
+  'listen-handle': (_message, handle) => {
+    if (isTcpHandle(handle)) attacher.receiveSharedHandle(handle);
+  },
+  drain: (message) => drain(message.reason, message.timeoutMs),
+  relay: (message) => channel.deliver(message.from, message.data),
+  state: (message) => channel.replaceState(message.state),
+};
+
+process.on('internalMessage', (message: unknown, handle: unknown) => {
+  if (!isHandoffMessage(message)) return;
+  const handler = handlers[message.type as MasterMessageType] as ((m: unknown, h: unknown) => void) | undefined;
+  handler?.(message, handle);
+});
+
+// ---- faults --------------------------------------------------------------------------
+
+// The suicide signal: tell the master first, so it forks the replacement now,
+// then drain. Further errors while draining are only logged.
+let dying = false;
+function onFatal(error: unknown, origin: string): void {
+  const serialized = serializeError(error);
+  if (dying) return log(`${origin} while draining: ${serialized.stack}`);
+  dying = true;
+  log(`${origin}, draining and exiting:\n${serialized.stack}`);
+  send({ cmd: CMD, type: 'suicide', error: serialized });
+  trace?.worker(config.id, process.pid, 'suicide signal sent; draining');
+  drain('suicide', config.killTimeout);
+}
+process.on('uncaughtException', (error) => onFatal(error, 'uncaught exception'));
+process.on('unhandledRejection', (reason) => onFatal(reason, 'unhandled rejection'));
+
+// SIGINT/SIGTERM sent to the worker itself (a terminal's Ctrl-C reaches the
+// whole process group): drain gracefully instead of dying mid-request.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => drain('shutdown', config.killTimeout));
+
+// The master is gone (even SIGKILLed): its end of the channel closed. Nobody
+// will replace us or send us work; finish what is open, briefly, and go.
+process.on('disconnect', () => drain('master-gone', Math.min(config.killTimeout, 1000)));
+
+if (config.heartbeatInterval > 0) {
+  setInterval(() => send({ cmd: CMD, type: 'heartbeat', active: attacher.active, rss: process.memoryUsage.rss() }), config.heartbeatInterval).unref();
+}
+
+// ---- start ------------------------------------------------------------------------------
+
+interceptListen((server, backlog) => attacher.attach(server, 'listen', backlog));
+process.channel?.ref(); // internal messages alone do not keep a child alive
+send({ cmd: CMD, type: 'online' });
+process.argv[1] = config.script; // the script sees the argv it would have had, run directly
+
+try {
+  await loadScript(config.script, attacher);
+} catch (error) {
+  send({ cmd: CMD, type: 'load-error', error: serializeError(error) }, () => process.exit(1));
+}
+
+function ignore(): void {}

@@ -80,11 +80,24 @@ function describeParseError(error: unknown): string {
   return message.split('\n')[0] ?? message;
 }
 
+function placeholder(spec: OptionSpec): string {
+  switch (spec.kind) {
+    case 'boolean':
+      return '';
+    case 'choice':
+      return ` <${spec.choices?.join('|')}>`;
+    case 'duration':
+      return ' <time>';
+    default:
+      return ` <${{ count: 'n', port: 'port', size: 'size', string: 'text' }[spec.kind]}>`;
+  }
+}
+
 export function usage(): string {
   const sections: Record<OptionSpec['section'], string[]> = { server: [], lifecycle: [], operations: [], output: [] };
   for (const spec of Object.values(optionSpecs)) {
-    const names = `${spec.short ? `-${spec.short}, ` : '    '}--${spec.flag}${spec.kind === 'boolean' ? '' : ' <value>'}`;
-    sections[spec.section].push(`  ${names.padEnd(28)} ${spec.help}`);
+    const names = `${spec.short ? `-${spec.short}, ` : '    '}--${spec.flag}${placeholder(spec)}`;
+    sections[spec.section].push(`  ${names.padEnd(32)} ${spec.help}`);
   }
   const titles: Record<OptionSpec['section'], string> = {
     server: 'Server',
@@ -103,7 +116,7 @@ export function usage(): string {
     '',
     ...blocks.flatMap((block) => [block, '']),
     'Other:',
-    '  -h, --help                   print this help',
-    '  -v, --version                print the version',
+    '  -h, --help                       print this help',
+    '  -v, --version                    print the version',
   ].join('\n');
 }

@@ -47,7 +47,7 @@ export class Listener {
     const family = address === undefined ? 4 : net.isIP(address);
     if (family === 0) throw new ListenError(String(host), port, 'EINVAL: --host must be an IP address or localhost');
     const handle = createServerHandle(address ?? null, port, family === 6 ? 6 : 4);
-    const shown = address ?? '0.0.0.0';
+    const shown = address ?? '*'; // no host: all interfaces, as net.Server does
     if (typeof handle === 'number') throw new ListenError(shown, port, util.getSystemErrorName(handle));
     const status = handle.listen(BACKLOG);
     if (status !== 0) {

@@ -55,7 +55,7 @@ type SettingKey = Exclude<keyof ResolvedOptions, 'script' | 'args'>;
 
 export const optionSpecs: Readonly<Record<SettingKey, OptionSpec>> = {
   port: { flag: 'port', kind: 'port', section: 'server', help: 'TCP port to listen on; 0 picks any free port (default 3000)' },
-  host: { flag: 'host', kind: 'string', section: 'server', help: 'address to listen on (default: all interfaces, like net.Server)' },
+  host: { flag: 'host', kind: 'string', section: 'server', help: 'IP address to listen on, or localhost (default: all interfaces, like net.Server)' },
   workers: { flag: 'workers', short: 'w', kind: 'count', min: 1, max: 1024, section: 'server', help: 'number of worker processes (default: os.availableParallelism())' },
   scheduler: {
     flag: 'scheduler',
@@ -70,7 +70,7 @@ export const optionSpecs: Readonly<Record<SettingKey, OptionSpec>> = {
     choices: ['auto', 'fast', 'send'],
     env: 'HANDOFF_TRANSPORT',
     section: 'server',
-    help: 'how rr hands a connection over: fast (direct write on the IPC pipe), send (subprocess.send), auto (fast when this Node supports it; default)',
+    help: 'how rr hands a connection to a worker: fast (a direct write on the IPC pipe), send (subprocess.send), auto (fast if this Node allows it; default)',
   },
   maxPending: {
     flag: 'max-pending',

@@ -1,0 +1,80 @@
+// rr and shared over real connections, and the scripts forms a worker may take.
+
+import { afterEach, describe, expect, test } from 'vitest';
+import { countByPid, get, getMany } from './helpers/http.js';
+import { example, fixture, startMaster, stopAllMasters } from './helpers/process.js';
+
+afterEach(stopAllMasters);
+
+describe('rr', () => {
+  test('400 requests on fresh connections over 4 workers: exactly 100 each', async () => {
+    const { master, url } = await startMaster([fixture('pid.mjs'), '--workers', '4', '--scheduler', 'rr']);
+    const replies = await getMany(url, 400, 8);
+    expect(replies.every((reply) => reply.status === 200)).toBe(true);
+    const counts = countByPid(replies);
+    expect(counts.size).toBe(4);
+    expect([...counts.values()]).toEqual([100, 100, 100, 100]);
+    master.signal('SIGTERM');
+    expect(await master.exit()).toEqual({ code: 0, signal: null });
+  });
+
+  test('HANDOFF_SCHEDULER picks the scheduler, and the flag wins over it', async () => {
+    const fromEnv = await startMaster([fixture('pid.mjs'), '-w', '1'], { env: { HANDOFF_SCHEDULER: 'shared' } });
+    expect(fromEnv.master.stdout).toContain('(scheduler shared, 1 worker,');
+    const fromFlag = await startMaster([fixture('pid.mjs'), '-w', '1', '--scheduler', 'rr'], { env: { HANDOFF_SCHEDULER: 'shared' } });
+    expect(fromFlag.master.stdout).toContain('(scheduler rr, 1 worker,');
+  });
+});
+
+describe('shared', () => {
+  test('every request is served; the kernel decides the spread', async () => {
+    const { master, url } = await startMaster([fixture('pid.mjs'), '--workers', '4', '--scheduler', 'shared']);
+    const replies = await getMany(url, 400, 8);
+    expect(replies.every((reply) => reply.status === 200)).toBe(true);
+    const counts = countByPid(replies);
+    const spread = [...counts.values()].sort((a, b) => b - a);
+    console.log(`shared: 400 requests over 4 workers, per-worker counts ${spread.join(', ')}`);
+    expect(spread.reduce((a, b) => a + b, 0)).toBe(400);
+    master.signal('SIGTERM');
+    expect((await master.exit()).code).toBe(0);
+  });
+});
+
+describe('script forms', () => {
+  const scripts = [
+    'listen.mjs',
+    'server-export.mjs',
+    'handler-export.mjs',
+    'listen.cjs',
+    'server-export.cjs',
+    'handler-export.cjs',
+    'listen.js',
+    'server-export.js',
+    'handler-export.js',
+    'cjs/listen.js',
+    'cjs/server-export.js',
+    'cjs/handler-export.js',
+    'typescript.ts',
+  ];
+  test.each(scripts)('%s serves', async (script) => {
+    const { url } = await startMaster([fixture(`forms/${script}`), '--workers', '2']);
+    const first = await get(url);
+    const second = await get(url);
+    expect(first.status).toBe(200);
+    expect(first.body).toMatch(new RegExp(`^${script.replace('.', '\\.')} \\d+$`));
+    // two workers, rr: two different pids
+    expect(first.body).not.toBe(second.body);
+  });
+});
+
+describe('the built CLI', () => {
+  test('node dist/master.js examples/hello.js: serves, then stops cleanly on SIGTERM', async () => {
+    const { master, url, port } = await startMaster([example('hello.js'), '-w', '2']);
+    expect(master.stdout).toMatch(new RegExp(`^handoff: listening on http://127\\.0\\.0\\.1:${port} \\(scheduler rr, 2 workers, master pid ${master.pid}\\)\\n$`));
+    const reply = await get(url);
+    expect(reply.status).toBe(200);
+    expect(reply.body).toMatch(/^hello from pid \d+\n$/);
+    master.signal('SIGTERM');
+    expect(await master.exit()).toEqual({ code: 0, signal: null });
+  });
+});

@@ -1,0 +1,14 @@
+// The README's command-line reference is the real --help output.
+
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { expect, test } from 'vitest';
+import { cli, root } from './helpers/process.js';
+
+test('README shows the current --help (regenerate with: node scripts/readme-help.mjs)', () => {
+  const help = execFileSync(process.execPath, [cli, '--help'], { encoding: 'utf8' });
+  const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8');
+  const block = /<!-- help:start[^\n]*\n```\n([\s\S]*?)```\n<!-- help:end -->/.exec(readme)?.[1];
+  expect(block).toBe(help);
+});

@@ -1,0 +1,47 @@
+// Real HTTP over loopback, one new connection per request unless told otherwise.
+
+import http from 'node:http';
+
+export interface Reply {
+  status: number;
+  body: string;
+  headers: http.IncomingHttpHeaders;
+}
+
+export function get(url: string, options: { agent?: http.Agent | false; headers?: http.OutgoingHttpHeaders; timeoutMs?: number; localAddress?: string } = {}): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const request = http.get(url, { agent: options.agent ?? false, headers: options.headers, localAddress: options.localAddress }, (response) => {
+      let body = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => (body += chunk));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, body, headers: response.headers }));
+      response.on('error', reject);
+    });
+    request.setTimeout(options.timeoutMs ?? 10_000, () => request.destroy(new Error(`no answer from ${url} within ${options.timeoutMs ?? 10_000} ms`)));
+    request.on('error', reject);
+  });
+}
+
+/** Runs `total` requests with at most `concurrency` in flight; returns the replies in order. */
+export async function getMany(url: string, total: number, concurrency: number, options: Parameters<typeof get>[1] = {}): Promise<Reply[]> {
+  const replies: Reply[] = new Array(total);
+  let next = 0;
+  const lanes = Array.from({ length: Math.min(concurrency, total) }, async () => {
+    while (next < total) {
+      const index = next++;
+      replies[index] = await get(url, options);
+    }
+  });
+  await Promise.all(lanes);
+  return replies;
+}
+
+/** How many replies each pid (the first number in the body) served. */
+export function countByPid(replies: Reply[]): Map<number, number> {
+  const counts = new Map<number, number>();
+  for (const reply of replies) {
+    const pid = Number(/(\d+)/.exec(reply.body)?.[1]);
+    counts.set(pid, (counts.get(pid) ?? 0) + 1);
+  }
+  return counts;
+}

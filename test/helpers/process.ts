@@ -1,0 +1,208 @@
+// Starting the real handoff CLI and watching what it prints, with every wait bounded.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const cli = path.join(root, 'dist/master.js');
+export const fixture = (name: string): string => path.join(root, 'test/fixtures', name);
+export const example = (name: string): string => path.join(root, 'examples', name);
+
+export interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+/** A running `node dist/master.js ...` with its output collected. */
+export class MasterProcess {
+  readonly child: ChildProcess;
+  readonly exited: Promise<Exit>;
+  stdout = '';
+  stderr = '';
+  #watchers: Array<() => void> = [];
+
+  constructor(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string } = {}) {
+    this.child = spawn(process.execPath, [cli, ...args], {
+      cwd: options.cwd ?? root,
+      env: { ...process.env, ...options.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    live.add(this);
+    this.child.stdout?.setEncoding('utf8').on('data', (text: string) => {
+      this.stdout += text;
+      this.#notify();
+    });
+    this.child.stderr?.setEncoding('utf8').on('data', (text: string) => {
+      this.stderr += text;
+      this.#notify();
+    });
+    this.exited = new Promise((resolve) => {
+      this.child.once('exit', (code, signal) => {
+        live.delete(this);
+        // Let the last output arrive before anyone reads it.
+        setImmediate(() => {
+          resolve({ code, signal });
+          this.#notify();
+        });
+      });
+    });
+  }
+
+  get pid(): number {
+    return this.child.pid as number;
+  }
+
+  get output(): string {
+    return this.stdout + this.stderr;
+  }
+
+  #notify(): void {
+    for (const watcher of [...this.#watchers]) watcher();
+  }
+
+  /** Resolves with the first match of `pattern` in stdout+stderr; rejects after `timeoutMs`. */
+  waitFor(pattern: RegExp, timeoutMs = 10_000): Promise<RegExpMatchArray> {
+    return new Promise((resolve, reject) => {
+      const check = (): boolean => {
+        const match = this.output.match(pattern);
+        if (match) {
+          cleanup();
+          resolve(match);
+          return true;
+        }
+        return false;
+      };
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${pattern}\n--- output so far ---\n${this.output}`));
+      }, timeoutMs);
+      const cleanup = (): void => {
+        clearTimeout(timer);
+        this.#watchers = this.#watchers.filter((w) => w !== watcher);
+      };
+      const watcher = (): void => void check();
+      if (!check()) this.#watchers.push(watcher);
+    });
+  }
+
+  /** Counts matches of `pattern` (global) in the output so far. */
+  count(pattern: RegExp): number {
+    return [...this.output.matchAll(new RegExp(pattern.source, pattern.flags.includes('g') ? pattern.flags : `${pattern.flags}g`))].length;
+  }
+
+  /** Waits until `pattern` has matched `times` times. */
+  async waitForCount(pattern: RegExp, times: number, timeoutMs = 10_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.count(pattern) < times) {
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timed out waiting for ${times} x ${pattern} (saw ${this.count(pattern)})\n--- output ---\n${this.output}`);
+      await Promise.race([new Promise<void>((resolve) => this.#watchers.push(resolve)), delay(Math.min(left, 200))]);
+    }
+  }
+
+  signal(signal: NodeJS.Signals): void {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
+  }
+
+  /** Waits for the exit, failing the test if it takes longer than `timeoutMs`. */
+  async exit(timeoutMs = 10_000): Promise<Exit> {
+    return withTimeout(this.exited, timeoutMs, `master ${this.pid} did not exit within ${timeoutMs} ms\n${this.output}`);
+  }
+}
+
+const live = new Set<MasterProcess>();
+
+/** A master that printed its ready line; `port` is the real one. */
+export interface RunningMaster {
+  master: MasterProcess;
+  port: number;
+  url: string;
+}
+
+export async function startMaster(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {}): Promise<RunningMaster> {
+  const master = new MasterProcess(args.includes('--port') ? args : [...args, '--port', '0'], options);
+  const match = await Promise.race([
+    master.waitFor(/listening on http:\/\/127\.0\.0\.1:(\d+) /, options.timeoutMs ?? 15_000),
+    master.exited.then((exit) => {
+      throw new Error(`master exited (${exit.code ?? exit.signal}) before it was ready\n${master.output}`);
+    }),
+  ]);
+  const port = Number(match[1]);
+  return { master, port, url: `http://127.0.0.1:${port}` };
+}
+
+/** Runs the CLI to completion (for bad input): bounded, and never leaves it running. */
+export async function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<Exit & { stdout: string; stderr: string }> {
+  const master = new MasterProcess(args, options);
+  try {
+    const exit = await master.exit(options.timeoutMs ?? 15_000);
+    return { ...exit, stdout: master.stdout, stderr: master.stderr };
+  } finally {
+    master.signal('SIGKILL');
+  }
+}
+
+/** Children of `pid` (its workers), from ps. */
+export function childPids(pid: number): number[] {
+  try {
+    return execFileSync('ps', ['-o', 'pid=', '--ppid', String(pid)], { encoding: 'utf8' })
+      .split('\n')
+      .map((line) => Number(line.trim()))
+      .filter((n) => n > 0);
+  } catch {
+    return []; // ps exits 1 when there are none
+  }
+}
+
+/** True if `pid` runs. A zombie (exited, not yet reaped by its new parent) does not count. */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return true; // no /proc: trust kill(0)
+  }
+}
+
+/** Polls `condition` until true; fails after `timeoutMs`. For state only visible from outside (process tables). */
+export async function eventually(condition: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms: ${what}`);
+    await delay(25);
+  }
+}
+
+export function withTimeout<T>(promise: Promise<T>, timeoutMs: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    promise.finally(() => clearTimeout(timer)),
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(message)), timeoutMs);
+    }),
+  ]);
+}
+
+export function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * After each test: every master this test started is stopped, and none of
+ * its workers may outlive it (a test that leaks processes fails).
+ */
+export async function stopAllMasters(): Promise<void> {
+  const masters = [...live];
+  const workers = masters.flatMap((m) => childPids(m.pid));
+  for (const master of masters) master.signal('SIGKILL');
+  await Promise.all(masters.map((m) => withTimeout(m.exited, 5000, `master ${m.pid} survived SIGKILL`)));
+  await eventually(() => workers.every((pid) => !isAlive(pid)), 5000, `workers ${workers.join(', ')} outlived their master`);
+}

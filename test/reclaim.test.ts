@@ -1,0 +1,35 @@
+// Connections in flight to a worker that dies are re-dispatched, not lost.
+
+import { afterEach, expect, test } from 'vitest';
+import { get } from './helpers/http.js';
+import { childPids, fixture, startMaster, stopAllMasters } from './helpers/process.js';
+
+afterEach(stopAllMasters);
+
+test('SIGKILL a worker with connections queued for it: every one is answered by another worker', async () => {
+  // Heartbeats off: the frozen worker must stay frozen until we kill it.
+  const { master, url } = await startMaster([fixture('blocker.mjs'), '--workers', '2', '--heartbeat-interval', '0', '--trace']);
+  const workers = childPids(master.pid);
+  expect(workers).toHaveLength(2);
+
+  // rr sends /block to the first worker, which freezes without answering.
+  const blocked = get(`${url}/block`, { timeoutMs: 20_000 }).catch((error: Error) => error);
+  const frozenPid = Number((await master.waitFor(/blocking pid (\d+)/))[1]);
+  const healthyPid = workers.find((pid) => pid !== frozenPid);
+
+  // rr alternates: half of these are sent to the frozen worker and sit there, unacknowledged.
+  const pending = Array.from({ length: 10 }, () => get(url, { timeoutMs: 20_000 }));
+  await master.waitForCount(new RegExp(`conn \\d+  handle sent to w\\d \\(pid ${frozenPid}\\)`), 5);
+  const stuck = master.count(new RegExp(`conn \\d+  handle sent to w\\d \\(pid ${frozenPid}\\)`)) - 1; // minus /block itself
+
+  process.kill(frozenPid, 'SIGKILL');
+  const replies = await Promise.all(pending);
+  expect(replies.map((reply) => reply.status)).toEqual(Array(10).fill(200));
+  // every one was served by a live worker, none by the dead one
+  for (const reply of replies) expect(Number(reply.body)).not.toBe(frozenPid);
+  expect(replies.filter((reply) => Number(reply.body) === healthyPid).length).toBeGreaterThanOrEqual(5);
+  expect(master.count(/reclaimed from w\d, which is gone: re-dispatching/)).toBe(stuck);
+  expect(stuck).toBeGreaterThanOrEqual(4);
+  // /block itself was accepted by the frozen worker before it froze: that one is lost with it.
+  expect(await blocked).toBeInstanceOf(Error);
+});

@@ -16,12 +16,13 @@ import { resolveScheduler, type SchedulerEntry } from '../scheduler/index.js';
 import { Dispatcher } from '../scheduler/dispatcher.js';
 import { SharedSocket } from '../scheduler/shared.js';
 import { createTracer, parseTraceOrigin, TRACE_ORIGIN_ENV, type Tracer } from '../trace.js';
+import { HealthMonitor } from './health.js';
 import { Listener, type BoundAddress } from './listener.js';
 import { createStderrLogger, type Logger } from './log.js';
 import { resolveOptions, type MasterOptions, type ResolvedOptions } from './options.js';
 import { describeExit, KILL_GRACE_MS, Pool, type GiveUp } from './pool.js';
 import { chooseTransport, type TransportName } from './transport.js';
-import { formatDuration } from './units.js';
+import { formatDuration, formatSize } from './units.js';
 import type { Worker } from './worker.js';
 
 export interface MasterEvents {
@@ -53,6 +54,7 @@ export class Master extends EventEmitter<MasterEvents> {
   readonly #dispatcher: Dispatcher;
   readonly #pool: Pool;
   readonly #shared: SharedSocket | undefined;
+  readonly #health: HealthMonitor;
   readonly #log: Logger;
   readonly #trace: Tracer | null;
   #ready = false;
@@ -109,8 +111,16 @@ export class Master extends EventEmitter<MasterEvents> {
       this.emit('fork', worker);
     });
     this.#pool.on('giveup', (info) => this.#giveUp(info));
+    this.#health = new HealthMonitor(() => this.workers, options, {
+      silent: (worker, silentMs) => this.#replaceSilent(worker, silentMs),
+      tooBig: (worker, rss) => this.#rotate(worker, 'max-memory', `uses ${formatSize(rss)}, over --max-memory ${formatSize(options.maxMemory)}`),
+      tooOld: (worker) => this.#rotate(worker, 'max-lifetime', `reached --max-lifetime ${formatDuration(options.maxLifetime)}`),
+    });
     // Fork on the next tick, so that whoever called createMaster() can attach listeners first.
-    process.nextTick(() => this.#pool.start());
+    process.nextTick(() => {
+      this.#pool.start();
+      this.#health.start();
+    });
   }
 
   /** Live worker processes, including ones still starting or closing. */
@@ -131,6 +141,10 @@ export class Master extends EventEmitter<MasterEvents> {
   // ---- worker messages ------------------------------------------------------------
 
   #wire(worker: Worker): void {
+    // A worker that starts closing gets no more connections, whatever made it close.
+    worker.on('state', (state) => {
+      if (state === 'closing') this.#dispatcher.remove(worker);
+    });
     worker.on('internal', (message) => (this.#handlers[message.type] as (w: Worker, m: WorkerMessage) => void)(worker, message));
     worker.on('message', (message, handle) => this.emit('message', worker, message, handle));
     worker.on('write-failed', (seq) => this.#dispatcher.writeFailed(worker, seq));
@@ -168,8 +182,7 @@ export class Master extends EventEmitter<MasterEvents> {
       worker.lastError = message.error;
       this.#log.log('error', `worker ${worker.id} (pid ${worker.pid}) threw ${message.error.message}; forking its replacement and draining it`);
       this.#trace?.worker(worker.id, worker.pid, `suicide signal: ${message.error.message}`);
-      // Stop handing it connections at once; fork the replacement now, not after the exit.
-      this.#dispatcher.remove(worker);
+      // Stop handing it connections at once (moving to closing does that); fork the replacement now, not after the exit.
       worker.drainReason = 'suicide';
       worker.moveTo('closing');
       this.#pool.replace(worker);
@@ -194,6 +207,26 @@ export class Master extends EventEmitter<MasterEvents> {
     'to-master': () => undefined,
     'set-state': () => undefined,
   };
+
+  /** A worker stuck in a busy loop: out of the rotation at once, replaced, and killed. */
+  #replaceSilent(worker: Worker, silentMs: number): void {
+    const message = `no heartbeat for ${formatDuration(silentMs)} (over --heartbeat-timeout ${formatDuration(this.options.heartbeatTimeout)}): its event loop is blocked`;
+    worker.lastError = { message, stack: message };
+    this.#log.log('warn', `worker ${worker.id} (pid ${worker.pid}) sent ${message.replace(': its', '; its')}; replacing it and killing it`);
+    this.#trace?.worker(worker.id, worker.pid, 'silent: taken out of the rotation, replaced, killed');
+    worker.moveTo('closing');
+    this.#pool.replace(worker);
+    worker.kill('SIGKILL');
+  }
+
+  /** Replacement first, then a graceful drain of the old worker; resolves once the old one has exited (or stays). */
+  async #rotate(worker: Worker, reason: 'max-memory' | 'max-lifetime', why: string): Promise<void> {
+    this.#log.log('info', `worker ${worker.id} (pid ${worker.pid}) ${why}: starting its replacement, then draining it`);
+    this.#trace?.worker(worker.id, worker.pid, `rotating (${reason})`);
+    const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+    if (await this.#pool.rotate(worker, reason)) await exited;
+    else this.#log.log('warn', `worker ${worker.id} (pid ${worker.pid}) keeps serving: its replacement did not become ready`);
+  }
 
   #reportLoadError(worker: Worker, error: SerializedError): void {
     const script = path.relative(process.cwd(), this.options.script) || this.options.script;
@@ -256,6 +289,7 @@ export class Master extends EventEmitter<MasterEvents> {
 
   async #shutdown(initialCode: number): Promise<number> {
     this.#pool.stop();
+    this.#health.stop();
     this.#listener.close();
     const workers = this.workers;
     const exits = workers.map((worker) => new Promise<boolean>((resolve) => {

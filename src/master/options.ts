@@ -43,6 +43,8 @@ export interface ResolvedOptions {
   heartbeatInterval: number;
   heartbeatTimeout: number;
   listenTimeout: number;
+  maxMemory: number;
+  maxLifetime: number;
   trace: boolean;
 }
 
@@ -120,6 +122,20 @@ export const optionSpecs: Readonly<Record<SettingKey, OptionSpec>> = {
     section: 'lifecycle',
     help: 'how long a new worker may take to become ready before it counts as failed (default 3000 ms)',
   },
+  maxMemory: {
+    flag: 'max-memory',
+    kind: 'size',
+    zeroMeansOff: true,
+    section: 'lifecycle',
+    help: 'replace a worker whose memory (RSS) passes this, e.g. 300M or 1G: replacement first, then a graceful drain (default off)',
+  },
+  maxLifetime: {
+    flag: 'max-lifetime',
+    kind: 'duration',
+    zeroMeansOff: true,
+    section: 'lifecycle',
+    help: 'rotate each worker gracefully once it is this old, e.g. 30m or 6h, one worker at a time (default off)',
+  },
   trace: { flag: 'trace', kind: 'boolean', section: 'output', help: 'print each step of every connection and worker (also NODE_DEBUG=handoff)' },
 };
 
@@ -138,6 +154,8 @@ export function defaultOptions(): Omit<ResolvedOptions, 'script' | 'args'> {
     heartbeatInterval: 1000,
     heartbeatTimeout: 5000,
     listenTimeout: 3000,
+    maxMemory: 0,
+    maxLifetime: 0,
     trace: /\bhandoff\b/i.test(process.env['NODE_DEBUG'] ?? ''),
   };
 }

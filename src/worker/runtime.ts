@@ -9,7 +9,7 @@ import { CMD, isHandoffMessage, serializeError, WORKER_CONFIG_ENV, type MasterMe
 import { createTracer, parseTraceOrigin, TRACE_ORIGIN_ENV } from '../trace.js';
 import { AckBatcher } from './acks.js';
 import { Attacher } from './attach.js';
-import { createDrain } from './drain.js';
+import { answerThrownRequest, createDrain, trackRequests } from './drain.js';
 import { interceptListen } from './listen-intercept.js';
 import { loadScript } from './load-script.js';
 import { installChannel, WorkerChannel } from './channel.js';
@@ -46,6 +46,7 @@ installChannel(channel);
 
 const attacher = new Attacher(config, {
   onAttached: (form, server) => {
+    trackRequests(server);
     if (trace) followSockets(server);
     send({ cmd: CMD, type: 'listening', form });
   },
@@ -132,6 +133,7 @@ function onFatal(error: unknown, origin: string): void {
   log(`${origin}, draining and exiting:\n${serialized.stack}`);
   send({ cmd: CMD, type: 'suicide', error: serialized });
   trace?.worker(config.id, process.pid, 'suicide signal sent; draining');
+  answerThrownRequest();
   drain('suicide', config.killTimeout);
 }
 process.on('uncaughtException', (error) => onFatal(error, 'uncaught exception'));

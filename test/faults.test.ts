@@ -205,3 +205,17 @@ describe('lifecycle flags reject nonsense', () => {
     expect(result.stderr.split('\n')[0]).toBe(`handoff: ${flag} '${value}': expected ${expected}`);
   });
 });
+
+describe('giving up', () => {
+  test('when one slot keeps crashing, the master gives up on it and the other workers keep serving', async () => {
+    const { master, url } = await startMaster([fixture('slot1-crashes.mjs'), '-w', '2', '--max-restarts', '2', '--restart-delay', '10']);
+    // giving up makes the master ready with the workers it has
+    expect(master.stdout).toMatch(/\(scheduler rr, 1 worker, master pid/);
+    expect(master.stderr).toMatch(/giving up: 3 unexpected worker exits within 1m \(--max-restarts 2\); not forking again\. Last error: exit code 3/);
+    const replies = await Promise.all(Array.from({ length: 6 }, () => get(url)));
+    expect(replies.map((reply) => reply.status)).toEqual(Array(6).fill(200));
+    expect(new Set(replies.map((reply) => reply.body)).size).toBe(1);
+    master.signal('SIGTERM');
+    expect((await master.exit()).code).toBe(0);
+  });
+});

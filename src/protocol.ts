@@ -56,8 +56,9 @@ export type WorkerMessage =
   /** User code asked to broadcast to all workers, or to send to the master. */
   | { cmd: Cmd; type: 'broadcast'; data: unknown; includeSelf: boolean }
   | { cmd: Cmd; type: 'to-master'; data: unknown }
-  /** User code updated shared state. */
-  | { cmd: Cmd; type: 'set-state'; key: string; value: unknown };
+  /** User code changed the shared state: set a key, or add to a number atomically. */
+  | { cmd: Cmd; type: 'set-state'; key: string; value: unknown }
+  | { cmd: Cmd; type: 'increment-state'; key: string; by: number };
 
 export type WorkerMessageType = WorkerMessage['type'];
 export type MasterMessageType = MasterMessage['type'];
@@ -118,7 +119,8 @@ const workerMessageChecks: { readonly [T in WorkerMessageType]: (message: Shape)
   draining: (m) => typeof m['reason'] === 'string' && isCount(m['active']),
   broadcast: (m) => typeof m['includeSelf'] === 'boolean' && 'data' in m,
   'to-master': (m) => 'data' in m,
-  'set-state': (m) => typeof m['key'] === 'string' && m['key'] !== '' && 'value' in m,
+  'set-state': (m) => typeof m['key'] === 'string' && m['key'] !== '',
+  'increment-state': (m) => typeof m['key'] === 'string' && m['key'] !== '' && typeof m['by'] === 'number' && Number.isFinite(m['by']),
 };
 
 /** The message, if it is a well-formed handoff message from a worker; undefined otherwise. */
@@ -140,6 +142,8 @@ export interface WorkerConfig {
   address: { address: string; port: number; family: 'IPv4' | 'IPv6' };
   killTimeout: number;
   heartbeatInterval: number;
+  /** Ready only once the app calls process.send('ready') (PM2's wait_ready). */
+  waitReady: boolean;
   trace: boolean;
 }
 

@@ -8,7 +8,7 @@
 // this monitor looks every 250 ms, reading RSS from /proc, so a leak is caught
 // within a second of crossing the line.
 
-import fs from 'node:fs';
+import { cpuPercent, sampleProcess } from './process-stats.js';
 import type { Worker } from './worker.js';
 
 export interface HealthOptions {
@@ -27,6 +27,8 @@ export interface HealthActions {
 }
 
 const TICK_MS = 250;
+/** CPU and memory of every worker are sampled this often, for status and --max-memory. */
+const SAMPLE_EVERY_TICKS = 4;
 
 export class HealthMonitor {
   readonly #workers: () => Worker[];
@@ -36,6 +38,7 @@ export class HealthMonitor {
   #lastTick = 0;
   #rotating = false;
   #nextRotationAt = 0;
+  #ticks = 0;
 
   constructor(workers: () => Worker[], options: HealthOptions, actions: HealthActions) {
     this.#workers = workers;
@@ -43,12 +46,8 @@ export class HealthMonitor {
     this.#actions = actions;
   }
 
-  get enabled(): boolean {
-    return this.#options.heartbeatTimeout > 0 || this.#options.maxMemory > 0 || this.#options.maxLifetime > 0;
-  }
-
   start(): void {
-    if (!this.enabled || this.#timer) return;
+    if (this.#timer) return;
     this.#lastTick = Date.now();
     this.#timer = setInterval(() => this.#tick(), TICK_MS);
     this.#timer.unref();
@@ -65,7 +64,9 @@ export class HealthMonitor {
     // be sitting unread in its pipes: judging silence now would kill healthy workers.
     const masterStalled = now - this.#lastTick > Math.max(1000, this.#options.heartbeatTimeout / 2);
     this.#lastTick = now;
+    const sample = this.#ticks++ % SAMPLE_EVERY_TICKS === 0;
     for (const worker of this.#workers()) {
+      if (sample || this.#options.maxMemory > 0) this.#sample(worker);
       if (worker.state !== 'listening' && worker.state !== 'online') continue;
       if (this.#options.heartbeatTimeout > 0 && !masterStalled) {
         const silentMs = now - worker.lastHeartbeat;
@@ -74,12 +75,23 @@ export class HealthMonitor {
           continue;
         }
       }
-      if (this.#options.maxMemory > 0 && worker.state === 'listening' && !worker.replaced) {
-        worker.rss = readRss(worker.pid) ?? worker.rss;
-        if (worker.rss > this.#options.maxMemory) this.#actions.tooBig(worker, worker.rss);
+      if (this.#options.maxMemory > 0 && worker.state === 'listening' && !worker.replaced && worker.rss > this.#options.maxMemory) {
+        this.#actions.tooBig(worker, worker.rss);
       }
     }
     if (this.#options.maxLifetime > 0 && !this.#rotating && now >= this.#nextRotationAt) this.#rotateOldest(now);
+  }
+
+  /** RSS now; CPU% over the last second (only on full samples, so the figure is not noise). */
+  #sample(worker: Worker): void {
+    const now = sampleProcess(worker.pid);
+    if (now === undefined) return;
+    worker.rss = now.rss;
+    const previous = worker.lastSample;
+    if (previous === undefined || now.at - previous.at >= 900) {
+      if (previous !== undefined) worker.cpuPercent = cpuPercent(previous, now);
+      worker.lastSample = now;
+    }
   }
 
   /** Never more than one rotation at a time: the next starts after the previous old worker has gone. */
@@ -97,13 +109,3 @@ export class HealthMonitor {
   }
 }
 
-/** Resident set size in bytes, from /proc (Linux); undefined elsewhere. */
-function readRss(pid: number): number | undefined {
-  try {
-    const status = fs.readFileSync(`/proc/${pid}/status`, 'latin1');
-    const match = /VmRSS:\s+(\d+) kB/.exec(status);
-    return match ? Number(match[1]) * 1024 : undefined;
-  } catch {
-    return undefined;
-  }
-}

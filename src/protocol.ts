@@ -49,8 +49,8 @@ export type WorkerMessage =
   | { cmd: Cmd; type: 'load-error'; error: SerializedError }
   /** uncaughtException/unhandledRejection: replace me now, I am draining and will exit. */
   | { cmd: Cmd; type: 'suicide'; error: SerializedError }
-  /** Sent every heartbeat interval; also carries load figures. */
-  | { cmd: Cmd; type: 'heartbeat'; active: number; rss: number }
+  /** Sent every heartbeat interval; also carries load figures (`requests`: HTTP requests served so far). */
+  | { cmd: Cmd; type: 'heartbeat'; active: number; rss: number; requests: number }
   /** The drain began (for the trace and for status). */
   | { cmd: Cmd; type: 'draining'; reason: DrainReason; active: number }
   /** User code asked to broadcast to all workers, or to send to the master. */
@@ -115,7 +115,7 @@ const workerMessageChecks: { readonly [T in WorkerMessageType]: (message: Shape)
   ack: (m) => isSeqList(m['accepted']) && isSeqList(m['refused']) && isCount(m['active']),
   'load-error': (m) => isError(m['error']),
   suicide: (m) => isError(m['error']),
-  heartbeat: (m) => isCount(m['active']) && isCount(m['rss']),
+  heartbeat: (m) => isCount(m['active']) && isCount(m['rss']) && isCount(m['requests']),
   draining: (m) => typeof m['reason'] === 'string' && isCount(m['active']),
   broadcast: (m) => typeof m['includeSelf'] === 'boolean' && 'data' in m,
   'to-master': (m) => 'data' in m,

@@ -82,14 +82,18 @@ export class HealthMonitor {
     if (this.#options.maxLifetime > 0 && !this.#rotating && now >= this.#nextRotationAt) this.#rotateOldest(now);
   }
 
-  /** RSS now; CPU% over the last second (only on full samples, so the figure is not noise). */
+  /** RSS now; CPU% and req/s over the last second (only on full samples, so the figures are not noise). */
   #sample(worker: Worker): void {
-    const now = sampleProcess(worker.pid);
-    if (now === undefined) return;
+    const sampled = sampleProcess(worker.pid);
+    if (sampled === undefined) return;
+    const now = { ...sampled, requests: worker.requests };
     worker.rss = now.rss;
     const previous = worker.lastSample;
     if (previous === undefined || now.at - previous.at >= 900) {
-      if (previous !== undefined) worker.cpuPercent = cpuPercent(previous, now);
+      if (previous !== undefined) {
+        worker.cpuPercent = cpuPercent(previous, now);
+        worker.requestsPerSecond = Math.max(0, ((now.requests - previous.requests) * 1000) / (now.at - previous.at));
+      }
       worker.lastSample = now;
     }
   }

@@ -20,6 +20,9 @@ export interface WorkerStatus {
   active: number;
   /** Hand-offs sent and not yet acknowledged. */
   inFlight: number;
+  /** HTTP requests served (reported with each heartbeat), and per second over the last second. */
+  requests: number;
+  requestsPerSecond: number;
   rssBytes: number;
   cpuPercent: number;
 }
@@ -60,6 +63,8 @@ export function workerStatuses(pool: Pool, now = Date.now()): WorkerStatus[] {
       handed: worker.handed,
       active: worker.active,
       inFlight: worker.inFlight.size,
+      requests: worker.requests,
+      requestsPerSecond: Math.round(worker.requestsPerSecond),
       rssBytes: worker.rss,
       cpuPercent: Math.round(worker.cpuPercent * 10) / 10,
     }));

@@ -84,6 +84,7 @@ export function createMessageHandlers(context: MessageContext): (worker: Worker,
     heartbeat(worker, message) {
       worker.lastHeartbeat = Date.now();
       worker.active = message.active;
+      worker.requests = message.requests;
       worker.rss ||= message.rss; // /proc, when there is one, is read by the health monitor
       if (worker.refusing) {
         worker.refusing = false;

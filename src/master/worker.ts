@@ -73,9 +73,12 @@ export class Worker extends EventEmitter<WorkerEvents> implements DispatchTarget
   refusing = false;
   /** Resident set size in bytes, as last measured. */
   rss = 0;
+  /** HTTP requests served, as last reported, and the rate over the last sample. */
+  requests = 0;
+  requestsPerSecond = 0;
   /** CPU use over the last second, in percent of one core. */
   cpuPercent = 0;
-  lastSample: ProcessSample | undefined;
+  lastSample: (ProcessSample & { requests: number }) | undefined;
   listeningAt: number | undefined;
   lastHeartbeat = Date.now();
   drainReason: DrainReason | undefined;

@@ -70,10 +70,13 @@ function closeKeepAliveFromNowOn(): void {
  * leaving its connection open until the kill timeout.
  */
 let dispatching: http.ServerResponse | undefined;
+/** HTTP requests this worker has received, for req/s in `handoff ctl top`. */
+export let requestsServed = 0;
 export function trackRequests(server: net.Server): void {
   if (!(server instanceof http.Server)) return;
   server.prependListener('request', (_request, response) => {
     dispatching = response;
+    requestsServed++;
   });
   server.on('request', () => {
     dispatching = undefined; // every handler returned without throwing

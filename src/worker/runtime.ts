@@ -9,7 +9,7 @@ import { CMD, isHandoffMessage, serializeError, WORKER_CONFIG_ENV, type MasterMe
 import { createTracer, parseTraceOrigin, TRACE_ORIGIN_ENV } from '../trace.js';
 import { AckBatcher } from './acks.js';
 import { Attacher } from './attach.js';
-import { answerThrownRequest, createDrain, trackRequests } from './drain.js';
+import { answerThrownRequest, createDrain, requestsServed, trackRequests } from './drain.js';
 import { interceptListen } from './listen-intercept.js';
 import { loadScript } from './load-script.js';
 import { installChannel, WorkerChannel } from './channel.js';
@@ -183,7 +183,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => dr
 process.on('disconnect', () => drain('master-gone', Math.min(config.killTimeout, 1000)));
 
 if (config.heartbeatInterval > 0) {
-  setInterval(() => send({ cmd: CMD, type: 'heartbeat', active: attacher.active, rss: process.memoryUsage.rss() }), config.heartbeatInterval).unref();
+  setInterval(() => send({ cmd: CMD, type: 'heartbeat', active: attacher.active, rss: process.memoryUsage.rss(), requests: requestsServed }), config.heartbeatInterval).unref();
 }
 
 // ---- start ------------------------------------------------------------------------------

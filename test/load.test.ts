@@ -1,35 +1,11 @@
 // Faults under load, with autocannon on loopback, bounded in time.
 
 import fs from 'node:fs';
-import autocannon from 'autocannon';
 import { afterEach, expect, test } from 'vitest';
+import { load } from './helpers/load.js';
 import { childPids, delay, fixture, isAlive, startMaster, stopAllMasters } from './helpers/process.js';
 
 afterEach(stopAllMasters);
-
-interface LoadResult {
-  requests: number;
-  non2xx: number;
-  errors: number;
-  timeouts: number;
-  errorCodes: Map<string, number>;
-}
-
-function load(options: autocannon.Options): { done: Promise<LoadResult>; stop: () => void } {
-  const errorCodes = new Map<string, number>();
-  let instance: autocannon.Instance | undefined;
-  const done = new Promise<LoadResult>((resolve, reject) => {
-    instance = autocannon(options, (error, result) => {
-      if (error) return reject(error);
-      resolve({ requests: result.requests.total, non2xx: result.non2xx, errors: result.errors, timeouts: result.timeouts, errorCodes });
-    });
-    instance.on('reqError', (error: NodeJS.ErrnoException) => {
-      const code = error.code ?? error.message;
-      errorCodes.set(code, (errorCodes.get(code) ?? 0) + 1);
-    });
-  });
-  return { done, stop: () => instance?.stop() };
-}
 
 test('one request in a thousand throws: the failed requests are exactly the thrown ones', async () => {
   const { master, url } = await startMaster([fixture('faults.mjs'), '-w', '2', '--kill-timeout', '2000']);

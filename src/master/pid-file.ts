@@ -9,12 +9,12 @@ export function writePidFile(file: string): string {
   const absolute = path.resolve(file);
   const existing = Number(readOrEmpty(absolute).trim());
   if (Number.isSafeInteger(existing) && existing > 0 && existing !== process.pid && isRunning(existing)) {
-    throw new HandoffError('ERR_HANDOFF_INVALID_OPTION', `--pid-file ${absolute}: it names process ${existing}, which is still running; stop it or use another file`);
+    throw new HandoffError('ERR_HANDOFF_PID_FILE', `--pid-file ${absolute}: it names process ${existing}, which is still running; stop it or use another file`);
   }
   try {
     fs.writeFileSync(absolute, `${process.pid}\n`);
   } catch (error) {
-    throw new HandoffError('ERR_HANDOFF_INVALID_OPTION', `--pid-file ${absolute}: cannot write it (${(error as NodeJS.ErrnoException).code ?? error})`);
+    throw new HandoffError('ERR_HANDOFF_PID_FILE', `--pid-file ${absolute}: cannot write it (${(error as NodeJS.ErrnoException).code ?? error})`);
   }
   return absolute;
 }

@@ -10,9 +10,9 @@ export interface Reply {
   reused: boolean;
 }
 
-export function get(url: string, options: { agent?: http.Agent | false; headers?: http.OutgoingHttpHeaders; timeoutMs?: number; localAddress?: string } = {}): Promise<Reply> {
+export function get(url: string, options: { agent?: http.Agent | false; headers?: http.OutgoingHttpHeaders; timeoutMs?: number; localAddress?: string; method?: string } = {}): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    const request = http.get(url, { agent: options.agent ?? false, headers: options.headers, localAddress: options.localAddress }, (response) => {
+    const request = http.request(url, { method: options.method ?? 'GET', agent: options.agent ?? false, headers: options.headers, localAddress: options.localAddress }, (response) => {
       let body = '';
       response.setEncoding('utf8');
       response.on('data', (chunk: string) => (body += chunk));
@@ -21,6 +21,7 @@ export function get(url: string, options: { agent?: http.Agent | false; headers?
     });
     request.setTimeout(options.timeoutMs ?? 10_000, () => request.destroy(new Error(`no answer from ${url} within ${options.timeoutMs ?? 10_000} ms`)));
     request.on('error', reject);
+    request.end();
   });
 }
 

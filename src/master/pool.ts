@@ -15,8 +15,11 @@ import type { TransportName } from './transport.js';
 import { formatDuration } from './units.js';
 import { Worker, type WorkerInit } from './worker.js';
 
-/** After a worker's own kill timeout, how long the master waits before SIGKILL. */
-export const KILL_GRACE_MS = 500;
+/**
+ * After a worker's own kill timeout, how long the master waits before SIGKILL.
+ * Long enough for a loaded machine to run the worker's own timer first.
+ */
+export const KILL_GRACE_MS = 1000;
 
 export interface PoolOptions {
   size: number;

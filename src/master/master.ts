@@ -222,6 +222,7 @@ export class Master extends EventEmitter<MasterEvents> {
       accepting: this.#dispatcher.accepting,
       heldConnections: this.#dispatcher.held,
       reloading: this.#reloading !== undefined,
+      closing: this.#closing !== undefined,
       gaveUp: this.#pool.gaveUp,
       sharedStateBytes: this.#state.bytes,
       processes: workerStatuses(this.#pool),

@@ -3,6 +3,7 @@
 // in use, script missing, workers given up, a dirty shutdown); 2 for a wrong
 // command line, which also prints the usage.
 
+import { ctl } from '../control/ctl.js';
 import { isHandoffError, type HandoffErrorCode } from '../errors.js';
 import { VERSION } from '../version.js';
 import { parseCommandLine, usage } from './cli.js';
@@ -16,6 +17,7 @@ const usageErrors: ReadonlySet<HandoffErrorCode> = new Set([
 ]);
 
 export async function main(argv: readonly string[]): Promise<number> {
+  if (argv[0] === 'ctl') return ctl(argv.slice(1)); // a worker script named ctl: handoff ./ctl
   let master: Master;
   try {
     const command = parseCommandLine(argv);
@@ -27,7 +29,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       process.stdout.write(`handoff ${VERSION} (node ${process.version})\n`);
       return 0;
     }
-    master = createMaster(command.options);
+    // The CLI always opens a control socket (the API only when asked): 'auto' is the default path.
+    master = createMaster({ ...command.options, control: command.options.control ?? 'auto' });
   } catch (error) {
     return reportStartError(error);
   }

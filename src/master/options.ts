@@ -150,7 +150,7 @@ export const optionSpecs: Readonly<Record<SettingKey, OptionSpec>> = {
     flag: 'control',
     kind: 'string',
     section: 'operations',
-    help: 'path of the control socket for handoff ctl (default: <runtime dir>/handoff-<uid>/<pid>.sock; see handoff ctl --help)',
+    help: 'path of the control socket for handoff ctl, or off (default: <runtime dir>/handoff-<uid>/<pid>.sock; see handoff ctl --help)',
   },
   trace: { flag: 'trace', kind: 'boolean', section: 'output', help: 'print each step of every connection and worker (also NODE_DEBUG=handoff)' },
 };

@@ -125,8 +125,9 @@ export class ControlServer {
 
   #bindError(error: unknown): HandoffError {
     if (error instanceof HandoffError) return error;
-    const errno = (error as NodeJS.ErrnoException).code ?? String(error);
     const dir = path.dirname(this.path);
+    let errno = (error as NodeJS.ErrnoException).code ?? String(error);
+    if (errno === 'EACCES' && !fs.existsSync(dir)) errno = 'ENOENT'; // libuv reports a missing directory as EACCES, for Windows' sake
     const advice: Record<string, string> = {
       ENOENT: `the directory ${dir} does not exist`,
       ENOTDIR: `${dir} is not a directory`,

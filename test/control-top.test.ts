@@ -42,6 +42,15 @@ describe('not a terminal', () => {
     expect(top.stderr).toBe(`handoff: the master (pid ${master.pid}) has gone away\n`);
   });
 
+  test('the reader closes the pipe (top | head): it ends quietly, exit 0', async () => {
+    const { control } = await startControlled();
+    const top = new MasterProcess(['ctl', 'top', '--control', control]);
+    await top.waitFor(frameTitle);
+    top.child.stdout?.destroy();
+    expect(await top.exit()).toEqual({ code: 0, signal: null });
+    expect(top.stderr).toBe('');
+  });
+
   test('SIGINT (Ctrl-C in a pipeline) ends it cleanly', async () => {
     const { control } = await startControlled();
     const top = new MasterProcess(['ctl', 'top', '--control', control]);

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
 import { get } from './helpers/http.js';
 import { ctl, ctlStatus, RawControl, removeTempDirs, tempDir, waitForWorkers } from './helpers/control.js';
-import { childPids, fixture, isAlive, runCli, startMaster, stopAllMasters } from './helpers/process.js';
+import { childPids, fixture, isAlive, MasterProcess, runCli, startMaster, stopAllMasters } from './helpers/process.js';
 
 afterEach(async () => {
   await stopAllMasters();
@@ -229,6 +229,29 @@ describe('handoff ctl', () => {
     expect(result.stdout).toBe(`handoff: master ${master.pid} is shutting down gracefully\nhandoff: master ${master.pid} has stopped\n`);
     expect(await master.exit()).toEqual({ code: 0, signal: null });
     expect(fs.existsSync(control)).toBe(false);
+  });
+
+  test('during a graceful stop, status shows the drain, and scale and reload are refused', async () => {
+    const control = path.join(tempDir(), 'm.sock');
+    const { master, url } = await startMaster([fixture('faults.mjs'), '-w', '1', '--kill-timeout', '1500', '--control', control]);
+    const held = get(`${url}/hold`).catch((error: Error) => error); // never answered: keeps the worker draining
+    await master.waitFor(/holding a connection in pid/);
+    const stop = new MasterProcess(['ctl', 'stop', '--control', control]);
+    await stop.waitFor(/is shutting down gracefully/);
+
+    const status = await ctlStatus(control);
+    expect(status.closing).toBe(true);
+    expect(status.processes.map((p) => p.state)).toEqual(['closing']);
+    expect((await ctl(['status', '--control', control])).stdout).toMatch(/  shutting down  /);
+    const scale = await ctl(['scale', '+1', '--control', control]);
+    expect([scale.code, scale.stderr]).toEqual([1, 'handoff: the master is shutting down: it cannot scale\n']);
+    const reload = await ctl(['reload', '--control', control]);
+    expect([reload.code, reload.stderr]).toEqual([1, 'handoff: the master is shutting down: it cannot reload\n']);
+
+    expect(await stop.exit()).toEqual({ code: 0, signal: null });
+    expect(stop.stdout).toMatch(/has stopped\n$/);
+    expect((await master.exit()).code).toBe(1); // the held connection had to be cut
+    await held;
   });
 
   test('without --control: one master is found, two are an error naming both, none is an error', async () => {

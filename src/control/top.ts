@@ -49,12 +49,15 @@ export async function top(options: TopOptions): Promise<number> {
     if (data.some((byte) => QUIT_KEYS.has(byte))) stop();
   };
   const redrawNow = (): void => wake?.();
+  // `handoff ctl top | head` closes the pipe under us (EPIPE): that is the reader saying "enough".
+  const outputClosed = (): void => stop();
 
   let restored = false;
   const restore = (): void => {
     if (restored) return;
     restored = true;
     process.off('SIGINT', stop).off('SIGTERM', stop).off('SIGHUP', stop).off('exit', restore);
+    stdout.off('error', outputClosed);
     if (keys) {
       stdin.off('data', onKey);
       stdin.setRawMode(false);
@@ -67,6 +70,7 @@ export async function top(options: TopOptions): Promise<number> {
   };
 
   process.on('SIGINT', stop).on('SIGTERM', stop).on('SIGHUP', stop).on('exit', restore);
+  stdout.on('error', outputClosed);
   if (screen) {
     stdout.write(ENTER);
     stdout.on('resize', redrawNow);
@@ -99,6 +103,7 @@ export async function top(options: TopOptions): Promise<number> {
       }
       masterPid = reply.status.pid;
       const frame = renderTopFrame(reply.status, new Date(), keys);
+      if (stopped) break;
       stdout.write(screen ? draw(frame, stdout.columns) : `${frame}\n\n`);
       if (options.iterations !== undefined && options.iterations > 0 && ++frames >= options.iterations) break;
       await new Promise<void>((resolve) => {

@@ -137,9 +137,11 @@ describe('ControlServer on a fake master', () => {
   });
 
   test('a handler that throws becomes an error reply; a failed reload is a coded failure', async () => {
+    let broken = true;
     const target = fakeTarget({
       status: () => {
-        throw new Error('boom');
+        if (broken) throw new Error('boom');
+        return status([worker(1)]);
       },
       reload: async () => ({ ok: false, replaced: 1, error: 'the new worker for slot 1 did not become ready' }),
     });
@@ -147,8 +149,10 @@ describe('ControlServer on a fake master', () => {
     await server.listen();
     try {
       const raw = await RawControl.connect(server.path);
-      raw.send('{"id":1,"command":"status"}\n{"id":2,"command":"reload"}\n');
+      raw.send('{"id":1,"command":"status"}\n');
       expect(await raw.next()).toEqual({ id: 1, ok: false, code: 'ERR_HANDOFF_CONTROL', error: 'status failed: boom' });
+      broken = false;
+      raw.send('{"id":2,"command":"reload"}\n');
       expect(await raw.next()).toEqual({
         id: 2,
         ok: false,

@@ -43,6 +43,7 @@ export async function top(options: TopOptions): Promise<number> {
   let wake: (() => void) | undefined;
   const stop = (): void => {
     stopped = true;
+    client.close(); // a status request still waiting on a stuck master must not hold up the quit
     wake?.();
   };
   const onKey = (data: Buffer): void => {

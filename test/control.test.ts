@@ -332,6 +332,13 @@ describe('start-up failures', () => {
     expect((await ctlStatus(control)).pid).toBe(master.pid);
   });
 
+  test('a path too long for a Unix socket: one line naming the limit', async () => {
+    const control = path.join(tempDir(), 'x'.repeat(120), 'm.sock');
+    const result = await runCli([pidApp, '--port', '0', '--control', control]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/^handoff: error: control socket path .+ is too long \(\d+ bytes; Unix sockets allow 107\): pass a shorter --control\n$/);
+  });
+
   test('a path that is not a socket is never removed', async () => {
     const control = path.join(tempDir(), 'precious.txt');
     fs.writeFileSync(control, 'keep me');

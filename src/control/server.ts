@@ -91,14 +91,20 @@ export class ControlServer {
       // bind() creates the socket file inside listen(), synchronously, with the
       // process umask: with 0177 it is born 0600, so there is no moment in which
       // another user could connect. Nothing else runs while the umask is changed.
-      const umask = process.umask(0o177);
+      // (In a worker thread the umask cannot be changed; the chmod after listen() remains.)
+      let umask: number | undefined;
+      try {
+        umask = process.umask(0o177);
+      } catch {
+        umask = undefined;
+      }
       try {
         server.listen(this.path, () => {
           server.off('error', reject);
           resolve(server);
         });
       } finally {
-        process.umask(umask);
+        if (umask !== undefined) process.umask(umask);
       }
     });
   }

@@ -3,6 +3,7 @@
 // in use, script missing, workers given up, a dirty shutdown); 2 for a wrong
 // command line, which also prints the usage.
 
+import { ctl } from '../control/ctl.js';
 import { isHandoffError, type HandoffErrorCode } from '../errors.js';
 import { VERSION } from '../version.js';
 import { parseCommandLine, usage } from './cli.js';
@@ -17,6 +18,7 @@ const usageErrors: ReadonlySet<HandoffErrorCode> = new Set([
 ]);
 
 export async function main(argv: readonly string[]): Promise<number> {
+  if (argv[0] === 'ctl') return ctl(argv.slice(1)); // a worker script named ctl: handoff ./ctl
   let master: Master;
   try {
     const command = parseCommandLine(argv);
@@ -35,7 +37,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       const fromFlags = Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined && value !== ''));
       options = { ...fromFile, ...fromFlags, script: options.script || fromFile.script || '' };
     }
-    master = createMaster(options);
+    // The CLI always opens a control socket (the API only when asked): 'auto' is the default path.
+    master = createMaster({ ...options, control: options.control ?? 'auto' });
   } catch (error) {
     return reportStartError(error);
   }

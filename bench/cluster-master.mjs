@@ -40,7 +40,9 @@ cluster.on('listening', (_worker, address) => {
 cluster.on('exit', (worker, code, signal) => {
   // A bench must not hide a crash: say so (the bench records stderr). No
   // refork: the app does not crash, and if it does the numbers should show it.
-  if (!stopping) process.stderr.write(`cluster: worker pid ${worker.process.pid} exited unexpectedly (code ${code}, signal ${signal})\n`);
+  if (stopping) return;
+  process.stderr.write(`cluster: worker pid ${worker.process.pid} exited unexpectedly (code ${code}, signal ${signal})\n`);
+  if (listening < workers) process.exit(1); // it will never be ready: fail now, not at the bench's timeout
 });
 for (let i = 0; i < workers; i++) cluster.fork();
 

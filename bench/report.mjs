@@ -49,6 +49,7 @@ export function printTable(summary, meta) {
   for (const t of summary.targets) out.push(`  ${t.status === 'met' ? '[met]    ' : t.status === 'skipped' ? '[skipped]' : '[NOT MET]'} ${t.text}: ${t.detail}`);
   const notes = Object.entries(summary.cells).flatMap(([scenario, row]) => Object.entries(row).flatMap(([name, c]) => c.notes.map((n) => `  ${scenario} ${name} ${n}`)));
   if (notes.length > 0) out.push('', 'Notes from the runs:', ...notes);
+  if (summary.failures.length > 0) out.push('', 'Failed runs (left out of the medians):', ...summary.failures.map((f) => `  ${f.scenario} ${f.contender} round ${f.round}: ${f.error.split('\n')[0]}`));
   process.stdout.write(`${out.join('\n')}\n`);
 }
 
@@ -135,7 +136,10 @@ function markdown(summary, meta, svgName, jsonFile) {
     lines.push('');
     lines.push(mdTable(COLUMNS.map(([t]) => t), rows(row)));
   }
-  const notes = Object.entries(summary.cells).flatMap(([scenario, row]) => Object.entries(row).flatMap(([name, cell]) => cell.notes.map((n) => `- ${scenario}, ${name}, ${n}`)));
+  const notes = [
+    ...summary.failures.map((f) => `- ${f.scenario}, ${f.contender}, round ${f.round}: **failed** (left out of the medians): ${f.error.split('\n')[0]}`),
+    ...Object.entries(summary.cells).flatMap(([scenario, row]) => Object.entries(row).flatMap(([name, cell]) => cell.notes.map((n) => `- ${scenario}, ${name}, ${n}`))),
+  ];
   lines.push('');
   lines.push('## Anomalies');
   lines.push('');

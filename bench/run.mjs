@@ -235,13 +235,23 @@ for (let round = 1; round <= config.rounds; round++) {
     const offset = (round - 1) % contenders.length;
     const order = [...contenders.slice(offset), ...contenders.slice(0, offset)];
     for (const contender of order) {
-      const run = await runOne(contender, scenarioName, round);
+      const prefix = `[${String(done + 1).padStart(String(total).length)}/${total}] ${scenarioName.padEnd(9)} ${contender.name.padEnd(18)} round ${round}:`;
+      let run;
+      try {
+        run = await runOne(contender, scenarioName, round);
+      } catch (error) {
+        // A contender that cannot start or crashes is a finding, not a reason to lose the other results.
+        if (interrupted) break;
+        runs.push({ contender: contender.name, scenario: scenarioName, round, failed: true, error: String(error.stack ?? error) });
+        done++;
+        process.stdout.write(`${prefix} FAILED: ${String(error.message ?? error).split('\n')[0]}\n`);
+        continue;
+      }
       runs.push(run);
       done++;
       const flaws = run.errors + run.timeouts + run.non2xx;
       process.stdout.write(
-        `[${String(done).padStart(String(total).length)}/${total}] ${scenarioName.padEnd(9)} ${run.contender.padEnd(18)} round ${round}: ` +
-          `${Math.round(run.reqPerSec).toString().padStart(6)} req/s  p99 ${ms(run.latency.p99)} ms  ` +
+        `${prefix} ${Math.round(run.reqPerSec).toString().padStart(6)} req/s  p99 ${ms(run.latency.p99)} ms  ` +
           `${flaws ? `${run.errors} errors ${run.timeouts} timeouts ${run.non2xx} non-2xx  ` : ''}` +
           `conns/worker ${run.workers.map((w) => w.connections).join('/')}` +
           `${run.notes.length ? `  NOTE: ${run.notes.join('; ')}` : ''}\n`,

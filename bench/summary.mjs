@@ -48,15 +48,19 @@ function sum(values) {
 
 export function summarize(runs, contenders, scenarioNames) {
   const cells = {};
+  const failures = [];
   for (const scenario of scenarioNames) {
     cells[scenario] = {};
     for (const contender of contenders) {
-      const mine = runs.filter((r) => r.scenario === scenario && r.contender === contender.name);
+      const all = runs.filter((r) => r.scenario === scenario && r.contender === contender.name);
+      const mine = all.filter((r) => !r.failed);
+      const failed = all.filter((r) => r.failed);
       if (mine.length > 0) cells[scenario][contender.name] = cell(mine, contender);
+      failures.push(...failed.map((r) => ({ scenario, contender: contender.name, round: r.round, error: r.error })));
     }
     for (const contender of contenders) {
       const c = cells[scenario][contender.name];
-      if (!c) continue;
+      if (!c) continue; // not run, or failed every round
       const base = c.baseline ? cells[scenario][c.baseline] : undefined;
       const single = cells[scenario]['single'];
       c.vsCluster = base ? ratio(c.reqPerSec, base.reqPerSec) : null;
@@ -64,7 +68,7 @@ export function summarize(runs, contenders, scenarioNames) {
       c.vsSingle = single && contender.name !== 'single' ? ratio(c.reqPerSec, single.reqPerSec) : null;
     }
   }
-  return { cells, targets: checkTargets(cells, contenders) };
+  return { cells, failures, targets: checkTargets(cells, contenders) };
 }
 
 // ---- targets ---------------------------------------------------------------------------

@@ -83,7 +83,7 @@ const config = {
   settle: number('settle', quick ? 0 : 0.5, { min: 0 }),
   workers: number('workers', 2, { integer: true, min: 1 }),
   // How often workers write their counters: also bounds the wait for the post-warm-up snapshot.
-  statsIntervalMs: quick ? 100 : 500,
+  statsIntervalMs: quick ? 50 : 500,
 };
 
 // The schedulers of the build under test, read at run time: new built-ins join by themselves.

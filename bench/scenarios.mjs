@@ -15,17 +15,17 @@
 export const scenarios = {
   keepalive: {
     description: 'hello world, 100 keep-alive connections',
-    why: 'the common case: connections are reused, so the dispatcher works only when they open; measures the per-request path.',
+    why: 'The common case: connections are reused, so the dispatcher works only when they open; measures the per-request path.',
     options: () => ({ connections: 100, pipelining: 1 }),
   },
   close: {
     description: 'hello world, 100 connections, `Connection: close` (a new connection per request)',
-    why: 'every request is a new connection the dispatcher has to place: measures the dispatcher itself.',
+    why: 'Every request is a new connection the dispatcher has to place: measures the dispatcher itself.',
     options: () => ({ connections: 100, pipelining: 1, headers: { connection: 'close' } }),
   },
   seeds: {
     description: '`autocannon -c 1000 -p 10` on `/cpu` (an empty 1e5 loop per request)',
-    why: "the seeds' experiment: many connections, pipelined, some CPU per request.",
+    why: "The seeds' experiment: many connections, pipelined, some CPU per request.",
     options: () => ({ connections: 1000, pipelining: 10, path: '/cpu' }),
   },
   skewed: {

@@ -67,6 +67,9 @@ export function runLoad({ port, options, duration, title, showProgress, onInstan
   return new Promise((resolve, reject) => {
     const setupClient = options.setupClient;
     const latencies = new Latencies();
+    // Per path too, when a scenario mixes paths (skewed): shows whether the
+    // cheap requests waited behind the expensive ones, which is what a scheduler can change.
+    const byPath = new Map();
     const instance = autocannon(
       {
         url: `http://127.0.0.1:${port}`,
@@ -90,12 +93,22 @@ export function runLoad({ port, options, duration, title, showProgress, onInstan
         result.unanswered = unanswered;
         result.unansweredSuspicious = unanswered > inFlight;
         result.preciseLatency = latencies.summary();
+        if (byPath.size > 0) result.latencyByPath = Object.fromEntries([...byPath].map(([p, l]) => [p, l.summary()]));
         resolve(result);
       },
     );
     onInstance?.(instance);
-    instance.on('response', (_client, statusCode, _bytes, responseTime) => {
-      if (statusCode >= 200 && statusCode < 300) latencies.record(responseTime);
+    instance.on('response', (client, statusCode, _bytes, responseTime) => {
+      if (statusCode < 200 || statusCode >= 300) return;
+      latencies.record(responseTime);
+      // A scenario's setupRequest may note the path in the client's context; the
+      // answered request is still the current one, as autocannon emits 'response'
+      // before it builds the next (one request in flight per client, no pipelining).
+      const requestPath = client.requestIterator?.context?.path;
+      if (requestPath !== undefined) {
+        if (!byPath.has(requestPath)) byPath.set(requestPath, new Latencies());
+        byPath.get(requestPath).record(responseTime);
+      }
     });
     if (showProgress) {
       autocannon.track(instance, { renderProgressBar: true, renderResultsTable: false, renderLatencyTable: false, progressBarString: `${title} [:bar] :percent` });

@@ -26,6 +26,15 @@ const COLUMNS = [
   ['disp. RSS MB', (_, c) => num(c.peakRssMB, 1)],
 ];
 
+/** For scenarios that mix paths: p50/p99 per path and contender, or null. */
+function pathTable(row) {
+  const paths = [...new Set(Object.values(row).flatMap((c) => Object.keys(c.byPath ?? {})))].sort();
+  if (paths.length === 0) return null;
+  const header = ['contender', ...paths.flatMap((p) => [`${p} p50 ms`, `${p} p99 ms`])];
+  const body = Object.entries(row).map(([name, c]) => [name, ...paths.flatMap((p) => [ms(c.byPath?.[p]?.p50), ms(c.byPath?.[p]?.p99)])]);
+  return { header, body };
+}
+
 function rows(row) {
   return Object.entries(row).map(([name, c]) => COLUMNS.map(([, get]) => get(name, c)));
 }
@@ -44,6 +53,12 @@ export function printTable(summary, meta) {
     const widths = header.map((h, i) => Math.max(h.length, ...body.map((r) => r[i].length)));
     const line = (cells) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
     out.push('', `== ${scenario}`, line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line));
+    const paths = pathTable(row);
+    if (paths) {
+      const pw = paths.header.map((h, i) => Math.max(h.length, ...paths.body.map((r) => r[i].length)));
+      const pline = (cells) => cells.map((c, i) => (i === 0 ? c.padEnd(pw[i]) : c.padStart(pw[i]))).join('  ');
+      out.push('', 'by request path:', pline(paths.header), ...paths.body.map(pline));
+    }
   }
   out.push('', 'Targets (on the medians):');
   for (const t of summary.targets) out.push(`  ${t.status === 'met' ? '[met]    ' : t.status === 'skipped' ? '[skipped]' : '[NOT MET]'} ${t.text}: ${t.detail}`);
@@ -136,6 +151,8 @@ function markdown(summary, meta, svgName, jsonFile) {
     lines.push(`${info.description}. ${info.why}`);
     lines.push('');
     lines.push(mdTable(COLUMNS.map(([t]) => t), rows(row)));
+    const paths = pathTable(row);
+    if (paths) lines.push('', 'Latency by request path (medians over rounds): which requests paid for the slow ones.', '', mdTable(paths.header, paths.body));
   }
   const notes = [
     ...summary.failures.map((f) => `- ${f.scenario}, ${f.contender}, round ${f.round}: **failed** (left out of the medians): ${f.error.split('\n')[0]}`),

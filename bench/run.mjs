@@ -198,6 +198,7 @@ function measurement(contender, scenarioName, round, running, result, workers, c
     durationSec: result.duration,
     // ms, from every 2xx response time (see load.mjs); autocannon's own, in whole ms, kept for reference.
     latency: result.preciseLatency,
+    latencyByPath: result.latencyByPath ?? null,
     autocannonLatency: { p50: result.latency.p50, p97_5: result.latency.p97_5, p99: result.latency.p99, max: result.latency.max, mean: result.latency.average },
     errors: result.errors,
     timeouts: result.timeouts,

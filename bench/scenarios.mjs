@@ -44,7 +44,15 @@ export const scenarios = {
         connections: 2 * workers,
         pipelining: 1,
         headers: { connection: 'close' },
-        requests: [{ setupRequest: (request) => ({ ...request, path: random() < 1 / 20 ? '/slow' : '/' }) }],
+        requests: [
+          {
+            setupRequest: (request, context) => {
+              // The client's context remembers the path, for latencies per path (see load.mjs).
+              context.path = random() < 1 / 20 ? '/slow' : '/';
+              return { ...request, path: context.path };
+            },
+          },
+        ],
       };
     },
   },

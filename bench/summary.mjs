@@ -25,6 +25,7 @@ function cell(runs, contender) {
     p97_5: median(pick((r) => r.latency.p97_5)),
     p99: median(pick((r) => r.latency.p99)),
     p99Rounds: pick((r) => r.latency.p99),
+    byPath: byPath(runs),
     errors: sum(pick((r) => r.errors)),
     timeouts: sum(pick((r) => r.timeouts)),
     non2xx: sum(pick((r) => r.non2xx)),
@@ -40,6 +41,22 @@ function cell(runs, contender) {
     notes: runs.flatMap((r) => r.notes.map((note) => `round ${r.round}: ${note}`)),
     baseline: contender.baseline ?? null,
   };
+}
+
+/** Median p50/p99 per request path, for scenarios that mix paths (null otherwise). */
+function byPath(runs) {
+  const paths = [...new Set(runs.flatMap((r) => Object.keys(r.latencyByPath ?? {})))].sort();
+  if (paths.length === 0) return null;
+  return Object.fromEntries(
+    paths.map((p) => [
+      p,
+      {
+        count: median(runs.map((r) => r.latencyByPath?.[p]?.count ?? null)),
+        p50: median(runs.map((r) => r.latencyByPath?.[p]?.p50 ?? null)),
+        p99: median(runs.map((r) => r.latencyByPath?.[p]?.p99 ?? null)),
+      },
+    ]),
+  );
 }
 
 function sum(values) {

@@ -28,7 +28,6 @@ const root = path.resolve(here, '..');
 const HELP = `Usage: node bench/run.mjs [options]      (npm run bench builds dist/ first)
 
   --quick              CI smoke test: 1 round, 0.5 s runs, 0.2 s warm-up; < 1 minute.
-                       Its report goes to bench/results/, not docs/.
   --rounds <n>         rounds; each runs every contender on every scenario (default 3)
   --duration <s>       measured seconds per run (default 5)
   --warmup <s>         warm-up seconds per run, load discarded (default 1)
@@ -36,7 +35,8 @@ const HELP = `Usage: node bench/run.mjs [options]      (npm run bench builds dis
   --workers <n>        worker processes per multi-process contender (default 2)
   --scenarios <a,b>    subset of: ${Object.keys(scenarios).join(', ')}
   --contenders <x,y>   subset of the contenders (listed below)
-  --report-dir <dir>   where the Markdown report and SVG go (default docs/; bench/results/ with --quick)
+  --report-dir <dir>   where the Markdown report and SVG go (default: docs/bench.md and docs/bench.svg
+                       for a complete run; bench/results/<time>.md for --quick or a subset)
   -h, --help
 
 Contenders: single, cluster-rr, cluster-none, and handoff-<scheduler> for every
@@ -286,10 +286,12 @@ const summary = summarize(runs, contenders, scenarioNames);
 
 const stamp = startedAt.toISOString().replace(/[:.]/g, '-');
 const resultsDir = path.join(here, 'results');
-const reportDir = path.resolve(flags['report-dir'] ?? (quick ? resultsDir : path.join(root, 'docs')));
+// docs/bench.md is the project's published result: only a complete run replaces it.
+const complete = !quick && flags.scenarios === undefined && flags.contenders === undefined;
+const reportDir = path.resolve(flags['report-dir'] ?? (complete ? path.join(root, 'docs') : resultsDir));
 printTable(summary, meta);
 const jsonFile = writeJson(path.join(resultsDir, `${stamp}.json`), { meta, summary, runs });
-const { markdown, svg } = writeMarkdown(reportDir, quick ? stamp : 'bench', summary, meta, path.relative(root, jsonFile));
+const { markdown, svg } = writeMarkdown(reportDir, complete ? 'bench' : stamp, summary, meta, path.relative(root, jsonFile));
 process.stdout.write(`\nbench: wrote ${path.relative(root, jsonFile)}, ${path.relative(root, markdown)}, ${path.relative(root, svg)} in ${Math.round(meta.elapsedSec)} s\n`);
 
 /** The commit measured, with "-dirty" if the checkout had changes (so a report can be traced back). */

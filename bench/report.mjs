@@ -14,6 +14,7 @@ export const ms = (n) => (n === null || n === undefined ? '-' : num(n, n < 10 ? 
 const COLUMNS = [
   ['contender', (name) => name],
   ['req/s', (_, c) => num(c.reqPerSec)],
+  ['rounds min-max', (_, c) => `${num(Math.min(...c.reqPerSecRounds))}-${num(Math.max(...c.reqPerSecRounds))}`],
   ['vs cluster', (_, c) => (c.baseline ? `${times(c.vsCluster)} ${c.baseline.replace('cluster-', '')}` : '')],
   ['vs single', (_, c) => times(c.vsSingle)],
   ['p50 ms', (_, c) => ms(c.p50)],
@@ -23,6 +24,7 @@ const COLUMNS = [
   ['conn max/min', (_, c) => (c.maxMin === null ? '-' : num(c.maxMin, 3))],
   ['Jain', (_, c) => (c.jain === null ? '-' : num(c.jain, 4))],
   ['disp. CPU s', (_, c) => num(c.cpuSecondsRun, 2)],
+  ['disp. µs/req', (_, c) => num(c.cpuMicrosPerRequest, 1)],
   ['disp. RSS MB', (_, c) => num(c.peakRssMB, 1)],
 ];
 
@@ -104,7 +106,9 @@ function markdown(summary, meta, svgName, jsonFile) {
   lines.push(
     `Run on ${date} (${meta.elapsedSec < 120 ? `${Math.round(meta.elapsedSec)} s` : `${(meta.elapsedSec / 60).toFixed(1)} min`}) on ${meta.platform}, ${meta.cpus} cores (${meta.cpuModel}), ` +
       `node ${meta.node}, autocannon ${meta.autocannon}, handoff ${meta.handoff}${meta.commit ? ` (${meta.commit})` : ''}. ` +
-      `Load average when it started: ${meta.loadAverageAtStart.map((n) => n.toFixed(2)).join(', ')}.`,
+      `The machine was shared: its 1-minute load average was ${meta.loadAverageAtStart[0].toFixed(1)} when the bench started` +
+      `${meta.loadAveragePerRun ? `, between ${meta.loadAveragePerRun.min.toFixed(1)} and ${meta.loadAveragePerRun.max.toFixed(1)} at the start of its runs` : ''}` +
+      ` (on ${meta.cpus} cores).`,
   );
   lines.push('');
   lines.push(
@@ -140,7 +144,8 @@ function markdown(summary, meta, svgName, jsonFile) {
       '`conn max/min` and `Jain`: how evenly the connections of the measured run were spread over the workers, from the counts each worker ' +
       "process kept of its server's `connection` events (Jain's index: 1 = even, 1/n = one worker got everything). " +
       '`disp.`: the dispatching process (handoff master, cluster primary, the single process itself): CPU seconds used during the ' +
-      'measured run (/proc utime+stime) and peak RSS (VmHWM) just before it was stopped. Latencies are of every 2xx response of the ' +
+      'measured run (/proc utime+stime), the same per response in microseconds, and peak RSS (VmHWM) just before it was stopped. ' +
+      '`rounds min-max`: the spread of req/s over the rounds, to judge the noise. Latencies are of every 2xx response of the ' +
       'measured run, timed by autocannon and ranked by the bench (autocannon\'s own histogram rounds to whole milliseconds).',
   );
   for (const [scenario, row] of Object.entries(summary.cells)) {

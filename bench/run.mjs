@@ -143,6 +143,7 @@ async function runOne(contender, scenarioName, round) {
     t = Date.now();
   };
   const quietMax = Math.max(1000, config.statsIntervalMs * 6);
+  const loadAverage = os.loadavg()[0]; // how busy the shared machine was when this run began
   try {
     const running = await startContender(contender, { workers: config.workers, statsDir, statsIntervalMs: config.statsIntervalMs });
     phase('start');
@@ -168,6 +169,7 @@ async function runOne(contender, scenarioName, round) {
       if (!baseline.quiet) run.notes.push(`connections still arriving ${quietMax} ms after the warm-up: the per-worker counts may include some of it`);
       if (!end.quiet) run.notes.push(`connections still arriving ${quietMax} ms after the run when it was stopped`);
       run.phases = phases;
+      run.loadAverage = loadAverage;
       return run;
     } finally {
       if (stopped === undefined) await running.stop().catch(() => {});
@@ -274,6 +276,7 @@ const meta = {
   cpus: os.availableParallelism(),
   cpuModel: os.cpus()[0]?.model ?? 'unknown',
   loadAverageAtStart: os.loadavg(),
+  loadAverageAtEnd: null, // filled in below
   autocannon: JSON.parse(fs.readFileSync(path.join(root, 'node_modules/autocannon/package.json'), 'utf8')).version,
   handoff: JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')).version,
   commit: gitCommit(),
@@ -282,6 +285,9 @@ const meta = {
   contenders,
   scenarios: Object.fromEntries(scenarioNames.map((name) => [name, { description: scenarios[name].description, why: scenarios[name].why }])),
 };
+meta.loadAverageAtEnd = os.loadavg();
+const perRunLoad = runs.map((r) => r.loadAverage).filter((v) => v !== undefined);
+meta.loadAveragePerRun = perRunLoad.length ? { min: Math.min(...perRunLoad), max: Math.max(...perRunLoad) } : null;
 const summary = summarize(runs, contenders, scenarioNames);
 
 const stamp = startedAt.toISOString().replace(/[:.]/g, '-');

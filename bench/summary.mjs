@@ -36,6 +36,8 @@ function cell(runs, contender) {
     jain: contender.kind === 'single' ? null : median(pick((r) => r.fairness.jain)),
     sharesLastRound: runs.at(-1)?.fairness.shares ?? [],
     cpuSecondsRun: median(pick((r) => r.dispatcher.cpuSecondsRun)),
+    // Dispatcher CPU per response: comparable across contenders that served different amounts.
+    cpuMicrosPerRequest: median(pick((r) => (r.dispatcher.cpuSecondsRun === null || r.responses === 0 ? null : (r.dispatcher.cpuSecondsRun * 1e6) / r.responses))),
     peakRssMB: median(pick((r) => r.dispatcher.peakRssMB)),
     peakRssMBMax: Math.max(...pick((r) => r.dispatcher.peakRssMB ?? 0)),
     notes: runs.flatMap((r) => r.notes.map((note) => `round ${r.round}: ${note}`)),

@@ -102,6 +102,11 @@ const rps = (n) => (n === null ? 'n/a' : `${Math.round(n)} req/s`);
 function checkTargets(cells, contenders) {
   const targets = [];
   const get = (scenario, name) => cells[scenario]?.[name];
+  /** Why a target is skipped: which of `names` has no result in `scenario`. */
+  const missing = (scenario, ...names) => {
+    if (!cells[scenario]) return `scenario ${scenario} not run`;
+    return `no result for ${names.filter((n) => !cells[scenario][n]).join(' and ')} in ${scenario}`;
+  };
   const add = (text, status, detail) => targets.push({ text, status, detail });
   const check = (text, ok, detail) => add(text, ok ? 'met' : 'not met', detail);
   const handoffs = contenders.filter((c) => c.kind === 'handoff');
@@ -112,14 +117,14 @@ function checkTargets(cells, contenders) {
     const c = get('close', 'cluster-rr');
     const text = 'close: handoff rr >= 1.5x node:cluster rr req/s';
     if (h && c) check(text, h.reqPerSec >= 1.5 * c.reqPerSec, `${rps(h.reqPerSec)} vs ${rps(c.reqPerSec)}: ${fmt(h.reqPerSec / c.reqPerSec)}x`);
-    else add(text, 'skipped', 'handoff-rr or cluster-rr not run on close');
+    else add(text, 'skipped', missing('close', 'handoff-rr', 'cluster-rr'));
   }
   {
     const h = get('close', 'handoff-shared');
     const c = get('close', 'cluster-none');
     const text = 'close: handoff shared >= 0.95x node:cluster none req/s';
     if (h && c) check(text, h.reqPerSec >= 0.95 * c.reqPerSec, `${rps(h.reqPerSec)} vs ${rps(c.reqPerSec)}: ${fmt(h.reqPerSec / c.reqPerSec)}x`);
-    else add(text, 'skipped', 'handoff-shared or cluster-none not run on close');
+    else add(text, 'skipped', missing('close', 'handoff-shared', 'cluster-none'));
   }
 
   // keepalive and seeds: no regression against the better cluster mode, and no errors.
@@ -129,7 +134,7 @@ function checkTargets(cells, contenders) {
       const mine = get(scenario, h.name);
       const text = `${scenario}: ${h.name} >= 0.95x the better node:cluster mode, 0 errors`;
       if (!mine || clusters.length === 0) {
-        add(text, 'skipped', `${h.name} or node:cluster not run on ${scenario}`);
+        add(text, 'skipped', mine ? `no node:cluster result in ${scenario}` : missing(scenario, h.name));
         continue;
       }
       const [bestName, best] = clusters.reduce((a, b) => (b[1].reqPerSec > a[1].reqPerSec ? b : a));
@@ -148,7 +153,7 @@ function checkTargets(cells, contenders) {
   for (const scenario of ['keepalive', 'close', 'seeds']) {
     const h = get(scenario, 'handoff-rr');
     const text = `${scenario}: handoff rr connection share max/min <= 1.05`;
-    if (!h) add(text, 'skipped', `handoff-rr not run on ${scenario}`);
+    if (!h) add(text, 'skipped', missing(scenario, 'handoff-rr'));
     else check(text, h.maxMin !== null && h.maxMin <= 1.05, `median max/min ${fmt(h.maxMin, 3)}, Jain ${fmt(h.jain, 4)} over ${h.workers} workers`);
   }
 
@@ -156,8 +161,8 @@ function checkTargets(cells, contenders) {
     const lc = get('skewed', 'handoff-least-conn');
     const rr = get('skewed', 'handoff-rr');
     const text = "skewed: handoff least-conn p99 <= half of handoff rr's";
-    if (lc && rr) check(text, lc.p99 <= 0.5 * rr.p99, `p99 ${lc.p99} ms vs ${rr.p99} ms: ${fmt(lc.p99 / rr.p99)}x`);
-    else add(text, 'skipped', 'handoff-least-conn or handoff-rr not run on skewed');
+    if (lc && rr) check(text, lc.p99 <= 0.5 * rr.p99, `p99 ${fmt(lc.p99, 1)} ms vs ${fmt(rr.p99, 1)} ms: ${fmt(lc.p99 / rr.p99)}x`);
+    else add(text, 'skipped', missing('skewed', 'handoff-least-conn', 'handoff-rr'));
   }
 
   {

@@ -123,7 +123,11 @@ function markdown(summary, meta, svgName, jsonFile) {
   lines.push('');
   lines.push('## Targets');
   lines.push('');
-  lines.push('Checked against the medians of this run.');
+  lines.push(
+    'Verdicts are on the medians of this run. "Held in k of n rounds" repeats the same comparison inside each round, where ' +
+      "a scenario's contenders ran within a minute or so of each other: on this noisy machine it shows whether a verdict is firm or " +
+      'rests on one round.',
+  );
   lines.push('');
   for (const t of summary.targets) lines.push(`- **${t.status}**: ${t.text}. ${t.detail}.`);
   lines.push('');

@@ -111,7 +111,11 @@ function pick(flag, all, nameOf) {
 
 let currentLoad; // the autocannon instance running now, to stop on Ctrl-C
 let interrupted = false;
-process.on('exit', killAllSync);
+const tempDirs = new Set(); // the workers' counter folders of runs in progress
+process.on('exit', () => {
+  killAllSync();
+  for (const dir of tempDirs) fs.rmSync(dir, { recursive: true, force: true });
+});
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
   process.on(signal, () => {
     if (interrupted) return;
@@ -135,6 +139,7 @@ function load(port, scenario, duration, title) {
 async function runOne(contender, scenarioName, round) {
   const scenario = scenarios[scenarioName];
   const statsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'handoff-bench-'));
+  tempDirs.add(statsDir);
   const title = `${scenarioName} ${contender.name} (round ${round})`;
   const phases = {}; // ms spent in each step, to see where a run's time goes
   let t = Date.now();
@@ -176,6 +181,7 @@ async function runOne(contender, scenarioName, round) {
     }
   } finally {
     fs.rmSync(statsDir, { recursive: true, force: true });
+    tempDirs.delete(statsDir);
   }
 }
 

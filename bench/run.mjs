@@ -314,3 +314,12 @@ function gitCommit() {
     return null;
   }
 }
+
+// The exit code says whether the bench itself worked (every run started,
+// served and stopped cleanly), not whether handoff met its targets: that is
+// what --quick in CI checks.
+const broken = runs.filter((r) => r.failed || r.responses === 0 || r.stop.forced || r.stop.orphans.length > 0);
+if (broken.length > 0) {
+  process.stderr.write(`bench: ${broken.length} run(s) failed, served nothing, or did not stop cleanly: ${broken.map((r) => `${r.scenario}/${r.contender}/round ${r.round}`).join(', ')}\n`);
+  process.exitCode = 1;
+}

@@ -95,6 +95,7 @@ export class Master extends EventEmitter<MasterEvents> {
         killTimeout: options.killTimeout,
         heartbeatInterval: options.heartbeatInterval,
         trace: options.trace,
+        reportLoad: scheduler.needsLoadReports === true,
       },
       transport: this.transport,
       killTimeout: options.killTimeout,
@@ -176,6 +177,11 @@ export class Master extends EventEmitter<MasterEvents> {
       worker.expectExit(this.options.killTimeout + KILL_GRACE_MS, () =>
         this.#log.log('warn', `worker ${worker.id} (pid ${worker.pid}) did not exit ${formatDuration(this.options.killTimeout + KILL_GRACE_MS)} after its suicide signal: SIGKILL`),
       );
+    },
+    load: (worker, message) => {
+      worker.active = message.active;
+      this.#trace?.worker(worker.id, worker.pid, `load: ${message.active} open`);
+      this.#dispatcher.poke(); // a scheduler may have been holding connections back
     },
     heartbeat: (worker, message) => {
       worker.lastHeartbeat = Date.now();

@@ -2,6 +2,8 @@
 // nowhere else is a scheduler chosen.
 
 import { HandoffError } from '../errors.js';
+import { createIpHash } from './ip-hash.js';
+import { createLeastConnections } from './least-conn.js';
 import { createRoundRobin } from './round-robin.js';
 import type { Scheduler } from './types.js';
 
@@ -26,6 +28,18 @@ export const builtInSchedulers: Readonly<Record<string, SchedulerEntry>> = {
     description: 'every worker accepts on the shared listening socket; the kernel picks (cluster SCHED_NONE)',
     create: createRoundRobin,
   },
+  'least-conn': {
+    name: 'least-conn',
+    workersAccept: false,
+    description: 'the master gives each connection to the worker with the fewest open connections',
+    create: createLeastConnections,
+  },
+  'ip-hash': {
+    name: 'ip-hash',
+    workersAccept: false,
+    description: 'the master gives every connection from one client address to the same worker',
+    create: createIpHash,
+  },
 };
 
 export function schedulerNames(): string[] {
@@ -35,9 +49,12 @@ export function schedulerNames(): string[] {
 export function resolveScheduler(name: string): SchedulerEntry {
   const entry = builtInSchedulers[name];
   if (entry === undefined) {
-    throw new HandoffError('ERR_HANDOFF_UNKNOWN_SCHEDULER', `--scheduler '${name}': expected one of ${schedulerNames().join(', ')}`);
+    throw new HandoffError(
+      'ERR_HANDOFF_UNKNOWN_SCHEDULER',
+      `--scheduler '${name}': expected one of ${schedulerNames().join(', ')}`,
+    );
   }
   return entry;
 }
 
-export type { Scheduler, WorkerView, ConnectionInfo } from './types.js';
+export type { Scheduler, WorkerView, ConnectionInfo, SchedulerFactory, SchedulerChoice } from './types.js';

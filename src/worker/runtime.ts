@@ -12,6 +12,7 @@ import { Attacher } from './attach.js';
 import { createDrain } from './drain.js';
 import { interceptListen } from './listen-intercept.js';
 import { loadScript } from './load-script.js';
+import { LoadReport } from './load-report.js';
 import { installChannel, WorkerChannel } from './channel.js';
 
 const config = readConfig();
@@ -47,10 +48,12 @@ installChannel(channel);
 const attacher = new Attacher(config, {
   onAttached: (form, server) => {
     if (trace) followSockets(server);
+    if (config.reportLoad) load.follow(server);
     send({ cmd: CMD, type: 'listening', form });
   },
 });
-const acks = new AckBatcher(send, () => attacher.active);
+const load = new LoadReport(send, () => attacher.active);
+const acks = new AckBatcher(send, () => load.take());
 const fast = installFastReceiver();
 
 /** Exits once the master has everything we wrote, so no acknowledgement is lost. */

@@ -89,7 +89,7 @@ function placeholder(spec: OptionSpec): string {
     case 'duration':
       return ' <time>';
     default:
-      return ` <${{ count: 'n', port: 'port', size: 'size', string: 'text' }[spec.kind]}>`;
+      return ` <${{ count: 'n', port: 'port', size: 'size', string: 'text', scheduler: 'name|path' }[spec.kind]}>`;
   }
 }
 

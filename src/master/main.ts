@@ -5,8 +5,10 @@
 
 import { createRequire } from 'node:module';
 import { isHandoffError, type HandoffErrorCode } from '../errors.js';
+import { loadScheduler } from '../scheduler/load.js';
 import { parseCommandLine, usage } from './cli.js';
 import { createMaster, type Master } from './master.js';
+import { optionSpecs, type MasterOptions } from './options.js';
 
 const usageErrors: ReadonlySet<HandoffErrorCode> = new Set([
   'ERR_HANDOFF_INVALID_OPTION',
@@ -14,6 +16,8 @@ const usageErrors: ReadonlySet<HandoffErrorCode> = new Set([
   'ERR_HANDOFF_MISSING_SCRIPT',
   'ERR_HANDOFF_UNKNOWN_SCHEDULER',
 ]);
+/** Also exit 2, but the usage would not help: the problem is inside the named module. */
+const moduleErrors: ReadonlySet<HandoffErrorCode> = new Set(['ERR_HANDOFF_INVALID_SCHEDULER']);
 
 export function version(): string {
   const require = createRequire(import.meta.url);
@@ -32,7 +36,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       process.stdout.write(`handoff ${version()} (node ${process.version})\n`);
       return 0;
     }
-    master = createMaster(command.options);
+    master = createMaster(await withScheduler(command.options));
   } catch (error) {
     return reportStartError(error);
   }
@@ -46,7 +50,14 @@ function reportStartError(error: unknown): number {
     process.stderr.write(`\n${usage()}\n`);
     return 2;
   }
-  return 1;
+  return moduleErrors.has(error.code) ? 2 : 1;
+}
+
+/** A scheduler module is imported before the master starts: import() is asynchronous, createMaster() is not. */
+async function withScheduler(options: MasterOptions): Promise<MasterOptions> {
+  const env = optionSpecs.scheduler.env;
+  const spec = options.scheduler ?? ((env && process.env[env]) || undefined);
+  return typeof spec === 'string' && spec.trim() !== '' ? { ...options, scheduler: await loadScheduler(spec.trim()) } : options;
 }
 
 function run(master: Master): Promise<number> {

@@ -74,7 +74,7 @@ export class Master extends EventEmitter<MasterEvents> {
     this.#listener = Listener.bind(options.host, options.port);
     this.address = this.#listener.address;
 
-    const scheduler = this.scheduler.create();
+    const scheduler = this.scheduler.create((message) => this.#log.log('error', message));
     this.#dispatcher = new Dispatcher(scheduler, {
       maxPending: options.maxPending,
       pause: () => this.#listener.pause(),

@@ -1,18 +1,21 @@
 // The scheduler table: the --scheduler value maps to an entry here, and
-// nowhere else is a scheduler chosen.
+// nowhere else is a scheduler chosen. A value that looks like a path names a
+// user's module instead (load.ts).
 
 import { HandoffError } from '../errors.js';
+import { customEntry, invalid, isSchedulerPath } from './custom.js';
 import { createIpHash } from './ip-hash.js';
 import { createLeastConnections } from './least-conn.js';
 import { createRoundRobin } from './round-robin.js';
-import type { Scheduler } from './types.js';
+import type { Scheduler, SchedulerChoice } from './types.js';
 
 export interface SchedulerEntry {
   readonly name: string;
   /** True for shared: workers accept on the listening socket; the master only places the rare connection it accepted itself. */
   readonly workersAccept: boolean;
   readonly description: string;
-  create(): Scheduler;
+  /** Makes the master's scheduler; `report` receives a user scheduler's run-time problems (see guard.ts). */
+  create(report?: (message: string) => void): Scheduler;
 }
 
 export const builtInSchedulers: Readonly<Record<string, SchedulerEntry>> = {
@@ -20,12 +23,6 @@ export const builtInSchedulers: Readonly<Record<string, SchedulerEntry>> = {
     name: 'rr',
     workersAccept: false,
     description: 'the master accepts and deals connections out to the workers in turn (cluster SCHED_RR)',
-    create: createRoundRobin,
-  },
-  shared: {
-    name: 'shared',
-    workersAccept: true,
-    description: 'every worker accepts on the shared listening socket; the kernel picks (cluster SCHED_NONE)',
     create: createRoundRobin,
   },
   'least-conn': {
@@ -40,18 +37,30 @@ export const builtInSchedulers: Readonly<Record<string, SchedulerEntry>> = {
     description: 'the master gives every connection from one client address to the same worker',
     create: createIpHash,
   },
+  shared: {
+    name: 'shared',
+    workersAccept: true,
+    description: 'every worker accepts on the shared listening socket; the kernel picks (cluster SCHED_NONE)',
+    create: createRoundRobin,
+  },
 };
 
 export function schedulerNames(): string[] {
   return Object.keys(builtInSchedulers);
 }
 
-export function resolveScheduler(name: string): SchedulerEntry {
+/** The entry for a built-in name, or for a user's scheduler (object or factory) given to createMaster(). */
+export function resolveScheduler(choice: SchedulerChoice): SchedulerEntry {
+  if (typeof choice !== 'string') return customEntry(choice, 'createMaster({ scheduler })');
+  const name = choice;
+  if (isSchedulerPath(name)) {
+    throw invalid(`--scheduler ${name}`, `a module must be loaded before the master starts: createMaster({ scheduler: await loadScheduler('${name}') })`);
+  }
   const entry = builtInSchedulers[name];
   if (entry === undefined) {
     throw new HandoffError(
       'ERR_HANDOFF_UNKNOWN_SCHEDULER',
-      `--scheduler '${name}': expected one of ${schedulerNames().join(', ')}`,
+      `--scheduler '${name}': expected one of ${schedulerNames().join(', ')}, or the path of a scheduler module (./my-scheduler.js)`,
     );
   }
   return entry;

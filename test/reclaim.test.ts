@@ -19,8 +19,8 @@ test('SIGKILL a worker with connections queued for it: every one is answered by 
 
   // rr alternates: half of these are sent to the frozen worker and sit there, unacknowledged.
   const pending = Array.from({ length: 10 }, () => get(url, { timeoutMs: 20_000 }));
-  await master.waitForCount(new RegExp(`conn \\d+  handle sent to w\\d \\(pid ${frozenPid}\\)`), 5);
-  const stuck = master.count(new RegExp(`conn \\d+  handle sent to w\\d \\(pid ${frozenPid}\\)`)) - 1; // minus /block itself
+  await master.waitForCount(new RegExp(`conn \\d+ +handle sent to w\\d \\(pid ${frozenPid}\\)`), 5);
+  const stuck = master.count(new RegExp(`conn \\d+ +handle sent to w\\d \\(pid ${frozenPid}\\)`)) - 1; // minus /block itself
 
   process.kill(frozenPid, 'SIGKILL');
   const replies = await Promise.all(pending);

@@ -80,7 +80,7 @@ export function createIpHash(): Scheduler {
       const ranked = rankSlots(address, Array.from({ length: Math.max(slotsSeen, worker.slot + 1) }, (_, slot) => slot));
       const first = ranked[0] as number;
       const why = first === worker.slot ? '' : listening.has(first) ? ` (slot ${first} refused it before and is busy)` : ` (its first choice, slot ${first}, is vacant)`;
-      return `ip-hash ${clientKey(address)} → slot ${worker.slot}${why}`;
+      return `${clientKey(address) || 'a client already gone'} hashes to slot ${worker.slot}${why}`;
     },
     add(worker) {
       listening.set(worker.slot, (listening.get(worker.slot) ?? 0) + 1);

@@ -9,7 +9,9 @@
 // schedules one check at the end of the event-loop turn (setImmediate, as
 // the acknowledgements are batched), and a `load` message goes out only if
 // the count differs from the last one the master was told. A hundred
-// connections closing in one turn cost one message; rr never sends any.
+// connections closing in one turn cost one message, and none at all if an
+// acknowledgement goes out in that turn anyway (it carries the count); rr
+// never sends any.
 
 import type net from 'node:net';
 import { CMD, type WorkerMessage } from '../protocol.js';
@@ -17,13 +19,15 @@ import { CMD, type WorkerMessage } from '../protocol.js';
 export class LoadReport {
   readonly #send: (message: WorkerMessage) => void;
   readonly #count: () => number;
+  readonly #ackPending: () => boolean;
   /** The count the master was last told, by an acknowledgement or by us. */
   #told = 0;
   #scheduled = false;
 
-  constructor(send: (message: WorkerMessage) => void, count: () => number) {
+  constructor(send: (message: WorkerMessage) => void, count: () => number, ackPending: () => boolean) {
     this.#send = send;
     this.#count = count;
+    this.#ackPending = ackPending;
   }
 
   /** The count to put in an acknowledgement: the master will know it from that. */
@@ -45,6 +49,7 @@ export class LoadReport {
 
   #flush = (): void => {
     this.#scheduled = false;
+    if (this.#ackPending()) return; // it goes out later in this same turn, with the count
     const active = this.#count();
     if (active === this.#told) return;
     this.#told = active;

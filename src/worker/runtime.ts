@@ -52,7 +52,7 @@ const attacher = new Attacher(config, {
     send({ cmd: CMD, type: 'listening', form });
   },
 });
-const load = new LoadReport(send, () => attacher.active);
+const load: LoadReport = new LoadReport(send, () => attacher.active, () => acks.pending);
 const acks = new AckBatcher(send, () => load.take());
 const fast = installFastReceiver();
 

@@ -11,8 +11,9 @@
 // about (conn <seq>, the master's number for a connection; or a worker), and
 // the step:
 //
-//   trace   1.142176  master 17764   conn 1           accepted by the master on fd 22, from 127.0.0.1
-//   trace   1.142993  w1     17777   conn 1           received by the worker
+//   trace   0.062942  master 27540   w1 (pid 27552)  forked into slot 0
+//   trace   0.909554  master 27540   conn 1          accepted by the master on fd 22, from ::ffff:127.0.0.1
+//   trace   0.910609  w1     27552   conn 1          received by the worker
 //
 // When tracing is off the tracer is null and every call site is guarded by
 // `if (trace)` or `trace?.` (which skips evaluating the arguments too): no
@@ -39,10 +40,11 @@ export function createTracer(enabled: boolean, who: string, origin: bigint, writ
   const prefix = `${who.padEnd(6)} ${String(process.pid).padEnd(7)}`;
   return {
     conn(seq, step) {
-      write(`trace ${stamp()}  ${prefix} ${`conn ${seq}`.padEnd(15)}  ${step}\n`);
+      // Padded to the width of a worker subject, "w1 (pid 12345)", so that steps line up.
+      write(`trace ${stamp()}  ${prefix} ${`conn ${seq}`.padEnd(14)}  ${step}\n`);
     },
     worker(id, pid, step) {
-      write(`trace ${stamp()}  ${prefix} ${`w${id}${pid === undefined ? '' : ` (pid ${pid})`}`.padEnd(15)}  ${step}\n`);
+      write(`trace ${stamp()}  ${prefix} w${id}${pid === undefined ? '' : ` (pid ${pid})`}  ${step}\n`);
     },
   };
 }

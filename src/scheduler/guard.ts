@@ -27,6 +27,7 @@ export function guardScheduler(scheduler: Scheduler, report: (message: string) =
     name,
     needsLoadReports: scheduler.needsLoadReports === true,
     pick(connection, workers) {
+      fellBack = undefined;
       let picked: WorkerView | null | undefined;
       try {
         picked = scheduler.pick(connection, workers);
@@ -41,7 +42,7 @@ export function guardScheduler(scheduler: Scheduler, report: (message: string) =
     },
     explain(connection, worker) {
       if (fellBack?.seq === connection.seq) return `${fellBack.why}: rr fallback, next in turn`;
-      if (scheduler.explain === undefined) return name;
+      if (scheduler.explain === undefined) return 'it has no explain()';
       try {
         return String(scheduler.explain(connection, worker));
       } catch (error) {

@@ -20,7 +20,11 @@ export interface WorkerView {
   readonly state: WorkerState;
   /** Connections sent to this worker that it has not acknowledged yet. */
   readonly inFlight: number;
-  /** Open connections the worker last reported (updated with every acknowledgement and heartbeat). */
+  /**
+   * Open connections the worker last reported: with every acknowledgement and
+   * heartbeat, and also as soon as connections close if the scheduler sets
+   * needsLoadReports.
+   */
   readonly active: number;
   /** True when the worker should not be sent more right now: its hand-off window is full or it is at maxConnections. */
   readonly busy: boolean;

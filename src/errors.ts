@@ -14,7 +14,8 @@ export type HandoffErrorCode =
   | 'ERR_HANDOFF_INVALID_CONFIG'
   | 'ERR_HANDOFF_GIVE_UP'
   | 'ERR_HANDOFF_NOT_RUNNING'
-  | 'ERR_HANDOFF_CONTROL';
+  | 'ERR_HANDOFF_CONTROL'
+  | 'ERR_HANDOFF_PID_FILE';
 
 export class HandoffError extends Error {
   readonly code: HandoffErrorCode;

@@ -51,15 +51,16 @@ export type WorkerMessage =
   | { cmd: Cmd; type: 'suicide'; error: SerializedError }
   /** Open connections changed (only if the scheduler needs it: WorkerConfig.reportLoad); at most one per event-loop turn. */
   | { cmd: Cmd; type: 'load'; active: number }
-  /** Sent every heartbeat interval; also carries load figures. */
-  | { cmd: Cmd; type: 'heartbeat'; active: number; rss: number }
+  /** Sent every heartbeat interval; also carries load figures (`requests`: HTTP requests served so far). */
+  | { cmd: Cmd; type: 'heartbeat'; active: number; rss: number; requests: number }
   /** The drain began (for the trace and for status). */
   | { cmd: Cmd; type: 'draining'; reason: DrainReason; active: number }
   /** User code asked to broadcast to all workers, or to send to the master. */
   | { cmd: Cmd; type: 'broadcast'; data: unknown; includeSelf: boolean }
   | { cmd: Cmd; type: 'to-master'; data: unknown }
-  /** User code updated shared state. */
-  | { cmd: Cmd; type: 'set-state'; key: string; value: unknown };
+  /** User code changed the shared state: set a key, or add to a number atomically. */
+  | { cmd: Cmd; type: 'set-state'; key: string; value: unknown }
+  | { cmd: Cmd; type: 'increment-state'; key: string; by: number };
 
 export type WorkerMessageType = WorkerMessage['type'];
 export type MasterMessageType = MasterMessage['type'];
@@ -117,11 +118,12 @@ const workerMessageChecks: { readonly [T in WorkerMessageType]: (message: Shape)
   'load-error': (m) => isError(m['error']),
   suicide: (m) => isError(m['error']),
   load: (m) => isCount(m['active']),
-  heartbeat: (m) => isCount(m['active']) && isCount(m['rss']),
+  heartbeat: (m) => isCount(m['active']) && isCount(m['rss']) && isCount(m['requests']),
   draining: (m) => typeof m['reason'] === 'string' && isCount(m['active']),
   broadcast: (m) => typeof m['includeSelf'] === 'boolean' && 'data' in m,
   'to-master': (m) => 'data' in m,
-  'set-state': (m) => typeof m['key'] === 'string' && m['key'] !== '' && 'value' in m,
+  'set-state': (m) => typeof m['key'] === 'string' && m['key'] !== '',
+  'increment-state': (m) => typeof m['key'] === 'string' && m['key'] !== '' && typeof m['by'] === 'number' && Number.isFinite(m['by']),
 };
 
 /** The message, if it is a well-formed handoff message from a worker; undefined otherwise. */
@@ -143,6 +145,8 @@ export interface WorkerConfig {
   address: { address: string; port: number; family: 'IPv4' | 'IPv6' };
   killTimeout: number;
   heartbeatInterval: number;
+  /** Ready only once the app calls process.send('ready') (PM2's wait_ready). */
+  waitReady: boolean;
   trace: boolean;
   /** The scheduler reads open-connection counts: report each change (worker/load-report.ts). */
   reportLoad: boolean;

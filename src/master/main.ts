@@ -3,9 +3,9 @@
 // in use, script missing, workers given up, a dirty shutdown); 2 for a wrong
 // command line, which also prints the usage.
 
-import { createRequire } from 'node:module';
 import { isHandoffError, type HandoffErrorCode } from '../errors.js';
 import { loadScheduler } from '../scheduler/load.js';
+import { VERSION } from '../version.js';
 import { parseCommandLine, usage } from './cli.js';
 import { createMaster, type Master } from './master.js';
 import { optionSpecs, type MasterOptions } from './options.js';
@@ -19,11 +19,6 @@ const usageErrors: ReadonlySet<HandoffErrorCode> = new Set([
 /** Also exit 2, but the usage would not help: the problem is inside the named module. */
 const moduleErrors: ReadonlySet<HandoffErrorCode> = new Set(['ERR_HANDOFF_INVALID_SCHEDULER']);
 
-export function version(): string {
-  const require = createRequire(import.meta.url);
-  return (require('../../package.json') as { version: string }).version;
-}
-
 export async function main(argv: readonly string[]): Promise<number> {
   let master: Master;
   try {
@@ -33,7 +28,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       return 0;
     }
     if (command.kind === 'version') {
-      process.stdout.write(`handoff ${version()} (node ${process.version})\n`);
+      process.stdout.write(`handoff ${VERSION} (node ${process.version})\n`);
       return 0;
     }
     master = createMaster(await withScheduler(command.options));
@@ -83,6 +78,16 @@ function run(master: Master): Promise<number> {
   };
   process.on('SIGTERM', shutdown);
   process.on('SIGINT', shutdown);
+
+  // The gunicorn/nginx conventions: HUP or USR2 reload, TTIN/TTOU add or remove a worker.
+  const reload = (signal: NodeJS.Signals): void => {
+    process.stderr.write(`handoff: ${signal}, rolling reload of ${master.workers.length} workers\n`);
+    void master.reload();
+  };
+  process.on('SIGHUP', reload);
+  process.on('SIGUSR2', reload);
+  process.on('SIGTTIN', () => master.scale('+1'));
+  process.on('SIGTTOU', () => master.scale('-1'));
 
   return new Promise((resolve) => master.once('close', resolve));
 }

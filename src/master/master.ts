@@ -2,26 +2,35 @@
 // messages, and is what createMaster() returns and the CLI drives.
 //
 // Its counterpart in Node is lib/internal/cluster/primary.js. The parts are:
-//   Listener    the bound socket, accepted on directly (listener.ts)
-//   Dispatcher  queue, hand-off, acks, re-dispatch (../scheduler/dispatcher.ts)
-//   Pool        the worker slots: fork, replace, rotate, drain (pool.ts)
-//   Worker      one child process and its counters (worker.ts)
+//   Listener        the bound socket, accepted on directly (listener.ts)
+//   Dispatcher      queue, hand-off, acks, re-dispatch (../scheduler/dispatcher.ts)
+//   Pool            the worker slots: fork, replace, rotate, drain (pool.ts)
+//   Worker          one child process and its counters (worker.ts)
+//   worker-messages what each message from a worker does (worker-messages.ts)
+//   HealthMonitor   heartbeat, memory and lifetime checks (health.ts)
 
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
 import { HandoffError } from '../errors.js';
-import { type SerializedError, type WorkerMessage, type WorkerMessageType } from '../protocol.js';
+import { CMD } from '../protocol.js';
 import { resolveScheduler, type SchedulerEntry } from '../scheduler/index.js';
 import { Dispatcher } from '../scheduler/dispatcher.js';
 import { SharedSocket } from '../scheduler/shared.js';
 import { createTracer, parseTraceOrigin, TRACE_ORIGIN_ENV, type Tracer } from '../trace.js';
+import { VERSION } from '../version.js';
+import { HealthMonitor } from './health.js';
 import { Listener, type BoundAddress } from './listener.js';
 import { createStderrLogger, type Logger } from './log.js';
 import { resolveOptions, type MasterOptions, type ResolvedOptions } from './options.js';
-import { describeExit, KILL_GRACE_MS, Pool, type GiveUp } from './pool.js';
+import { removePidFile, writePidFile } from './pid-file.js';
+import { describeExit, Pool, type GiveUp } from './pool.js';
+import { rollingReload, type ReloadResult } from './reload.js';
+import { SharedState, type StateChange } from './shared-state.js';
+import { workerStatuses, type MasterStatus } from './status.js';
 import { chooseTransport, type TransportName } from './transport.js';
-import { formatDuration } from './units.js';
+import { formatDuration, formatSize } from './units.js';
+import { createMessageHandlers } from './worker-messages.js';
 import type { Worker } from './worker.js';
 
 export interface MasterEvents {
@@ -31,9 +40,10 @@ export interface MasterEvents {
   /** Every slot has a listening worker (emitted once). */
   ready: [address: BoundAddress];
   exit: [worker: Worker, code: number | null, signal: NodeJS.Signals | null];
-  /** A message the user's code sent with process.send(). */
-  message: [worker: Worker, message: unknown, handle: unknown];
+  /** Data a worker's code sent: process.send(data), or send(data) from handoff/worker. */
+  message: [worker: Worker, data: unknown, handle: unknown];
   giveup: [info: GiveUp];
+  reload: [result: ReloadResult];
   /** The master has stopped; `exitCode` is what a CLI should exit with. */
   close: [exitCode: number];
 }
@@ -42,22 +52,25 @@ export interface MasterDependencies {
   logger?: Logger;
 }
 
-type Handlers = { [T in WorkerMessageType]: (worker: Worker, message: Extract<WorkerMessage, { type: T }>) => void };
-
 export class Master extends EventEmitter<MasterEvents> {
   readonly options: ResolvedOptions;
   readonly address: BoundAddress;
   readonly scheduler: SchedulerEntry;
   readonly transport: TransportName;
+  readonly startedAt = Date.now();
   readonly #listener: Listener;
   readonly #dispatcher: Dispatcher;
   readonly #pool: Pool;
   readonly #shared: SharedSocket | undefined;
+  readonly #health: HealthMonitor;
+  readonly #state = new SharedState();
   readonly #log: Logger;
   readonly #trace: Tracer | null;
+  readonly #onMessage: ReturnType<typeof createMessageHandlers>;
   #ready = false;
+  #reloading: Promise<ReloadResult> | undefined;
+  #reloadAgain: Promise<ReloadResult> | undefined;
   #closing: Promise<number> | undefined;
-  readonly #reportedLoadErrors = new Set<string>();
 
   constructor(input: MasterOptions, dependencies: MasterDependencies = {}) {
     super();
@@ -73,6 +86,14 @@ export class Master extends EventEmitter<MasterEvents> {
     // Bind before forking anything: a busy port fails here, with nothing to clean up.
     this.#listener = Listener.bind(options.host, options.port);
     this.address = this.#listener.address;
+    if (options.pidFile !== undefined) {
+      try {
+        options.pidFile = writePidFile(options.pidFile);
+      } catch (error) {
+        this.#listener.close();
+        throw error;
+      }
+    }
 
     const scheduler = this.scheduler.create((message) => this.#log.log('error', message));
     this.#dispatcher = new Dispatcher(scheduler, {
@@ -82,7 +103,7 @@ export class Master extends EventEmitter<MasterEvents> {
       trace: this.#trace,
     });
     this.#listener.onconnection = (handle) => this.#dispatcher.accept(handle);
-    const shared = this.scheduler.workersAccept ? new SharedSocket(this.#listener) : undefined;
+    this.#shared = this.scheduler.workersAccept ? new SharedSocket(this.#listener) : undefined;
 
     this.#pool = new Pool({
       size: options.workers,
@@ -90,10 +111,11 @@ export class Master extends EventEmitter<MasterEvents> {
       env: { ...process.env, [TRACE_ORIGIN_ENV]: traceOrigin.toString() },
       config: {
         script: options.script,
-        accepts: shared ? 'self' : 'master',
+        accepts: this.#shared ? 'self' : 'master',
         address: this.address,
         killTimeout: options.killTimeout,
         heartbeatInterval: options.heartbeatInterval,
+        waitReady: options.waitReady,
         trace: options.trace,
         reportLoad: scheduler.needsLoadReports === true,
       },
@@ -104,14 +126,39 @@ export class Master extends EventEmitter<MasterEvents> {
       logger: this.#log,
       trace: this.#trace,
     });
-    this.#shared = shared;
     this.#pool.on('worker', (worker) => {
       this.#wire(worker);
       this.emit('fork', worker);
     });
     this.#pool.on('giveup', (info) => this.#giveUp(info));
+
+    this.#onMessage = createMessageHandlers({
+      options,
+      dispatcher: this.#dispatcher,
+      pool: this.#pool,
+      state: this.#state,
+      shared: this.#shared,
+      log: this.#log,
+      trace: this.#trace,
+      ready: (worker) => {
+        this.emit('listening', worker);
+        this.#checkReady();
+      },
+      message: (worker, data) => this.emit('message', worker, data, undefined),
+      relay: (from, data, includeSelf) => this.#relay(from, data, includeSelf),
+      publishState: () => this.#publishState(),
+    });
+
+    this.#health = new HealthMonitor(() => this.workers, options, {
+      silent: (worker, silentMs) => this.#replaceSilent(worker, silentMs),
+      tooBig: (worker, rss) => this.#rotate(worker, 'max-memory', `uses ${formatSize(rss)}, over --max-memory ${formatSize(options.maxMemory)}`),
+      tooOld: (worker) => this.#rotate(worker, 'max-lifetime', `reached --max-lifetime ${formatDuration(options.maxLifetime)}`),
+    });
     // Fork on the next tick, so that whoever called createMaster() can attach listeners first.
-    process.nextTick(() => this.#pool.start());
+    process.nextTick(() => {
+      this.#pool.start();
+      this.#health.start();
+    });
   }
 
   /** Live worker processes, including ones still starting or closing. */
@@ -124,15 +171,110 @@ export class Master extends EventEmitter<MasterEvents> {
     return this.workers.filter((worker) => worker.state === 'listening');
   }
 
-  /** Connections the master holds: waiting in its queue or in flight to a worker. */
-  get heldConnections(): number {
-    return this.#dispatcher.held;
+  // ---- operations -----------------------------------------------------------------
+
+  /**
+   * Rolling reload: every worker in turn is replaced by one that loads the
+   * script afresh, and drained only once its replacement is ready. A reload
+   * asked for while one runs starts again once it is over (the code may have
+   * changed again in between).
+   */
+  reload(): Promise<ReloadResult> {
+    if (this.#closing) return Promise.resolve({ ok: false, replaced: 0, error: 'the master is shutting down' });
+    if (this.#reloading === undefined) {
+      this.#reloading = rollingReload(this.#pool, this.#log).then((result) => {
+        this.#reloading = undefined;
+        this.emit('reload', result);
+        return result;
+      });
+      return this.#reloading;
+    }
+    this.#reloadAgain ??= this.#reloading.then(() => {
+      this.#reloadAgain = undefined;
+      return this.reload();
+    });
+    return this.#reloadAgain;
   }
 
-  // ---- worker messages ------------------------------------------------------------
+  /** Sets the number of workers: a number, or "+1" / "-1"; never below one. Returns the new count. */
+  scale(target: number | string): number {
+    const current = this.#pool.size;
+    const text = String(target).trim();
+    const wanted = /^[+-]\d+$/.test(text) ? current + Number(text) : /^\d+$/.test(text) ? Number(text) : NaN;
+    if (!Number.isSafeInteger(wanted)) throw new HandoffError('ERR_HANDOFF_INVALID_OPTION', `scale '${text}': expected a number of workers, +N or -N`);
+    const size = Math.min(1024, Math.max(1, wanted));
+    if (this.#closing === undefined && size !== current) {
+      this.#log.log('info', `scaling from ${current} to ${size} worker${size === 1 ? '' : 's'}`);
+      this.#pool.resize(size);
+    }
+    return this.#pool.size;
+  }
+
+  status(): MasterStatus {
+    return {
+      pid: process.pid,
+      version: VERSION,
+      node: process.version,
+      address: this.address,
+      scheduler: this.scheduler.name,
+      transport: this.transport,
+      uptimeMs: Date.now() - this.startedAt,
+      workers: this.#pool.size,
+      ready: this.listeningWorkers.length,
+      accepting: this.#dispatcher.accepting,
+      heldConnections: this.#dispatcher.held,
+      reloading: this.#reloading !== undefined,
+      gaveUp: this.#pool.gaveUp,
+      sharedStateBytes: this.#state.bytes,
+      processes: workerStatuses(this.#pool),
+    };
+  }
+
+  // ---- messages and shared state ------------------------------------------------------
+
+  /** Sends `data` to every worker's onMessage listeners. */
+  broadcast(data: unknown): void {
+    this.#relay('master', data, true);
+  }
+
+  get state(): Readonly<Record<string, unknown>> {
+    return this.#state.snapshot();
+  }
+
+  setState(key: string, value: unknown): StateChange {
+    return this.#changed(this.#state.set(key, value));
+  }
+
+  incrementState(key: string, by = 1): StateChange {
+    return this.#changed(this.#state.increment(key, by));
+  }
+
+  #changed(change: StateChange): StateChange {
+    if (change.ok) this.#publishState();
+    return change;
+  }
+
+  #relay(from: Worker | 'master', data: unknown, includeSelf: boolean): void {
+    const sender = from === 'master' ? 'master' : from.id;
+    for (const worker of this.workers) {
+      if (worker === from && !includeSelf) continue;
+      if (worker.state !== 'starting') worker.send({ cmd: CMD, type: 'relay', from: sender, data });
+    }
+  }
+
+  #publishState(): void {
+    const state = this.#state.snapshot();
+    for (const worker of this.workers) if (worker.state !== 'starting') worker.send({ cmd: CMD, type: 'state', state });
+  }
+
+  // ---- workers coming and going -----------------------------------------------------
 
   #wire(worker: Worker): void {
-    worker.on('internal', (message) => (this.#handlers[message.type] as (w: Worker, m: WorkerMessage) => void)(worker, message));
+    // A worker that starts closing gets no more connections, whatever made it close.
+    worker.on('state', (state) => {
+      if (state === 'closing') this.#dispatcher.remove(worker);
+    });
+    worker.on('internal', (message) => this.#onMessage(worker, message));
     worker.on('message', (message, handle) => this.emit('message', worker, message, handle));
     worker.on('write-failed', (seq) => this.#dispatcher.writeFailed(worker, seq));
     // Only once the channel is closed have all its acknowledgements been read:
@@ -141,83 +283,12 @@ export class Master extends EventEmitter<MasterEvents> {
     worker.on('exit', (code, signal) => this.#onExit(worker, code, signal));
   }
 
-  readonly #handlers: Handlers = {
-    online: (worker) => {
-      if (!worker.moveTo('online')) return;
-      this.#trace?.worker(worker.id, worker.pid, 'online: runtime up, loading the script');
-      // Only now: Node does not buffer internal messages for a child that is not listening yet.
-      if (this.#shared) void this.#shared.giveTo(worker.process);
-      this.emit('online', worker);
-    },
-    listening: (worker, message) => {
-      if (!worker.moveTo('listening')) return;
-      this.#trace?.worker(worker.id, worker.pid, `ready: server attached (${message.form})`);
-      this.#dispatcher.add(worker);
-      this.emit('listening', worker);
-      this.#checkReady();
-    },
-    ack: (worker, message) => {
-      worker.active = message.active;
-      worker.refusing = message.refused.length > 0 && message.accepted.length === 0;
-      this.#dispatcher.acknowledge(worker, message.accepted, message.refused);
-    },
-    'load-error': (worker, message) => {
-      worker.lastError = message.error;
-      this.#reportLoadError(worker, message.error);
-    },
-    suicide: (worker, message) => {
-      worker.lastError = message.error;
-      this.#log.log('error', `worker ${worker.id} (pid ${worker.pid}) threw ${message.error.message}; forking its replacement and draining it`);
-      this.#trace?.worker(worker.id, worker.pid, `suicide signal: ${message.error.message}`);
-      // Stop handing it connections at once; fork the replacement now, not after the exit.
-      this.#dispatcher.remove(worker);
-      worker.drainReason = 'suicide';
-      worker.moveTo('closing');
-      this.#pool.replace(worker);
-      worker.expectExit(this.options.killTimeout + KILL_GRACE_MS, () =>
-        this.#log.log('warn', `worker ${worker.id} (pid ${worker.pid}) did not exit ${formatDuration(this.options.killTimeout + KILL_GRACE_MS)} after its suicide signal: SIGKILL`),
-      );
-    },
-    load: (worker, message) => {
-      worker.active = message.active;
-      this.#trace?.worker(worker.id, worker.pid, `load: ${message.active} open`);
-      this.#dispatcher.poke(); // a scheduler may have been holding connections back
-    },
-    heartbeat: (worker, message) => {
-      worker.lastHeartbeat = Date.now();
-      worker.active = message.active;
-      worker.rss = message.rss;
-      if (worker.refusing) {
-        worker.refusing = false;
-        this.#dispatcher.poke();
-      }
-    },
-    draining: (worker, message) => {
-      worker.active = message.active;
-      this.#trace?.worker(worker.id, worker.pid, `draining (${message.reason}): ${message.active} connections open`);
-    },
-    broadcast: () => undefined,
-    'to-master': () => undefined,
-    'set-state': () => undefined,
-  };
-
-  #reportLoadError(worker: Worker, error: SerializedError): void {
-    const script = path.relative(process.cwd(), this.options.script) || this.options.script;
-    if (this.#reportedLoadErrors.has(error.message)) {
-      this.#log.log('error', `worker ${worker.id} (pid ${worker.pid}) failed to load ${script} again: ${error.message}`);
-    } else {
-      this.#reportedLoadErrors.add(error.message);
-      this.#log.log('error', `worker ${worker.id} (pid ${worker.pid}) failed to load ${script}:\n${error.stack}`);
-    }
-  }
-
   #onExit(worker: Worker, code: number | null, signal: NodeJS.Signals | null): void {
     worker.moveTo('dead');
     this.#dispatcher.remove(worker);
     this.#trace?.worker(worker.id, worker.pid, `exited (${describeExit(code, signal)})`);
     this.emit('exit', worker, code, signal);
-    const unexpected = !worker.exitedAfterDisconnect && !worker.replaced && !this.#pool.stopping;
-    if (unexpected) {
+    if (!worker.exitedAfterDisconnect && !worker.replaced && !worker.onProbation && !this.#pool.stopping) {
       this.#log.log('warn', `worker ${worker.id} (pid ${worker.pid}) exited unexpectedly (${describeExit(code, signal)})`);
       this.#pool.replace(worker);
     }
@@ -248,12 +319,33 @@ export class Master extends EventEmitter<MasterEvents> {
     }
   }
 
+  /** A worker stuck in a busy loop: out of the rotation at once, replaced, and killed. */
+  #replaceSilent(worker: Worker, silentMs: number): void {
+    const message = `no heartbeat for ${formatDuration(silentMs)} (over --heartbeat-timeout ${formatDuration(this.options.heartbeatTimeout)}): its event loop is blocked`;
+    worker.lastError = { message, stack: message };
+    this.#log.log('warn', `worker ${worker.id} (pid ${worker.pid}) sent ${message.replace(': its', '; its')}; replacing it and killing it`);
+    this.#trace?.worker(worker.id, worker.pid, 'silent: taken out of the rotation, replaced, killed');
+    worker.moveTo('closing');
+    this.#pool.replace(worker);
+    worker.kill('SIGKILL');
+  }
+
+  /** Replacement first, then a graceful drain of the old worker; resolves once the old one has exited (or stays). */
+  async #rotate(worker: Worker, reason: 'max-memory' | 'max-lifetime', why: string): Promise<void> {
+    this.#log.log('info', `worker ${worker.id} (pid ${worker.pid}) ${why}: starting its replacement, then draining it`);
+    this.#trace?.worker(worker.id, worker.pid, `rotating (${reason})`);
+    const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+    if ((await this.#pool.rotate(worker, reason)).ok) await exited;
+    else this.#log.log('warn', `worker ${worker.id} (pid ${worker.pid}) keeps serving: its replacement did not become ready`);
+  }
+
   // ---- shutdown -------------------------------------------------------------------
 
   /**
-   * Graceful shutdown: stop accepting, drain every worker (forced out after
-   * --kill-timeout), then close. Resolves with the exit code a CLI should use:
-   * 0 if every worker finished what it had, 1 otherwise.
+   * Graceful shutdown: stop accepting, let the workers take every connection
+   * the master still holds, drain every worker (forced out after
+   * --kill-timeout), then close. Resolves with the exit code a CLI should
+   * use: 0 if every connection was answered, 1 if any had to be cut.
    */
   close(exitCode = 0): Promise<number> {
     this.#closing ??= this.#shutdown(exitCode);
@@ -262,7 +354,11 @@ export class Master extends EventEmitter<MasterEvents> {
 
   async #shutdown(initialCode: number): Promise<number> {
     this.#pool.stop();
+    this.#health.stop();
     this.#listener.close();
+    if (this.listeningWorkers.length > 0) {
+      await Promise.race([this.#dispatcher.whenEmpty(), new Promise((resolve) => setTimeout(resolve, this.options.killTimeout).unref())]);
+    }
     const workers = this.workers;
     const exits = workers.map((worker) => new Promise<boolean>((resolve) => {
       if (worker.state === 'dead') return resolve(worker.exitCode === 0);
@@ -271,6 +367,7 @@ export class Master extends EventEmitter<MasterEvents> {
     for (const worker of workers) this.#pool.drain(worker, 'shutdown');
     const clean = await Promise.all(exits);
     const dropped = this.#dispatcher.closeQueued();
+    if (this.options.pidFile !== undefined) removePidFile(this.options.pidFile);
     const exitCode = initialCode !== 0 || dropped > 0 || clean.includes(false) ? Math.max(initialCode, 1) : 0;
     this.emit('close', exitCode);
     return exitCode;
@@ -298,4 +395,3 @@ function checkScript(script: string | undefined): string {
 export function createMaster(options: MasterOptions, dependencies?: MasterDependencies): Master {
   return new Master(options, dependencies);
 }
-

@@ -45,6 +45,11 @@ export interface ResolvedOptions {
   heartbeatInterval: number;
   heartbeatTimeout: number;
   listenTimeout: number;
+  maxMemory: number;
+  maxLifetime: number;
+  waitReady: boolean;
+  pidFile: string | undefined;
+  control: string | undefined;
   trace: boolean;
 }
 
@@ -122,6 +127,33 @@ export const optionSpecs: Readonly<Record<SettingKey, OptionSpec>> = {
     section: 'lifecycle',
     help: 'how long a new worker may take to become ready before it counts as failed (default 3000 ms)',
   },
+  maxMemory: {
+    flag: 'max-memory',
+    kind: 'size',
+    zeroMeansOff: true,
+    section: 'lifecycle',
+    help: 'replace a worker whose memory (RSS) passes this, e.g. 300M or 1G: replacement first, then a graceful drain (default off)',
+  },
+  maxLifetime: {
+    flag: 'max-lifetime',
+    kind: 'duration',
+    zeroMeansOff: true,
+    section: 'lifecycle',
+    help: 'rotate each worker gracefully once it is this old, e.g. 30m or 6h, one worker at a time (default off)',
+  },
+  waitReady: {
+    flag: 'wait-ready',
+    kind: 'boolean',
+    section: 'operations',
+    help: "a worker is ready only once the app calls process.send('ready'), within --listen-timeout (PM2's wait_ready)",
+  },
+  pidFile: { flag: 'pid-file', kind: 'string', section: 'operations', help: "write the master's pid to this file, for init systems (removed at exit)" },
+  control: {
+    flag: 'control',
+    kind: 'string',
+    section: 'operations',
+    help: 'path of the control socket for handoff ctl (default: <runtime dir>/handoff-<uid>/<pid>.sock; see handoff ctl --help)',
+  },
   trace: { flag: 'trace', kind: 'boolean', section: 'output', help: 'print each step of every connection and worker (also NODE_DEBUG=handoff)' },
 };
 
@@ -140,6 +172,11 @@ export function defaultOptions(): Omit<ResolvedOptions, 'script' | 'args'> {
     heartbeatInterval: 1000,
     heartbeatTimeout: 5000,
     listenTimeout: 3000,
+    maxMemory: 0,
+    maxLifetime: 0,
+    waitReady: false,
+    pidFile: undefined,
+    control: undefined,
     trace: /\bhandoff\b/i.test(process.env['NODE_DEBUG'] ?? ''),
   };
 }

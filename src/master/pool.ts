@@ -41,6 +41,12 @@ export interface Slot {
   pendingFork: NodeJS.Timeout | undefined;
 }
 
+/** The outcome of rotate() or refill(): whether the new worker became ready, and which it was. */
+export interface Rotation {
+  ok: boolean;
+  worker: Worker | undefined;
+}
+
 export interface GiveUp {
   exitsInWindow: number;
   windowMs: number;
@@ -155,7 +161,7 @@ export class Pool extends EventEmitter<PoolEvents> {
    * or give up. Called once per worker.
    */
   replace(worker: Worker): void {
-    if (worker.replaced || worker.exitedAfterDisconnect || this.#stopping) return;
+    if (worker.replaced || worker.exitedAfterDisconnect || worker.onProbation || this.#stopping) return;
     worker.replaced = true;
     const slot = this.#slots[worker.slot];
     if (slot === undefined || (slot.current !== worker && slot.current !== undefined)) return;
@@ -192,21 +198,43 @@ export class Pool extends EventEmitter<PoolEvents> {
    * wait until it is ready, and only then drain the old one. If the
    * replacement does not become ready, the old worker stays and keeps serving.
    */
-  async rotate(worker: Worker, reason: DrainReason): Promise<boolean> {
+  async rotate(worker: Worker, reason: DrainReason): Promise<Rotation> {
     const slot = this.#slots[worker.slot];
-    if (slot === undefined || worker.state !== 'listening' || worker.replaced || this.#stopping) return false;
+    if (slot === undefined || worker.state !== 'listening' || worker.replaced || this.#stopping) return { ok: false, worker: undefined };
     worker.replaced = true;
-    const fresh = this.fork(slot);
+    const fresh = this.#forkOnProbation(slot);
     const ready = await this.whenReady(fresh);
     if (!ready) {
-      fresh.exitedAfterDisconnect = true; // a failed replacement is not retried here
       fresh.kill('SIGKILL');
       worker.replaced = false;
       if (!isDead(worker)) slot.current = worker;
-      return false;
+      return { ok: false, worker: fresh };
     }
     this.drain(worker, reason);
-    return true;
+    return { ok: true, worker: fresh };
+  }
+
+  /** Fills a slot left empty (after a give-up) and waits until its worker is ready. */
+  async refill(slot: Slot): Promise<Rotation> {
+    if (this.#stopping) return { ok: false, worker: undefined };
+    const fresh = this.#forkOnProbation(slot);
+    const ready = await this.whenReady(fresh);
+    if (!ready) {
+      fresh.kill('SIGKILL');
+      if (slot.current === fresh) slot.current = undefined;
+    }
+    return { ok: ready, worker: fresh };
+  }
+
+  /** A fork whose failure before it is ready is its caller's to handle: it is not replaced. */
+  #forkOnProbation(slot: Slot): Worker {
+    const fresh = this.fork(slot);
+    fresh.onProbation = true;
+    fresh.once('state', function ready(state) {
+      if (state === 'listening') fresh.onProbation = false;
+      else fresh.once('state', ready);
+    });
+    return fresh;
   }
 
   /** Changes the number of slots: new ones are forked, surplus ones drained (newest first). */

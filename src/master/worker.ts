@@ -9,6 +9,7 @@ import { CMD, decodeWorkerMessage, WORKER_CONFIG_ENV, type DrainReason, type Mas
 import type { ConnectionWriter } from '../fast-handoff.js';
 import { WINDOW, type DispatchTarget, type PendingConnection } from '../scheduler/dispatcher.js';
 import type { WorkerView } from '../scheduler/types.js';
+import type { ProcessSample } from './process-stats.js';
 import { createConnectionWriter, sendSafely, type TransportName } from './transport.js';
 import { canMove, type WorkerState } from './worker-state.js';
 
@@ -55,6 +56,11 @@ export class Worker extends EventEmitter<WorkerEvents> implements DispatchTarget
   exitedAfterDisconnect = false;
   /** Its slot already has a replacement (forked at the suicide signal, or before a rotation). */
   replaced = false;
+  /**
+   * Forked to replace a working worker (reload, rotation): if it fails before
+   * it is ready, the old worker stays, and this one is not replaced.
+   */
+  onProbation = false;
   /** Connections the worker accepted (acknowledged). */
   handed = 0;
   /** Open connections, as the worker last reported. */
@@ -67,6 +73,12 @@ export class Worker extends EventEmitter<WorkerEvents> implements DispatchTarget
   refusing = false;
   /** Resident set size in bytes, as last measured. */
   rss = 0;
+  /** HTTP requests served, as last reported, and the rate over the last sample. */
+  requests = 0;
+  requestsPerSecond = 0;
+  /** CPU use over the last second, in percent of one core. */
+  cpuPercent = 0;
+  lastSample: (ProcessSample & { requests: number }) | undefined;
   listeningAt: number | undefined;
   lastHeartbeat = Date.now();
   drainReason: DrainReason | undefined;

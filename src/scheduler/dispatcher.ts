@@ -82,6 +82,7 @@ export class Dispatcher {
   #held = 0;
   #seq = 0;
   #paused = false;
+  #whenEmpty: Array<() => void> = [];
 
   constructor(scheduler: Scheduler, options: DispatcherOptions) {
     this.#scheduler = scheduler;
@@ -165,6 +166,7 @@ export class Dispatcher {
       target.countHanded();
       trace?.conn(seq, `w${target.id} accepted it: the master closes its copy`);
     }
+    this.#released();
     for (let i = refused.length - 1; i >= 0; i--) {
       const seq = refused[i] as number;
       const connection = target.inFlight.get(seq);
@@ -195,6 +197,16 @@ export class Dispatcher {
     this.#drain();
   }
 
+  /** Resolves once the master holds no connection (every one accepted by a worker, or closed). */
+  whenEmpty(): Promise<void> {
+    if (this.#held === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#whenEmpty.push(resolve));
+  }
+
+  #released(): void {
+    if (this.#held === 0 && this.#whenEmpty.length > 0) for (const resolve of this.#whenEmpty.splice(0)) resolve();
+  }
+
   /** Closes every connection the master still holds in its queue (at shutdown, with no worker left). */
   closeQueued(): number {
     let closed = 0;
@@ -203,6 +215,7 @@ export class Dispatcher {
       this.#held--;
       closed++;
     }
+    this.#released();
     return closed;
   }
 

@@ -8,8 +8,9 @@
 // server sees an ordinary 'connection', maxConnections and server.close()
 // keep working, and server.address() reports the master's real port.
 //
-// shared: the server gets the real listening socket, sent by the master, and
-// accepts on it itself.
+// shared: the server starts on a ForwardedHandle too (so its listen()
+// completes at once), and moves to the real listening socket, sent by the
+// master, when the runtime says it is ready: only then does it accept.
 
 import net from 'node:net';
 import type { ScriptForm, WorkerConfig } from '../protocol.js';
@@ -53,8 +54,7 @@ export class Attacher {
   readonly #hooks: AttachHooks;
   #server: net.Server | undefined;
   #sharedHandle: TcpHandle | undefined;
-  /** A server that called listen() before the shared socket arrived. */
-  #waitingForShared: { backlog: number } | undefined;
+  #backlog = 511;
 
   constructor(config: WorkerConfig, hooks: AttachHooks) {
     this.#config = config;
@@ -74,14 +74,13 @@ export class Attacher {
   attach(server: net.Server, form: ScriptForm, backlog = 511): boolean {
     if (this.#server !== undefined) return false;
     this.#server = server;
+    this.#backlog = backlog;
     server.once('listening', () => this.#hooks.onAttached(form, server));
-    if (this.#config.accepts === 'master') {
-      this.#listenOn(new ForwardedHandle(this.#config.address), backlog);
-    } else if (this.#sharedHandle !== undefined) {
-      this.#listenOn(this.#sharedHandle, backlog);
-    } else {
-      this.#waitingForShared = { backlog };
-    }
+    const internals = serverInternals(server);
+    const { address, port, family } = this.#config.address;
+    internals._handle = new ForwardedHandle(this.#config.address);
+    // net.js's setupListenHandle: "have a handle already", so it only wires onconnection and calls listen().
+    internals._listen2(address, port, family === 'IPv6' ? 6 : 4, backlog);
     return true;
   }
 
@@ -89,18 +88,27 @@ export class Attacher {
   receiveSharedHandle(handle: TcpHandle): void {
     if (this.#sharedHandle !== undefined) return handle.close();
     this.#sharedHandle = handle;
-    if (this.#waitingForShared !== undefined) {
-      this.#listenOn(handle, this.#waitingForShared.backlog);
-      this.#waitingForShared = undefined;
-    }
   }
 
-  #listenOn(handle: unknown, backlog: number): void {
+  /**
+   * shared: from now on the server accepts on the master's socket itself.
+   * False if that socket has not arrived yet.
+   */
+  acceptOnSharedSocket(): boolean {
+    const real = this.#sharedHandle;
+    if (real === undefined) return false;
     const internals = serverInternals(this.#server as net.Server);
-    const { address, port, family } = this.#config.address;
-    internals._handle = handle;
-    // net.js's setupListenHandle: "have a handle already", so it only wires onconnection and calls listen().
-    internals._listen2(address, port, family === 'IPv6' ? 6 : 4, backlog);
+    const forwarded = internals._handle;
+    if (!(forwarded instanceof ForwardedHandle) || forwarded.closed) return true; // already moved, or closed meanwhile
+    // What setupListenHandle did to the forwarded handle, done to the real one,
+    // without a second 'listening': the same onconnection, and the owner
+    // symbol through which net.js finds the server.
+    const target = real as unknown as Record<PropertyKey, unknown>;
+    target['onconnection'] = forwarded.onconnection;
+    for (const symbol of Object.getOwnPropertySymbols(forwarded)) target[symbol] = (forwarded as unknown as Record<symbol, unknown>)[symbol];
+    internals._handle = real;
+    real.listen(this.#backlog);
+    return true;
   }
 
   /** May a connection from the master be handed to the server now? (child.js: server open and under maxConnections) */

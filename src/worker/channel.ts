@@ -1,10 +1,10 @@
 // The worker side of broadcast, messages to the master and shared state.
 //
 // The runtime installs one WorkerChannel on globalThis under a registered
-// symbol. The module users import (handoff/worker, api.ts, or its CommonJS
-// twin api-cjs.cts) only looks it up there, so that an ESM and a CommonJS
-// copy of that module, or a copy from another install, all reach the same
-// channel -- and so that importing it outside a worker fails clearly.
+// symbol. The module users import (handoff/worker, api.cts) only looks it up
+// there, so that it needs no import of ours (it is CommonJS, so that require()
+// works in Node 20), a copy from another install reaches the same channel,
+// and importing it outside a worker fails clearly.
 
 import { EventEmitter } from 'node:events';
 import { CMD, type WorkerMessage } from '../protocol.js';
@@ -45,6 +45,10 @@ export class WorkerChannel extends EventEmitter<WorkerChannelEvents> {
 
   setState(key: string, value: unknown): void {
     this.#send({ cmd: CMD, type: 'set-state', key, value });
+  }
+
+  incrementState(key: string, by: number): void {
+    this.#send({ cmd: CMD, type: 'increment-state', key, by });
   }
 
   /** Runtime only: a relayed message arrived. */

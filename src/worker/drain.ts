@@ -1,16 +1,27 @@
 // A worker's graceful exit (seed 002, 自杀信号; egg-graceful; PM2's reload):
-//  1. stop accepting: server.close() -- in rr, connections still in flight
-//     from the master are refused and re-dispatched;
+//  1. stop accepting -- in rr, connections still in flight from the master
+//     are refused and the master re-dispatches them;
 //  2. every later response says `Connection: close`, so keep-alive clients
 //     move to another worker after the answer they are waiting for;
-//  3. idle keep-alive sockets are closed at once (http.Server#close does it);
+//  3. keep-alive sockets that stay idle are closed (after IDLE_GRACE_MS, see below);
 //  4. exit as soon as the last connection closes;
 //  5. or exit anyway after timeoutMs (the master SIGKILLs a moment later if
 //     even that timer cannot run, e.g. the event loop is blocked).
+//
+// Why the grace before closing idle sockets: Node's http.Server#close()
+// destroys idle keep-alive sockets at once. A busy keep-alive client may have
+// its next request already on the wire to such a socket, and that request
+// then fails -- through no fault of the app. Waiting a moment lets those
+// requests arrive: each is answered with `Connection: close` and its socket
+// closes itself. What is still idle after the grace has not been used for
+// that long, and is closed.
 
 import http from 'node:http';
+import net from 'node:net';
 import type { DrainReason } from '../protocol.js';
 import type { Attacher } from './attach.js';
+
+const IDLE_GRACE_MS = 100;
 
 export interface DrainDependencies {
   attacher: Attacher;
@@ -36,16 +47,52 @@ export function createDrain(deps: DrainDependencies): (reason: DrainReason, time
     force.unref();
     if (server === undefined) return deps.exit(exitCode);
     closeKeepAliveFromNowOn();
-    server.close(() => deps.exit(exitCode));
+    // net.Server#close, not http.Server#close: stop accepting, but do not destroy idle sockets yet.
+    net.Server.prototype.close.call(server, () => deps.exit(exitCode));
+    if (server instanceof http.Server) setTimeout(() => server.closeIdleConnections(), IDLE_GRACE_MS).unref();
   };
 }
 
 /** From now on every HTTP response this process writes ends its connection. */
 function closeKeepAliveFromNowOn(): void {
-  const proto = http.ServerResponse.prototype as unknown as { writeHead: (...args: unknown[]) => unknown; shouldKeepAlive: boolean };
+  const proto = http.ServerResponse.prototype as unknown as { writeHead: (...args: unknown[]) => unknown };
   const writeHead = proto.writeHead;
   proto.writeHead = function (this: { shouldKeepAlive: boolean }, ...args: unknown[]) {
     this.shouldKeepAlive = false; // Node then writes "Connection: close" and ends the socket after this response
     return writeHead.apply(this, args);
   };
+}
+
+/**
+ * Remembers the response whose 'request' handlers are running right now. If
+ * one of them throws, the uncaught exception arrives while it is still set,
+ * and answerThrownRequest() can give that client a 500 at once, instead of
+ * leaving its connection open until the kill timeout.
+ */
+let dispatching: http.ServerResponse | undefined;
+/** HTTP requests this worker has received, for req/s in `handoff ctl top`. */
+export let requestsServed = 0;
+export function trackRequests(server: net.Server): void {
+  if (!(server instanceof http.Server)) return;
+  server.prependListener('request', (_request, response) => {
+    dispatching = response;
+    requestsServed++;
+  });
+  server.on('request', () => {
+    dispatching = undefined; // every handler returned without throwing
+  });
+}
+
+export function answerThrownRequest(): void {
+  const response = dispatching;
+  dispatching = undefined;
+  if (response === undefined || response.writableEnded) return;
+  if (response.headersSent) {
+    response.socket?.destroy();
+    return;
+  }
+  response.statusCode = 500;
+  response.shouldKeepAlive = false;
+  response.setHeader('content-type', 'text/plain');
+  response.end('Internal Server Error\n');
 }

@@ -5,11 +5,11 @@
 import type net from 'node:net';
 import { installFastReceiver } from '../fast-handoff.js';
 import { isTcpHandle, type TcpHandle } from '../node-internals.js';
-import { CMD, isHandoffMessage, serializeError, WORKER_CONFIG_ENV, type MasterMessage, type MasterMessageType, type WorkerConfig, type WorkerMessage } from '../protocol.js';
+import { CMD, isHandoffMessage, serializeError, WORKER_CONFIG_ENV, type MasterMessage, type MasterMessageType, type ScriptForm, type WorkerConfig, type WorkerMessage } from '../protocol.js';
 import { createTracer, parseTraceOrigin, TRACE_ORIGIN_ENV } from '../trace.js';
 import { AckBatcher } from './acks.js';
 import { Attacher } from './attach.js';
-import { createDrain } from './drain.js';
+import { answerThrownRequest, createDrain, requestsServed, trackRequests } from './drain.js';
 import { interceptListen } from './listen-intercept.js';
 import { loadScript } from './load-script.js';
 import { LoadReport } from './load-report.js';
@@ -47,11 +47,41 @@ installChannel(channel);
 
 const attacher = new Attacher(config, {
   onAttached: (form, server) => {
+    trackRequests(server);
     if (trace) followSockets(server);
     if (config.reportLoad) load.follow(server);
-    send({ cmd: CMD, type: 'listening', form });
+    attachedAs = form;
+    reportReadyWhenReady();
   },
 });
+
+// ---- readiness --------------------------------------------------------------------
+// Ready means: the server is attached, the shared state has arrived (so the
+// app never serves a request without it), and with --wait-ready the app has
+// called process.send('ready'). In shared, the server starts accepting only then.
+
+let attachedAs: ScriptForm | undefined;
+let haveState = false;
+let appReady = !config.waitReady;
+let reportedReady = false;
+function reportReadyWhenReady(): void {
+  if (reportedReady || attachedAs === undefined || !haveState || !appReady) return;
+  if (config.accepts === 'self' && !attacher.acceptOnSharedSocket()) return; // the socket is on its way
+  reportedReady = true;
+  send({ cmd: CMD, type: 'listening', form: attachedAs });
+}
+
+if (config.waitReady) {
+  // PM2's convention: the app says it is ready with process.send('ready'), which still reaches the master.
+  const userSend = process.send as (...args: unknown[]) => boolean;
+  process.send = function (this: unknown, ...args: unknown[]): boolean {
+    if (args[0] === 'ready') {
+      appReady = true;
+      process.nextTick(reportReadyWhenReady);
+    }
+    return userSend.apply(process, args);
+  } as typeof process.send;
+}
 const load: LoadReport = new LoadReport(send, () => attacher.active, () => acks.pending);
 const acks = new AckBatcher(send, () => load.take());
 const fast = installFastReceiver();
@@ -110,11 +140,17 @@ type Handlers = { [T in MasterMessageType]: (message: Extract<MasterMessage, { t
 const handlers: Handlers = {
   conn: (message, handle) => onConnection(message.seq, isTcpHandle(handle) ? handle : fast?.take()),
   'listen-handle': (_message, handle) => {
-    if (isTcpHandle(handle)) attacher.receiveSharedHandle(handle);
+    if (!isTcpHandle(handle)) return;
+    attacher.receiveSharedHandle(handle);
+    reportReadyWhenReady();
   },
   drain: (message) => drain(message.reason, message.timeoutMs),
   relay: (message) => channel.deliver(message.from, message.data),
-  state: (message) => channel.replaceState(message.state),
+  state: (message) => {
+    channel.replaceState(message.state);
+    haveState = true;
+    reportReadyWhenReady();
+  },
 };
 
 process.on('internalMessage', (message: unknown, handle: unknown) => {
@@ -135,6 +171,7 @@ function onFatal(error: unknown, origin: string): void {
   log(`${origin}, draining and exiting:\n${serialized.stack}`);
   send({ cmd: CMD, type: 'suicide', error: serialized });
   trace?.worker(config.id, process.pid, 'suicide signal sent; draining');
+  answerThrownRequest();
   drain('suicide', config.killTimeout);
 }
 process.on('uncaughtException', (error) => onFatal(error, 'uncaught exception'));
@@ -149,7 +186,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => dr
 process.on('disconnect', () => drain('master-gone', Math.min(config.killTimeout, 1000)));
 
 if (config.heartbeatInterval > 0) {
-  setInterval(() => send({ cmd: CMD, type: 'heartbeat', active: attacher.active, rss: process.memoryUsage.rss() }), config.heartbeatInterval).unref();
+  setInterval(() => send({ cmd: CMD, type: 'heartbeat', active: attacher.active, rss: process.memoryUsage.rss(), requests: requestsServed }), config.heartbeatInterval).unref();
 }
 
 // ---- start ------------------------------------------------------------------------------

@@ -6,19 +6,22 @@ export interface Reply {
   status: number;
   body: string;
   headers: http.IncomingHttpHeaders;
+  /** The request went out on a kept-alive socket of the agent. */
+  reused: boolean;
 }
 
-export function get(url: string, options: { agent?: http.Agent | false; headers?: http.OutgoingHttpHeaders; timeoutMs?: number; localAddress?: string } = {}): Promise<Reply> {
+export function get(url: string, options: { agent?: http.Agent | false; headers?: http.OutgoingHttpHeaders; timeoutMs?: number; localAddress?: string; method?: string } = {}): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    const request = http.get(url, { agent: options.agent ?? false, headers: options.headers, localAddress: options.localAddress }, (response) => {
+    const request = http.request(url, { method: options.method ?? 'GET', agent: options.agent ?? false, headers: options.headers, localAddress: options.localAddress }, (response) => {
       let body = '';
       response.setEncoding('utf8');
       response.on('data', (chunk: string) => (body += chunk));
-      response.on('end', () => resolve({ status: response.statusCode ?? 0, body, headers: response.headers }));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, body, headers: response.headers, reused: request.reusedSocket }));
       response.on('error', reject);
     });
     request.setTimeout(options.timeoutMs ?? 10_000, () => request.destroy(new Error(`no answer from ${url} within ${options.timeoutMs ?? 10_000} ms`)));
     request.on('error', reject);
+    request.end();
   });
 }
 

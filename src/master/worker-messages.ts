@@ -1,0 +1,150 @@
+// What the master does with each message a worker runtime sends: one handler
+// per message type, in one table -- Node's primary.js does the same with
+// `{ online, listening, queryServer, ... }`.
+
+import path from 'node:path';
+import { CMD, type WorkerMessage, type WorkerMessageType } from '../protocol.js';
+import type { Dispatcher } from '../scheduler/dispatcher.js';
+import type { SharedSocket } from '../scheduler/shared.js';
+import type { Tracer } from '../trace.js';
+import type { Logger } from './log.js';
+import type { ResolvedOptions } from './options.js';
+import { KILL_GRACE_MS, type Pool } from './pool.js';
+import { jsonSize, MAX_MESSAGE_BYTES, type SharedState, type StateChange } from './shared-state.js';
+import { formatDuration } from './units.js';
+import type { Worker } from './worker.js';
+
+/** The parts of the master the handlers act on. */
+export interface MessageContext {
+  readonly options: ResolvedOptions;
+  readonly dispatcher: Dispatcher;
+  readonly pool: Pool;
+  readonly state: SharedState;
+  readonly shared: SharedSocket | undefined;
+  readonly log: Logger;
+  readonly trace: Tracer | null;
+  /** A worker became ready (it listens and may get connections). */
+  ready(worker: Worker): void;
+  /** Data from a worker's code for the master's 'message' event. */
+  message(worker: Worker, data: unknown): void;
+  /** Sends `data` from `from` to every live worker but the sender (unless includeSelf). */
+  relay(from: Worker | 'master', data: unknown, includeSelf: boolean): void;
+  /** Sends the current shared state to every live worker. */
+  publishState(): void;
+}
+
+type Handlers = { [T in WorkerMessageType]: (worker: Worker, message: Extract<WorkerMessage, { type: T }>) => void };
+
+export function createMessageHandlers(context: MessageContext): (worker: Worker, message: WorkerMessage) => void {
+  const { options, dispatcher, pool, state, log, trace } = context;
+  const reportedLoadErrors = new Set<string>();
+  const warned = new WarnOnce(log);
+
+  const handlers: Handlers = {
+    online(worker) {
+      if (!worker.moveTo('online')) return;
+      trace?.worker(worker.id, worker.pid, 'online: runtime up, loading the script');
+      // Sent only now: Node does not buffer internal messages for a child not yet listening for them.
+      // The runtime reports ready only after it has this state.
+      worker.send({ cmd: CMD, type: 'state', state: state.snapshot() });
+      if (context.shared) void context.shared.giveTo(worker.process);
+    },
+    listening(worker, message) {
+      if (!worker.moveTo('listening')) return;
+      trace?.worker(worker.id, worker.pid, `ready: server attached (${message.form})`);
+      dispatcher.add(worker);
+      context.ready(worker);
+    },
+    ack(worker, message) {
+      worker.active = message.active;
+      worker.refusing = message.refused.length > 0 && message.accepted.length === 0;
+      dispatcher.acknowledge(worker, message.accepted, message.refused);
+    },
+    'load-error'(worker, message) {
+      worker.lastError = message.error;
+      const script = path.relative(process.cwd(), options.script) || options.script;
+      if (reportedLoadErrors.has(message.error.message)) {
+        log.log('error', `worker ${worker.id} (pid ${worker.pid}) failed to load ${script} again: ${message.error.message}`);
+      } else {
+        reportedLoadErrors.add(message.error.message);
+        log.log('error', `worker ${worker.id} (pid ${worker.pid}) failed to load ${script}:\n${message.error.stack}`);
+      }
+    },
+    suicide(worker, message) {
+      worker.lastError = message.error;
+      log.log('error', `worker ${worker.id} (pid ${worker.pid}) threw ${message.error.message}; forking its replacement and draining it`);
+      trace?.worker(worker.id, worker.pid, `suicide signal: ${message.error.message}`);
+      // Closing takes it out of the rotation at once; the replacement is forked now, not after the exit.
+      worker.drainReason = 'suicide';
+      worker.moveTo('closing');
+      pool.replace(worker);
+      const deadline = options.killTimeout + KILL_GRACE_MS;
+      worker.expectExit(deadline, () => log.log('warn', `worker ${worker.id} (pid ${worker.pid}) did not exit ${formatDuration(deadline)} after its suicide signal: SIGKILL`));
+    },
+    load(worker, message) {
+      worker.active = message.active;
+      trace?.worker(worker.id, worker.pid, `load: ${message.active} open`);
+      dispatcher.poke(); // a scheduler may have been holding connections back
+    },
+    heartbeat(worker, message) {
+      worker.lastHeartbeat = Date.now();
+      worker.active = message.active;
+      worker.requests = message.requests;
+      worker.rss ||= message.rss; // /proc, when there is one, is read by the health monitor
+      if (worker.refusing) {
+        worker.refusing = false;
+        dispatcher.poke();
+      }
+    },
+    draining(worker, message) {
+      worker.active = message.active;
+      trace?.worker(worker.id, worker.pid, `draining (${message.reason}): ${message.active} connections open`);
+    },
+    broadcast(worker, message) {
+      if (tooBig(worker, 'broadcast', message.data)) return;
+      context.relay(worker, message.data, message.includeSelf);
+    },
+    'to-master'(worker, message) {
+      context.message(worker, message.data);
+    },
+    'set-state'(worker, message) {
+      applied(worker, state.set(message.key, message.value));
+    },
+    'increment-state'(worker, message) {
+      applied(worker, state.increment(message.key, message.by));
+    },
+  };
+
+  function tooBig(worker: Worker, what: string, data: unknown): boolean {
+    const size = jsonSize(data);
+    if (size !== undefined && size <= MAX_MESSAGE_BYTES) return false;
+    const why = size === undefined ? 'cannot be sent as JSON' : `is ${size} bytes of JSON, over the ${MAX_MESSAGE_BYTES}-byte limit`;
+    warned.once(`${worker.slot}:${what}`, `worker ${worker.id} (pid ${worker.pid}): a ${what} message ${why}; dropped`);
+    return true;
+  }
+
+  function applied(worker: Worker, change: StateChange): void {
+    if (change.ok) context.publishState();
+    else warned.once(`${worker.slot}:state`, `worker ${worker.id} (pid ${worker.pid}): shared state not changed: ${change.reason}`);
+  }
+
+  return (worker, message) => (handlers[message.type] as (w: Worker, m: WorkerMessage) => void)(worker, message);
+}
+
+/** A warning about a misbehaving worker is logged once a minute per kind, not once per message. */
+class WarnOnce {
+  readonly #log: Logger;
+  readonly #last = new Map<string, number>();
+
+  constructor(log: Logger) {
+    this.#log = log;
+  }
+
+  once(key: string, message: string): void {
+    const now = Date.now();
+    if (now - (this.#last.get(key) ?? -Infinity) < 60_000) return;
+    this.#last.set(key, now);
+    this.#log.log('warn', message);
+  }
+}
+

@@ -30,10 +30,14 @@ export class HandoffError extends Error {
 /** A flag or option has a value we cannot use. `option` is its CLI name. */
 export class InvalidOptionError extends HandoffError {
   readonly option: string;
+  readonly value: unknown;
+  readonly expected: string;
 
   constructor(option: string, value: unknown, expected: string) {
     super('ERR_HANDOFF_INVALID_OPTION', `--${option} ${describe(value)}: expected ${expected}`);
     this.option = option;
+    this.value = value;
+    this.expected = expected;
   }
 }
 
@@ -68,10 +72,14 @@ export function formatHostPort(host: string, port: number): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
-function describe(value: unknown): string {
+export function describe(value: unknown): string {
   if (value === undefined) return '(missing value)';
   if (typeof value === 'string') return `'${value}'`;
-  return String(value);
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
 }
 
 export function isHandoffError(error: unknown): error is HandoffError {

@@ -147,6 +147,8 @@ export interface WorkerConfig {
   heartbeatInterval: number;
   /** Ready only once the app calls process.send('ready') (PM2's wait_ready). */
   waitReady: boolean;
+  /** The master sends this signal with every drain request; it must not kill the worker by itself. */
+  killSignal: NodeJS.Signals;
   trace: boolean;
   /** The scheduler reads open-connection counts: report each change (worker/load-report.ts). */
   reportLoad: boolean;

@@ -83,7 +83,7 @@ describe('start-up failures', () => {
     const result = await runCli([fixture('throws-on-load.mjs'), '--port', '0', '-w', '2', '--max-restarts', '3', '--trace'], { timeoutMs: 20_000 });
     expect(result.code).toBe(1);
     // the full stack once, with the file and line of the throw
-    expect(result.stderr).toMatch(/failed to load test\/fixtures\/throws-on-load\.mjs:\nError: boom while loading\n\s+at .*throws-on-load\.mjs:2/);
+    expect(result.stderr).toMatch(/failed to load test\/fixtures\/throws-on-load\.mjs:\n\S+ \[master \d+\] Error: boom while loading\n\S+ \[master \d+\]\s+at .*throws-on-load\.mjs:2/);
     expect(result.stderr).toMatch(/failed to load test\/fixtures\/throws-on-load\.mjs again: Error: boom while loading/);
     expect(result.stderr).toMatch(/giving up: 4 unexpected worker exits within 1m \(--max-restarts 3\); not forking again\. Last error: Error: boom while loading/);
     // 2 initial forks and at most 3 reforks

@@ -63,7 +63,9 @@ describe('suicide signal', () => {
       expect(forked).toBeLessThan(exited);
       expect(traceAt(master.output, /w3 \(pid \d+\)  forked/).at).toBeLessThan(traceAt(master.output, /w1 \(pid \d+\)  exited/).at);
       // the worker logged its stack; the master logged what it did about it
-      expect(master.stderr).toMatch(new RegExp(`handoff worker 1 \\(pid ${thrower}\\): uncaught exception, draining and exiting:\\nError: thrown on request\\n\\s+at `));
+      // every line of the worker's own report carries its prefix: "<time> [w1 <pid>] ..."
+      const prefix = `\\S+ \\[w1 ${thrower}\\] `;
+      expect(master.stderr).toMatch(new RegExp(`${prefix}handoff: uncaught exception, draining and exiting:\\n${prefix}Error: thrown on request\\n${prefix}\\s+at `));
       expect(master.stderr).toContain(`worker 1 (pid ${thrower}) threw Error: thrown on request; forking its replacement and draining it`);
       // and once the thrower is gone, every request is still answered
       for (let i = 0; i < 6; i++) expect((await get(url)).status).toBe(200);

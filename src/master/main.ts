@@ -7,6 +7,7 @@ import { isHandoffError, type HandoffErrorCode } from '../errors.js';
 import { loadScheduler } from '../scheduler/load.js';
 import { VERSION } from '../version.js';
 import { parseCommandLine, usage } from './cli.js';
+import { loadConfigFile } from './config-file.js';
 import { createMaster, type Master } from './master.js';
 import { optionSpecs, type MasterOptions } from './options.js';
 
@@ -16,8 +17,8 @@ const usageErrors: ReadonlySet<HandoffErrorCode> = new Set([
   'ERR_HANDOFF_MISSING_SCRIPT',
   'ERR_HANDOFF_UNKNOWN_SCHEDULER',
 ]);
-/** Also exit 2, but the usage would not help: the problem is inside the named module. */
-const moduleErrors: ReadonlySet<HandoffErrorCode> = new Set(['ERR_HANDOFF_INVALID_SCHEDULER']);
+/** Also exit 2, but the usage would not help: the problem is inside the named file (a config file, a scheduler module). */
+const fileErrors: ReadonlySet<HandoffErrorCode> = new Set(['ERR_HANDOFF_INVALID_CONFIG', 'ERR_HANDOFF_INVALID_SCHEDULER']);
 
 export async function main(argv: readonly string[]): Promise<number> {
   let master: Master;
@@ -31,7 +32,14 @@ export async function main(argv: readonly string[]): Promise<number> {
       process.stdout.write(`handoff ${VERSION} (node ${process.version})\n`);
       return 0;
     }
-    master = createMaster(await withScheduler(command.options));
+    let options = command.options;
+    if (command.configFile !== undefined) {
+      // Flags on the command line win over the file; the file wins over the defaults.
+      const fromFile = await loadConfigFile(command.configFile);
+      const fromFlags = Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined && value !== ''));
+      options = { ...fromFile, ...fromFlags, script: options.script || fromFile.script || '' };
+    }
+    master = createMaster(await withScheduler(options));
   } catch (error) {
     return reportStartError(error);
   }
@@ -45,7 +53,7 @@ function reportStartError(error: unknown): number {
     process.stderr.write(`\n${usage()}\n`);
     return 2;
   }
-  return moduleErrors.has(error.code) ? 2 : 1;
+  return fileErrors.has(error.code) ? 2 : 1;
 }
 
 /** A scheduler module is imported before the master starts: import() is asynchronous, createMaster() is not. */
@@ -65,15 +73,16 @@ function run(master: Master): Promise<number> {
     );
   });
 
+  const log = master.logger;
   // SIGTERM / SIGINT: graceful shutdown. A second SIGINT: stop now.
   let interrupts = 0;
   const shutdown = (signal: NodeJS.Signals): void => {
     if (signal === 'SIGINT' && ++interrupts > 1) {
-      process.stderr.write('handoff: second SIGINT, stopping now\n');
+      log.log('warn', 'second SIGINT, stopping now');
       for (const worker of master.workers) worker.kill('SIGKILL');
       process.exit(130);
     }
-    process.stderr.write(`handoff: ${signal}, shutting down gracefully (${signal === 'SIGINT' ? 'press Ctrl-C again to stop now' : 'send SIGINT twice to stop now'})\n`);
+    log.log('info', `${signal}, shutting down gracefully (${signal === 'SIGINT' ? 'press Ctrl-C again to stop now' : 'send SIGINT twice to stop now'})`);
     void master.close();
   };
   process.on('SIGTERM', shutdown);
@@ -81,7 +90,7 @@ function run(master: Master): Promise<number> {
 
   // The gunicorn/nginx conventions: HUP or USR2 reload, TTIN/TTOU add or remove a worker.
   const reload = (signal: NodeJS.Signals): void => {
-    process.stderr.write(`handoff: ${signal}, rolling reload of ${master.workers.length} workers\n`);
+    log.log('info', `${signal}, rolling reload of ${master.workers.length} workers`);
     void master.reload();
   };
   process.on('SIGHUP', reload);

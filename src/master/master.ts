@@ -21,8 +21,9 @@ import { createTracer, parseTraceOrigin, TRACE_ORIGIN_ENV, type Tracer } from '.
 import { VERSION } from '../version.js';
 import { HealthMonitor } from './health.js';
 import { Listener, type BoundAddress } from './listener.js';
-import { createStderrLogger, type Logger } from './log.js';
+import { createLogger, type Logger } from './log.js';
 import { resolveOptions, type MasterOptions, type ResolvedOptions } from './options.js';
+import { checkCronExpression, scheduleRestarts } from './cron-restart.js';
 import { removePidFile, writePidFile } from './pid-file.js';
 import { describeExit, Pool, type GiveUp } from './pool.js';
 import { rollingReload, type ReloadResult } from './reload.js';
@@ -30,6 +31,7 @@ import { SharedState, type StateChange } from './shared-state.js';
 import { workerStatuses, type MasterStatus } from './status.js';
 import { chooseTransport, type TransportName } from './transport.js';
 import { formatDuration, formatSize } from './units.js';
+import { checkWatchPaths, startWatching } from './watch.js';
 import { createMessageHandlers } from './worker-messages.js';
 import type { Worker } from './worker.js';
 
@@ -71,6 +73,9 @@ export class Master extends EventEmitter<MasterEvents> {
   #reloading: Promise<ReloadResult> | undefined;
   #reloadAgain: Promise<ReloadResult> | undefined;
   #closing: Promise<number> | undefined;
+  /** With --no-restart: how each worker ended, so the master's exit says whether the job succeeded. */
+  readonly #exitCodes: number[] = [];
+  readonly #stopSchedules: Array<() => void> = [];
 
   constructor(input: MasterOptions, dependencies: MasterDependencies = {}) {
     super();
@@ -79,9 +84,11 @@ export class Master extends EventEmitter<MasterEvents> {
     this.options = options;
     this.scheduler = resolveScheduler(options.scheduler);
     this.transport = chooseTransport(options.transport);
-    this.#log = dependencies.logger ?? createStderrLogger();
+    if (options.cronRestart !== undefined) checkCronExpression(options.cronRestart);
+    if (options.watch !== undefined) options.watch = checkWatchPaths(options.watch.length > 0 ? options.watch : [path.dirname(options.script)]);
+    this.#log = dependencies.logger ?? createLogger({ format: options.logFormat, timestamps: options.timestamps });
     const traceOrigin = parseTraceOrigin(process.env[TRACE_ORIGIN_ENV]);
-    this.#trace = createTracer(options.trace, 'master', traceOrigin);
+    this.#trace = createTracer(options.trace, 'master', traceOrigin, (line) => this.#log.trace(line));
 
     // Bind before forking anything: a busy port fails here, with nothing to clean up.
     this.#listener = Listener.bind(options.host, options.port);
@@ -107,8 +114,13 @@ export class Master extends EventEmitter<MasterEvents> {
 
     this.#pool = new Pool({
       size: options.workers,
+      replaceExited: options.restart,
+      output: (worker, stream, line) => {
+        if (stream === 'stderr' && line.startsWith('trace ')) this.#log.trace(line);
+        else this.#log.output(worker, stream, line);
+      },
       args: options.args,
-      env: { ...process.env, [TRACE_ORIGIN_ENV]: traceOrigin.toString() },
+      env: { ...process.env, ...options.env, [TRACE_ORIGIN_ENV]: traceOrigin.toString() },
       config: {
         script: options.script,
         accepts: this.#shared ? 'self' : 'master',
@@ -116,6 +128,7 @@ export class Master extends EventEmitter<MasterEvents> {
         killTimeout: options.killTimeout,
         heartbeatInterval: options.heartbeatInterval,
         waitReady: options.waitReady,
+        killSignal: options.killSignal,
         trace: options.trace,
         reportLoad: scheduler.needsLoadReports === true,
       },
@@ -158,7 +171,13 @@ export class Master extends EventEmitter<MasterEvents> {
     process.nextTick(() => {
       this.#pool.start();
       this.#health.start();
+      this.#startSchedules();
     });
+  }
+
+  /** Where the master's events and its workers' output go. */
+  get logger(): Logger {
+    return this.#log;
   }
 
   /** Live worker processes, including ones still starting or closing. */
@@ -169,6 +188,23 @@ export class Master extends EventEmitter<MasterEvents> {
   /** Workers that take connections now. */
   get listeningWorkers(): Worker[] {
     return this.workers.filter((worker) => worker.state === 'listening');
+  }
+
+  /** --cron-restart and --watch: both end in a rolling reload. */
+  #startSchedules(): void {
+    const { cronRestart, watch } = this.options;
+    if (cronRestart !== undefined) {
+      const cron = scheduleRestarts(cronRestart, () => {
+        this.#log.log('info', `--cron-restart "${cronRestart}": rolling restart`);
+        return this.reload();
+      });
+      this.#stopSchedules.push(() => cron.stop());
+    }
+    if (watch !== undefined) {
+      const watching = startWatching({ paths: watch, ignore: this.options.watchIgnore, delayMs: this.options.watchDelay }, this.#log, () => void this.reload());
+      this.#stopSchedules.push(() => void watching.then((w) => w.close()).catch(() => undefined));
+      watching.catch((error: unknown) => this.#log.log('error', `--watch could not start: ${error instanceof Error ? error.message : String(error)}`));
+    }
   }
 
   // ---- operations -----------------------------------------------------------------
@@ -292,9 +328,15 @@ export class Master extends EventEmitter<MasterEvents> {
       this.#log.log('warn', `worker ${worker.id} (pid ${worker.pid}) exited unexpectedly (${describeExit(code, signal)})`);
       this.#pool.replace(worker);
     }
-    if (this.#pool.gaveUp && this.workers.length === 0 && this.#closing === undefined) {
-      this.#log.log('error', 'no worker left and reforking was given up: stopping');
-      void this.close(1);
+    if (!this.options.restart) this.#exitCodes.push(code === 0 && signal === null ? 0 : 1);
+    if (this.workers.length === 0 && this.#closing === undefined) {
+      if (this.#pool.gaveUp) {
+        this.#log.log('error', 'no worker left and reforking was given up: stopping');
+        void this.close(1);
+      } else if (!this.options.restart && this.#pool.slots.every((slot) => slot.current === undefined)) {
+        this.#log.log('info', 'every worker has exited (--no-restart): stopping');
+        void this.close(Math.max(...this.#exitCodes));
+      }
     }
   }
 
@@ -332,6 +374,12 @@ export class Master extends EventEmitter<MasterEvents> {
 
   /** Replacement first, then a graceful drain of the old worker; resolves once the old one has exited (or stays). */
   async #rotate(worker: Worker, reason: 'max-memory' | 'max-lifetime', why: string): Promise<void> {
+    if (!this.options.restart) {
+      this.#log.log('info', `worker ${worker.id} (pid ${worker.pid}) ${why}: draining it, without a replacement (--no-restart)`);
+      const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+      this.#pool.drain(worker, reason);
+      return exited;
+    }
     this.#log.log('info', `worker ${worker.id} (pid ${worker.pid}) ${why}: starting its replacement, then draining it`);
     this.#trace?.worker(worker.id, worker.pid, `rotating (${reason})`);
     const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
@@ -355,6 +403,7 @@ export class Master extends EventEmitter<MasterEvents> {
   async #shutdown(initialCode: number): Promise<number> {
     this.#pool.stop();
     this.#health.stop();
+    for (const stop of this.#stopSchedules) stop();
     this.#listener.close();
     if (this.listeningWorkers.length > 0) {
       await Promise.race([this.#dispatcher.whenEmpty(), new Promise((resolve) => setTimeout(resolve, this.options.killTimeout).unref())]);

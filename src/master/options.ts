@@ -8,7 +8,7 @@ import { InvalidOptionError } from '../errors.js';
 import { schedulerNames, type SchedulerChoice } from '../scheduler/index.js';
 import { parseDuration, parseSize } from './units.js';
 
-type Kind = 'count' | 'port' | 'duration' | 'size' | 'string' | 'boolean' | 'choice' | 'scheduler';
+type Kind = 'count' | 'port' | 'duration' | 'size' | 'string' | 'boolean' | 'choice' | 'signal' | 'list' | 'scheduler';
 
 export interface OptionSpec {
   /** The CLI name: --kill-timeout. */
@@ -25,12 +25,16 @@ export interface OptionSpec {
   readonly env?: string;
   readonly section: 'server' | 'lifecycle' | 'operations' | 'output';
   readonly help: string;
+  /** What --help shows for the value, when the kind's default word would not say it. */
+  readonly placeholder?: string;
 }
 
 /** The resolved settings of a running master; see optionSpecs for each one's meaning. */
 export interface ResolvedOptions {
   script: string;
   args: string[];
+  /** Added to every worker's environment. */
+  env: Record<string, string>;
   port: number;
   host: string | undefined;
   workers: number;
@@ -50,19 +54,27 @@ export interface ResolvedOptions {
   waitReady: boolean;
   pidFile: string | undefined;
   control: string | undefined;
+  restart: boolean;
+  killSignal: NodeJS.Signals;
+  cronRestart: string | undefined;
+  watch: string[] | undefined;
+  watchDelay: number;
+  watchIgnore: string[];
+  logFormat: 'text' | 'json';
+  timestamps: boolean;
   trace: boolean;
 }
 
 /** What createMaster() accepts: the script, and any setting by its camelCase name. */
-export type MasterOptions = { script: string; args?: string[] } & {
-  [K in Exclude<keyof ResolvedOptions, 'script' | 'args'>]?: ResolvedOptions[K] | string;
+export type MasterOptions = { script: string; args?: string[]; env?: Record<string, string> } & {
+  [K in SettingKey]?: ResolvedOptions[K] | string;
 };
 
-type SettingKey = Exclude<keyof ResolvedOptions, 'script' | 'args'>;
+export type SettingKey = Exclude<keyof ResolvedOptions, 'script' | 'args' | 'env'>;
 
 export const optionSpecs: Readonly<Record<SettingKey, OptionSpec>> = {
   port: { flag: 'port', kind: 'port', section: 'server', help: 'TCP port to listen on; 0 picks any free port (default 3000)' },
-  host: { flag: 'host', kind: 'string', section: 'server', help: 'IP address to listen on, or localhost (default: all interfaces, like net.Server)' },
+  host: { flag: 'host', kind: 'string', placeholder: 'address', section: 'server', help: 'IP address to listen on, or localhost (default: all interfaces, like net.Server)' },
   workers: { flag: 'workers', short: 'w', kind: 'count', min: 1, max: 1024, section: 'server', help: 'number of worker processes (default: os.availableParallelism())' },
   scheduler: {
     flag: 'scheduler',
@@ -147,17 +159,59 @@ export const optionSpecs: Readonly<Record<SettingKey, OptionSpec>> = {
     section: 'operations',
     help: "a worker is ready only once the app calls process.send('ready'), within --listen-timeout (PM2's wait_ready)",
   },
-  pidFile: { flag: 'pid-file', kind: 'string', section: 'operations', help: "write the master's pid to this file, for init systems (removed at exit)" },
+  pidFile: { flag: 'pid-file', kind: 'string', placeholder: 'file', section: 'operations', help: "write the master's pid to this file, for init systems (removed at exit)" },
   control: {
     flag: 'control',
     kind: 'string',
+    placeholder: 'path',
     section: 'operations',
     help: 'path of the control socket for handoff ctl (default: <runtime dir>/handoff-<uid>/<pid>.sock; see handoff ctl --help)',
   },
+  restart: {
+    flag: 'restart',
+    kind: 'boolean',
+    section: 'lifecycle',
+    help: 'never replace a worker that exits: each runs once, and the master stops when none is left (one-shot jobs)',
+  },
+  killSignal: {
+    flag: 'kill-signal',
+    kind: 'signal',
+    env: 'HANDOFF_KILL_SIGNAL',
+    section: 'lifecycle',
+    help: "signal a worker also gets when it is asked to stop, so the app's own handler runs (default SIGINT, as PM2)",
+  },
+  cronRestart: {
+    flag: 'cron-restart',
+    kind: 'string',
+    placeholder: 'cron',
+    section: 'operations',
+    help: 'rolling restart on a schedule, a cron expression such as "0 3 * * *" (seconds allowed: "*/30 * * * * *")',
+  },
+  watch: {
+    flag: 'watch',
+    kind: 'list',
+    section: 'operations',
+    help: "reload (rolling) when files change: bare --watch watches the script's folder, --watch=src,lib those paths",
+  },
+  watchDelay: { flag: 'watch-delay', kind: 'duration', section: 'operations', help: 'wait this long after the last change before reloading (default 500 ms)' },
+  watchIgnore: {
+    flag: 'watch-ignore',
+    kind: 'list',
+    section: 'operations',
+    help: 'names or globs to ignore under --watch, comma-separated (default node_modules,.git)',
+  },
+  logFormat: {
+    flag: 'log-format',
+    kind: 'choice',
+    choices: ['text', 'json'],
+    section: 'output',
+    help: 'text: "[w2 4711] line"; json: one object per line, for log shippers (default text)',
+  },
+  timestamps: { flag: 'timestamps', kind: 'boolean', section: 'output', help: 'leave the time out of log lines (it starts each line by default)' },
   trace: { flag: 'trace', kind: 'boolean', section: 'output', help: 'print each step of every connection and worker (also NODE_DEBUG=handoff)' },
 };
 
-export function defaultOptions(): Omit<ResolvedOptions, 'script' | 'args'> {
+export function defaultOptions(): Omit<ResolvedOptions, 'script' | 'args' | 'env'> {
   return {
     port: 3000,
     host: undefined,
@@ -177,6 +231,14 @@ export function defaultOptions(): Omit<ResolvedOptions, 'script' | 'args'> {
     waitReady: false,
     pidFile: undefined,
     control: undefined,
+    restart: true,
+    killSignal: 'SIGINT',
+    cronRestart: undefined,
+    watch: undefined,
+    watchDelay: 500,
+    watchIgnore: ['node_modules', '.git'],
+    logFormat: 'text',
+    timestamps: true,
     trace: /\bhandoff\b/i.test(process.env['NODE_DEBUG'] ?? ''),
   };
 }
@@ -194,12 +256,22 @@ export function resolveOptions(input: MasterOptions, env: NodeJS.ProcessEnv = pr
     if (raw === undefined) continue;
     resolved[key] = convert(spec, raw);
   }
-  return { ...(resolved as Omit<ResolvedOptions, 'script' | 'args'>), script: input.script, args: input.args ?? [] };
+  return { ...(resolved as Omit<ResolvedOptions, 'script' | 'args' | 'env'>), script: input.script, args: input.args ?? [], env: input.env ?? {} };
 }
 
 export function convert(spec: OptionSpec, raw: unknown): unknown {
   const text = typeof raw === 'string' ? raw.trim() : raw;
   switch (spec.kind) {
+    case 'signal': {
+      const name = typeof text === 'string' ? text.toUpperCase().replace(/^(?!SIG)/, 'SIG') : '';
+      if (name in os.constants.signals && name !== 'SIGKILL' && name !== 'SIGSTOP') return name;
+      throw new InvalidOptionError(spec.flag, raw, 'a signal name such as SIGINT, SIGTERM or SIGUSR2 (not SIGKILL or SIGSTOP, which an app cannot handle)');
+    }
+    case 'list': {
+      const items = Array.isArray(text) ? text : typeof text === 'string' ? text.split(',') : undefined;
+      if (items !== undefined && items.every((item) => typeof item === 'string')) return (items as string[]).map((item) => item.trim()).filter((item) => item !== '');
+      throw new InvalidOptionError(spec.flag, raw, 'a comma-separated list, or an array of strings');
+    }
     case 'boolean':
       if (typeof text === 'boolean') return text;
       if (text === 'true' || text === '1') return true;

@@ -13,13 +13,16 @@ import type { Logger } from './log.js';
 import { RestartPolicy } from './restart-policy.js';
 import type { TransportName } from './transport.js';
 import { formatDuration } from './units.js';
-import { Worker } from './worker.js';
+import { Worker, type WorkerInit } from './worker.js';
 
 /** After a worker's own kill timeout, how long the master waits before SIGKILL. */
 export const KILL_GRACE_MS = 500;
 
 export interface PoolOptions {
   size: number;
+  /** False with --no-restart: a worker that exits is never replaced. */
+  replaceExited: boolean;
+  output: WorkerInit['output'];
   args: readonly string[];
   env: NodeJS.ProcessEnv;
   config: Omit<WorkerConfig, 'id' | 'slot'>;
@@ -114,11 +117,13 @@ export class Pool extends EventEmitter<PoolEvents> {
       args: this.#options.args,
       env: this.#options.env,
       transport: this.#options.transport,
+      output: this.#options.output,
     });
     slot.current = worker;
     this.#workers.set(worker.id, worker);
     this.#options.trace?.worker(worker.id, worker.pid, `forked into slot ${slot.index}`);
-    const listenTimer = setTimeout(() => this.#notReadyInTime(worker), this.#options.listenTimeout);
+    // With --no-restart a worker may be a one-shot job that never listens: no deadline for it.
+    const listenTimer = this.#options.replaceExited ? setTimeout(() => this.#notReadyInTime(worker), this.#options.listenTimeout) : undefined;
     worker.once('exit', () => {
       clearTimeout(listenTimer);
       this.#workers.delete(worker.id);
@@ -165,6 +170,11 @@ export class Pool extends EventEmitter<PoolEvents> {
     worker.replaced = true;
     const slot = this.#slots[worker.slot];
     if (slot === undefined || (slot.current !== worker && slot.current !== undefined)) return;
+    if (!this.#options.replaceExited) {
+      this.#options.logger.log('info', `worker ${worker.id} (pid ${worker.pid}) is not replaced (--no-restart)`);
+      if (slot.current === worker) slot.current = undefined;
+      return;
+    }
     const decision = this.#restarts.onUnexpectedExit(worker.slot, worker.uptime());
     if (!decision.restart) {
       const lastError = worker.lastError?.message ?? describeExit(worker.exitCode, worker.exitSignal);

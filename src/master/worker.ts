@@ -10,6 +10,7 @@ import type { ConnectionWriter } from '../fast-handoff.js';
 import { WINDOW, type DispatchTarget, type PendingConnection } from '../scheduler/dispatcher.js';
 import type { WorkerView } from '../scheduler/types.js';
 import type { ProcessSample } from './process-stats.js';
+import { forEachLine } from './worker-output.js';
 import { createConnectionWriter, sendSafely, type TransportName } from './transport.js';
 import { canMove, type WorkerState } from './worker-state.js';
 
@@ -22,6 +23,8 @@ export interface WorkerInit {
   args: readonly string[];
   env: NodeJS.ProcessEnv;
   transport: TransportName;
+  /** Each whole line the worker prints. */
+  output(worker: Worker, stream: 'stdout' | 'stderr', line: string): void;
 }
 
 export interface WorkerEvents {
@@ -101,9 +104,12 @@ export class Worker extends EventEmitter<WorkerEvents> implements DispatchTarget
         HANDOFF_WORKER_ID: String(init.id),
         HANDOFF_WORKER_SLOT: String(init.slot),
       },
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       serialization: 'json',
     });
+    const { stdout, stderr } = this.process;
+    if (stdout) forEachLine(stdout, (line) => init.output(this, 'stdout', line));
+    if (stderr) forEachLine(stderr, (line) => init.output(this, 'stderr', line));
     const writer = createConnectionWriter(init.transport, this.process, (seq) => this.emit('write-failed', seq));
     this.#write = writer.write;
     this.transport = writer.name;
@@ -183,6 +189,7 @@ export class Worker extends EventEmitter<WorkerEvents> implements DispatchTarget
     this.send({ cmd: CMD, type: 'drain', reason, timeoutMs });
     this.expectExit(timeoutMs + graceMs, onForced);
   }
+
 
   /** SIGKILL now, for a worker that cannot be reasoned with (silent, or the master must stop). */
   kill(signal: NodeJS.Signals = 'SIGKILL'): void {

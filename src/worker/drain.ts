@@ -4,8 +4,12 @@
 //  2. every later response says `Connection: close`, so keep-alive clients
 //     move to another worker after the answer they are waiting for;
 //  3. keep-alive sockets that stay idle are closed (after IDLE_GRACE_MS, see below);
-//  4. exit as soon as the last connection closes;
-//  5. or exit anyway after timeoutMs (the master SIGKILLs a moment later if
+//  4. when the master asked for the stop, the process also gets --kill-signal
+//     (SIGINT by default), so the app's own process.on('SIGINT') clean-up runs,
+//     as under PM2;
+//  5. exit as soon as the last connection closes -- or, if the app handles
+//     that signal itself, leave the exit to the app, as PM2 does;
+//  6. or exit anyway after timeoutMs (the master SIGKILLs a moment later if
 //     even that timer cannot run, e.g. the event loop is blocked).
 //
 // Why the grace before closing idle sockets: Node's http.Server#close()
@@ -25,31 +29,74 @@ const IDLE_GRACE_MS = 100;
 
 export interface DrainDependencies {
   attacher: Attacher;
+  killSignal: NodeJS.Signals;
   /** Tells the master the drain began (its open connection count). */
   announce(reason: DrainReason, active: number): void;
   /** Flushes pending answers to the master, then exits with `code`. */
   exit(code: number): void;
+  /** Flushes pending answers to the master and stops keeping the process alive, so the app can end it. */
+  letGo(): void;
   log(message: string): void;
 }
 
-export function createDrain(deps: DrainDependencies): (reason: DrainReason, timeoutMs: number) => void {
+export interface Drain {
+  start(reason: DrainReason, timeoutMs: number): void;
+  /** Our listener for the kill signal saw it arrive (from us, the master, or a terminal). */
+  killSignalArrived(): void;
+}
+
+export function createDrain(deps: DrainDependencies): Drain {
   let draining = false;
-  return (reason, timeoutMs) => {
-    if (draining) return;
-    draining = true;
-    const exitCode = reason === 'suicide' ? 1 : 0;
-    const server = deps.attacher.server;
-    deps.announce(reason, deps.attacher.active);
-    const force = setTimeout(() => {
-      deps.log(`still ${deps.attacher.active} connection(s) open ${timeoutMs} ms after draining began (${reason}); exiting anyway`);
-      deps.exit(1);
-    }, timeoutMs);
-    force.unref();
-    if (server === undefined) return deps.exit(exitCode);
-    closeKeepAliveFromNowOn();
-    // net.Server#close, not http.Server#close: stop accepting, but do not destroy idle sockets yet.
-    net.Server.prototype.close.call(server, () => deps.exit(exitCode));
-    if (server instanceof http.Server) setTimeout(() => server.closeIdleConnections(), IDLE_GRACE_MS).unref();
+  let signalArrived = false;
+  let serverClosed = false;
+  let exitCode = 0;
+  /** The master (not a crash) asked for this stop: the kill signal is part of it. */
+  let askedToStop = false;
+
+  // Our own listener for the kill signal is one; any other is the app's.
+  const appHandlesSignal = (): boolean => process.listenerCount(deps.killSignal) > 1;
+
+  const finish = (): void => {
+    if (!serverClosed || (askedToStop && !signalArrived)) return;
+    if (askedToStop && appHandlesSignal()) deps.letGo();
+    else deps.exit(exitCode);
+  };
+
+  return {
+    start(reason, timeoutMs) {
+      if (draining) return;
+      draining = true;
+      exitCode = reason === 'suicide' ? 1 : 0;
+      askedToStop = reason !== 'suicide';
+      const server = deps.attacher.server;
+      deps.announce(reason, deps.attacher.active);
+      const force = setTimeout(() => {
+        const open = deps.attacher.active;
+        deps.log(
+          open > 0
+            ? `still ${open} connection(s) open ${timeoutMs} ms after draining began (${reason}); exiting anyway`
+            : `the app did not exit within ${timeoutMs} ms of ${deps.killSignal} (${reason}); exiting anyway`,
+        );
+        deps.exit(1);
+      }, timeoutMs);
+      force.unref();
+      if (askedToStop && !signalArrived) process.kill(process.pid, deps.killSignal); // a real signal, as PM2 sends
+      if (server === undefined) {
+        serverClosed = true;
+        return finish();
+      }
+      closeKeepAliveFromNowOn();
+      // net.Server#close, not http.Server#close: stop accepting, but do not destroy idle sockets yet.
+      net.Server.prototype.close.call(server, () => {
+        serverClosed = true;
+        finish();
+      });
+      if (server instanceof http.Server) setTimeout(() => server.closeIdleConnections(), IDLE_GRACE_MS).unref();
+    },
+    killSignalArrived() {
+      signalArrived = true;
+      if (draining) finish();
+    },
   };
 }
 

@@ -5,7 +5,7 @@
 import type net from 'node:net';
 import { installFastReceiver } from '../fast-handoff.js';
 import { isTcpHandle, type TcpHandle } from '../node-internals.js';
-import { CMD, isHandoffMessage, serializeError, WORKER_CONFIG_ENV, type MasterMessage, type MasterMessageType, type ScriptForm, type WorkerConfig, type WorkerMessage } from '../protocol.js';
+import { CMD, isHandoffMessage, serializeError, WORKER_CONFIG_ENV, type DrainReason, type MasterMessage, type MasterMessageType, type ScriptForm, type WorkerConfig, type WorkerMessage } from '../protocol.js';
 import { createTracer, parseTraceOrigin, TRACE_ORIGIN_ENV } from '../trace.js';
 import { AckBatcher } from './acks.js';
 import { Attacher } from './attach.js';
@@ -27,8 +27,11 @@ function readConfig(): WorkerConfig {
   return JSON.parse(text) as WorkerConfig;
 }
 
-const label = `handoff worker ${config.id} (pid ${process.pid})`;
-const log = (message: string): void => void process.stderr.write(`${label}: ${message}\n`);
+// The master prefixes every line we print with our id and pid: "[w2 4711] handoff: ...".
+const log = (message: string): void => void process.stderr.write(`handoff: ${message}\n`);
+// If the master is gone, so is the read end of our stdout and stderr: writing
+// must not turn into an endless chain of EPIPE errors while we drain.
+for (const stream of [process.stdout, process.stderr]) stream.on('error', ignore);
 const trace = createTracer(config.trace, `w${config.id}`, parseTraceOrigin(process.env[TRACE_ORIGIN_ENV]));
 
 // Our own reference to process.send, taken before user code could replace it.
@@ -91,12 +94,15 @@ function exit(code: number): void {
   acks.flush(() => process.exit(code));
 }
 
-const drain = createDrain({
+const drainer = createDrain({
   attacher,
+  killSignal: config.killSignal,
   announce: (reason, active) => send({ cmd: CMD, type: 'draining', reason, active }),
   exit,
+  letGo: () => acks.flush(() => process.channel?.unref()),
   log,
 });
+const drain = (reason: DrainReason, timeoutMs: number): void => drainer.start(reason, timeoutMs);
 
 // ---- connections ------------------------------------------------------------------
 
@@ -178,8 +184,15 @@ process.on('uncaughtException', (error) => onFatal(error, 'uncaught exception'))
 process.on('unhandledRejection', (reason) => onFatal(reason, 'unhandled rejection'));
 
 // SIGINT/SIGTERM sent to the worker itself (a terminal's Ctrl-C reaches the
-// whole process group): drain gracefully instead of dying mid-request.
-for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => drain('shutdown', config.killTimeout));
+// whole process group), and the --kill-signal the master sends with every
+// drain request: drain gracefully instead of dying mid-request. The app's own
+// listeners for these signals run too; that is the point of --kill-signal.
+for (const signal of new Set<NodeJS.Signals>(['SIGINT', 'SIGTERM', config.killSignal])) {
+  process.on(signal, () => {
+    if (signal === config.killSignal) drainer.killSignalArrived();
+    drain('shutdown', config.killTimeout);
+  });
+}
 
 // The master is gone (even SIGKILLed): its end of the channel closed. Nobody
 // will replace us or send us work; finish what is open, briefly, and go.

@@ -123,7 +123,9 @@ export interface RunningMaster {
 }
 
 export async function startMaster(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {}): Promise<RunningMaster> {
-  const master = new MasterProcess(args.includes('--port') ? args : [...args, '--port', '0'], options);
+  // --port 0 goes before any "--", after which everything belongs to the worker.
+  const end = args.includes('--') ? args.indexOf('--') : args.length;
+  const master = new MasterProcess(args.slice(0, end).includes('--port') ? args : [...args.slice(0, end), '--port', '0', ...args.slice(end)], options);
   const match = await Promise.race([
     master.waitFor(/listening on http:\/\/127\.0\.0\.1:(\d+) /, options.timeoutMs ?? 15_000),
     master.exited.then((exit) => {

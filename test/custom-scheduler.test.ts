@@ -29,6 +29,12 @@ describe('from the command line', () => {
     expect(countByPid(await getMany(url, 10, 1)).size).toBe(1);
   });
 
+  test('from a config file, the module path resolved from the file\'s folder', async () => {
+    const { master, url } = await startMaster([app, '--config', `${schedulers}/handoff.config.json`]);
+    expect(master.stdout).toContain('(scheduler two-choices, 2 workers,');
+    expect((await getMany(url, 10, 2)).map((reply) => reply.status)).toEqual(Array(10).fill(200));
+  });
+
   test.each([
     ['no-pick.mjs', 'the scheduler is missing pick(connection, workers) (a function)'],
     [

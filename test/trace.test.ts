@@ -1,5 +1,6 @@
 // --trace, the teaching view: every step of one connection and of one
-// worker's life, in causal order, from both processes, with their pids.
+// worker's life, from both processes, with their pids, and with times that put
+// them in causal order.
 
 import { afterEach, describe, expect, test } from 'vitest';
 import { get } from './helpers/http.js';
@@ -28,7 +29,11 @@ describe.each([
     master.signal('SIGTERM');
     expect((await master.exit()).code).toBe(0);
 
-    const lines = master.stderr.split('\n').filter((line) => line.startsWith('trace '));
+    // Workers' lines reach us through the master, so they may come out a little late:
+    // put every line in the order of its time, which all processes take from one clock.
+    const printed = master.stderr.split('\n').filter((line) => line.startsWith('trace '));
+    const at = (line: string): number => Number(line.split(/ +/)[1]);
+    const lines = [...printed].sort((a, b) => at(a) - at(b));
     const m = `master ${master.pid} +`;
     const w = `w1 +${worker} +`;
     // the connection, from the master's accept to the worker's close
@@ -50,7 +55,7 @@ describe.each([
     for (const line of lines) expect(line).toMatch(/^trace +\d+\.\d{6} {2}(master|w\d+) +\d+ +(conn \d+|w\d+ \(pid \d+\)) {2,}\S/);
     // Each process's own clock only moves forward.
     for (const who of [m, w]) {
-      const times = lines.filter((line) => new RegExp(who).test(line)).map((line) => Number(line.split(/ +/)[1]));
+      const times = printed.filter((line) => new RegExp(who).test(line)).map(at);
       expect(times).toEqual([...times].sort((a, b) => a - b));
     }
   });

@@ -106,7 +106,7 @@ describe('forced exit', () => {
     await master.waitFor(/spinning pid (\d+)/);
     master.signal('SIGTERM');
     await master.exit();
-    expect(master.stderr).toMatch(/worker 1 \(pid \d+\) still alive 1\.5s after it was told to close: SIGKILL/);
+    expect(master.stderr).toMatch(/worker 1 \(pid \d+\) still alive 2s after it was told to close: SIGKILL/);
     const exited = traceAt(master.output, /w1 \(pid \d+\)  exited \(killed by SIGKILL\)/);
     const terminated = traceLines(master.output).find((l) => /draining|SIGTERM/.test(l.text));
     expect(terminated).toBeUndefined(); // the blocked worker never even read the drain message
@@ -128,6 +128,17 @@ describe('heartbeat', () => {
     expect(replies.map((r) => r.status)).toEqual(Array(8).fill(200));
     expect(replies.filter((r) => Number(r.body) === spinning)).toHaveLength(0);
     expect(lineIndex(master.output, /w3 \(pid \d+\)  forked/)).toBeLessThan(lineIndex(master.output, /w1 \(pid \d+\)  exited/));
+  });
+});
+
+describe('heartbeat off', () => {
+  test('with --heartbeat-interval 0 a quiet worker is never judged silent', async () => {
+    const { master, url } = await startMaster([faults, '-w', '1', '--heartbeat-interval', '0', '--heartbeat-timeout', '300']);
+    const first = await get(url);
+    // this request takes longer than the timeout and the monitor's tick together: it is the clock
+    const slow = await get(`${url}/slow?ms=900`);
+    expect(slow.body).toBe(first.body);
+    expect(master.output).not.toMatch(/sent no heartbeat/);
   });
 });
 

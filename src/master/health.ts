@@ -12,6 +12,8 @@ import { cpuPercent, sampleProcess } from './process-stats.js';
 import type { Worker } from './worker.js';
 
 export interface HealthOptions {
+  /** 0: workers send no heartbeats, so silence means nothing. */
+  heartbeatInterval: number;
   heartbeatTimeout: number;
   maxMemory: number;
   maxLifetime: number;
@@ -68,7 +70,7 @@ export class HealthMonitor {
     for (const worker of this.#workers()) {
       if (sample || this.#options.maxMemory > 0) this.#sample(worker);
       if (worker.state !== 'listening' && worker.state !== 'online') continue;
-      if (this.#options.heartbeatTimeout > 0 && !masterStalled) {
+      if (this.#options.heartbeatInterval > 0 && this.#options.heartbeatTimeout > 0 && !masterStalled) {
         const silentMs = now - worker.lastHeartbeat;
         if (silentMs > this.#options.heartbeatTimeout) {
           this.#actions.silent(worker, silentMs);

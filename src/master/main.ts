@@ -3,6 +3,7 @@
 // in use, script missing, workers given up, a dirty shutdown); 2 for a wrong
 // command line, which also prints the usage.
 
+import { ctl } from '../control/ctl.js';
 import { isHandoffError, type HandoffErrorCode } from '../errors.js';
 import { loadScheduler } from '../scheduler/load.js';
 import { VERSION } from '../version.js';
@@ -21,6 +22,7 @@ const usageErrors: ReadonlySet<HandoffErrorCode> = new Set([
 const fileErrors: ReadonlySet<HandoffErrorCode> = new Set(['ERR_HANDOFF_INVALID_CONFIG', 'ERR_HANDOFF_INVALID_SCHEDULER']);
 
 export async function main(argv: readonly string[]): Promise<number> {
+  if (argv[0] === 'ctl') return ctl(argv.slice(1)); // a worker script named ctl: handoff ./ctl
   let master: Master;
   try {
     const command = parseCommandLine(argv);
@@ -39,7 +41,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       const fromFlags = Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined && value !== ''));
       options = { ...fromFile, ...fromFlags, script: options.script || fromFile.script || '' };
     }
-    master = createMaster(await withScheduler(options));
+    // The CLI always opens a control socket (the API only when asked): 'auto' is the default path.
+    master = createMaster(await withScheduler({ ...options, control: options.control ?? 'auto' }));
   } catch (error) {
     return reportStartError(error);
   }

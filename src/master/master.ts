@@ -12,6 +12,8 @@
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
+import { resolveControlPath } from '../control/paths.js';
+import { ControlServer } from '../control/server.js';
 import { HandoffError } from '../errors.js';
 import { CMD } from '../protocol.js';
 import { resolveScheduler, type SchedulerEntry } from '../scheduler/index.js';
@@ -69,6 +71,7 @@ export class Master extends EventEmitter<MasterEvents> {
   readonly #log: Logger;
   readonly #trace: Tracer | null;
   readonly #onMessage: ReturnType<typeof createMessageHandlers>;
+  readonly #control: ControlServer | undefined;
   #ready = false;
   #reloading: Promise<ReloadResult> | undefined;
   #reloadAgain: Promise<ReloadResult> | undefined;
@@ -101,6 +104,8 @@ export class Master extends EventEmitter<MasterEvents> {
         throw error;
       }
     }
+    const control = resolveControlPath(options.control);
+    this.#control = control && new ControlServer({ ...control, target: this, logger: this.#log });
 
     const scheduler = this.scheduler.create((message) => this.#log.log('error', message));
     this.#dispatcher = new Dispatcher(scheduler, {
@@ -168,11 +173,22 @@ export class Master extends EventEmitter<MasterEvents> {
       tooOld: (worker) => this.#rotate(worker, 'max-lifetime', `reached --max-lifetime ${formatDuration(options.maxLifetime)}`),
     });
     // Fork on the next tick, so that whoever called createMaster() can attach listeners first.
-    process.nextTick(() => {
-      this.#pool.start();
-      this.#health.start();
-      this.#startSchedules();
-    });
+    process.nextTick(() => void this.#start());
+  }
+
+  /** Opens the control socket, then forks: a control socket that cannot be made stops the start with nothing forked. */
+  async #start(): Promise<void> {
+    try {
+      await this.#control?.listen();
+    } catch (error) {
+      this.#log.log('error', error instanceof Error ? error.message : String(error));
+      void this.close(1);
+      return;
+    }
+    if (this.#closing !== undefined) return; // closed before it started
+    this.#pool.start();
+    this.#health.start();
+    this.#startSchedules();
   }
 
   /** Where the master's events and its workers' output go. */
@@ -260,6 +276,7 @@ export class Master extends EventEmitter<MasterEvents> {
       accepting: this.#dispatcher.accepting,
       heldConnections: this.#dispatcher.held,
       reloading: this.#reloading !== undefined,
+      closing: this.#closing !== undefined,
       gaveUp: this.#pool.gaveUp,
       sharedStateBytes: this.#state.bytes,
       processes: workerStatuses(this.#pool),
@@ -417,6 +434,7 @@ export class Master extends EventEmitter<MasterEvents> {
     const clean = await Promise.all(exits);
     const dropped = this.#dispatcher.closeQueued();
     if (this.options.pidFile !== undefined) removePidFile(this.options.pidFile);
+    await this.#control?.close(); // last: until now, `handoff ctl status` could watch the drain
     const exitCode = initialCode !== 0 || dropped > 0 || clean.includes(false) ? Math.max(initialCode, 1) : 0;
     this.emit('close', exitCode);
     return exitCode;

@@ -165,7 +165,7 @@ export const optionSpecs: Readonly<Record<SettingKey, OptionSpec>> = {
     kind: 'string',
     placeholder: 'path',
     section: 'operations',
-    help: 'path of the control socket for handoff ctl (default: <runtime dir>/handoff-<uid>/<pid>.sock; see handoff ctl --help)',
+    help: 'path of the control socket for handoff ctl, or off (default: <runtime dir>/handoff-<uid>/<pid>.sock; see handoff ctl --help)',
   },
   restart: {
     flag: 'restart',

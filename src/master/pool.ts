@@ -15,8 +15,11 @@ import type { TransportName } from './transport.js';
 import { formatDuration } from './units.js';
 import { Worker, type WorkerInit } from './worker.js';
 
-/** After a worker's own kill timeout, how long the master waits before SIGKILL. */
-export const KILL_GRACE_MS = 500;
+/**
+ * After a worker's own kill timeout, how long the master waits before SIGKILL.
+ * Long enough for a loaded machine to run the worker's own timer first.
+ */
+export const KILL_GRACE_MS = 1000;
 
 export interface PoolOptions {
   size: number;
@@ -70,15 +73,23 @@ export class Pool extends EventEmitter<PoolEvents> {
   readonly #restarts: RestartPolicy;
   #nextId = 1;
   #stopping = false;
+  /**
+   * The size start() fills to. The master may open its control socket before
+   * it starts the pool, and a SIGTTIN in that moment resizes a pool with no
+   * slots yet: it changes this number instead of forking early.
+   */
+  #startSize: number;
+  #started = false;
 
   constructor(options: PoolOptions) {
     super();
     this.#options = options;
+    this.#startSize = options.size;
     this.#restarts = new RestartPolicy(options.restart);
   }
 
   get size(): number {
-    return this.#slots.length;
+    return this.#started ? this.#slots.length : this.#startSize;
   }
 
   get slots(): readonly Slot[] {
@@ -96,7 +107,8 @@ export class Pool extends EventEmitter<PoolEvents> {
 
   /** Fills every slot. */
   start(): void {
-    for (let index = 0; index < this.#options.size; index++) this.#addSlot();
+    this.#started = true;
+    for (let index = 0; index < this.#startSize; index++) this.#addSlot();
   }
 
   #addSlot(): Slot {
@@ -249,6 +261,10 @@ export class Pool extends EventEmitter<PoolEvents> {
 
   /** Changes the number of slots: new ones are forked, surplus ones drained (newest first). */
   resize(size: number): void {
+    if (!this.#started) {
+      this.#startSize = size;
+      return;
+    }
     while (this.#slots.length < size) this.#addSlot();
     while (this.#slots.length > size) {
       const slot = this.#slots.pop() as Slot;

@@ -44,6 +44,8 @@ export interface MasterStatus {
   /** Connections the master holds: queued or in flight to a worker. */
   heldConnections: number;
   reloading: boolean;
+  /** Graceful shutdown has begun: workers drain, and nothing can be changed any more. */
+  closing: boolean;
   gaveUp: boolean;
   sharedStateBytes: number;
   processes: WorkerStatus[];

@@ -27,7 +27,7 @@ export function load(options: autocannon.Options): Load {
     instance = autocannon(options, (error, result) => {
       if (error) return reject(error);
       const statusCodes: Record<string, number> = {};
-      for (const [code, { count }] of Object.entries(result.statusCodeStats ?? {})) statusCodes[code] = count;
+      for (const [code, stats] of Object.entries(result.statusCodeStats ?? {})) statusCodes[code] = stats?.count ?? 0;
       resolve({ requests: result.requests.total, non2xx: result.non2xx, errors: result.errors, timeouts: result.timeouts, errorCodes, statusCodes });
     });
     instance.on('reqError', (error: NodeJS.ErrnoException) => {

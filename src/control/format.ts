@@ -1,0 +1,104 @@
+// The status as people read it: a header line for the master, and a table
+// with one row per worker process. `handoff ctl status` prints it once,
+// `handoff ctl top` redraws it every second. Pure functions of a
+// MasterStatus, so the rendering is tested without a terminal.
+//
+//   master pid 4242  http://127.0.0.1:3000  scheduler rr  workers 2/2 ready  accepting  uptime 3m12s
+//
+//   ID  PID   STATE      UPTIME  RESTARTS  HANDED  ACTIVE  REQ/S  RSS    CPU
+//    1  4243  listening  3m12s          0     812       3     41  48.1M  2.0%
+
+import type { BoundAddress } from '../master/listener.js';
+import type { MasterStatus, WorkerStatus } from '../master/status.js';
+
+/** 42s, 3m12s, 2h05m, 3d04h; "-" for a worker that is not ready. */
+export function formatUptime(ms: number): string {
+  if (!(ms > 0)) return '-';
+  const seconds = Math.floor(ms / 1000);
+  const two = (n: number): string => String(n).padStart(2, '0');
+  if (seconds < 60) return `${seconds}s`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 60) return `${minutes}m${two(seconds % 60)}s`;
+  const hours = Math.floor(minutes / 60);
+  if (hours < 24) return `${hours}h${two(minutes % 60)}m`;
+  return `${Math.floor(hours / 24)}d${two(hours % 24)}h`;
+}
+
+/** 512K, 45.2M, 1.3G; "-" before the first sample. */
+export function formatRss(bytes: number): string {
+  if (!(bytes > 0)) return '-';
+  if (bytes >= 1024 ** 3) return `${(bytes / 1024 ** 3).toFixed(1)}G`;
+  if (bytes >= 1024 ** 2) return `${(bytes / 1024 ** 2).toFixed(1)}M`;
+  return `${Math.max(1, Math.round(bytes / 1024))}K`;
+}
+
+export function formatCpu(percent: number): string {
+  return `${(Number.isFinite(percent) ? percent : 0).toFixed(1)}%`;
+}
+
+/** The address as a URL one can open: the ready line's form (all interfaces → 127.0.0.1). */
+export function formatUrl(address: BoundAddress): string {
+  const { address: host, port } = address;
+  const shown = host === '::' || host === '0.0.0.0' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
+  return `http://${shown}:${port}`;
+}
+
+export function renderHeader(status: MasterStatus): string {
+  const parts = [
+    `master pid ${status.pid}`,
+    formatUrl(status.address),
+    `scheduler ${status.scheduler}`,
+    `workers ${status.ready}/${status.workers} ready`,
+    status.accepting ? 'accepting' : 'paused (queue full)',
+  ];
+  if (status.heldConnections > 0) parts.push(`holding ${status.heldConnections} connection${status.heldConnections === 1 ? '' : 's'}`);
+  if (status.reloading) parts.push('reloading');
+  if (status.gaveUp) parts.push('gave up reforking');
+  if (status.closing) parts.push('shutting down');
+  parts.push(`uptime ${formatUptime(status.uptimeMs)}`);
+  return parts.join('  ');
+}
+
+interface Column {
+  title: string;
+  align: 'left' | 'right';
+  value: (worker: WorkerStatus) => string;
+}
+
+const columns: readonly Column[] = [
+  { title: 'ID', align: 'right', value: (w) => String(w.id) },
+  { title: 'PID', align: 'right', value: (w) => String(w.pid) },
+  { title: 'STATE', align: 'left', value: (w) => w.state },
+  { title: 'UPTIME', align: 'right', value: (w) => formatUptime(w.uptimeMs) },
+  { title: 'RESTARTS', align: 'right', value: (w) => String(w.restarts) },
+  { title: 'HANDED', align: 'right', value: (w) => String(w.handed) },
+  { title: 'ACTIVE', align: 'right', value: (w) => String(w.active) },
+  { title: 'REQ/S', align: 'right', value: (w) => String(w.requestsPerSecond) },
+  { title: 'RSS', align: 'right', value: (w) => formatRss(w.rssBytes) },
+  { title: 'CPU', align: 'right', value: (w) => formatCpu(w.cpuPercent) },
+];
+
+/** The worker table, header row first, columns aligned, no trailing spaces. */
+export function renderTable(processes: readonly WorkerStatus[]): string[] {
+  if (processes.length === 0) return ['(no worker processes)'];
+  const rows = [columns.map((c) => c.title), ...processes.map((worker) => columns.map((c) => c.value(worker)))];
+  const widths = columns.map((_, i) => Math.max(...rows.map((row) => (row[i] as string).length)));
+  return rows.map((row) =>
+    row
+      .map((cell, i) => (columns[i]?.align === 'left' ? cell.padEnd(widths[i] as number) : cell.padStart(widths[i] as number)))
+      .join('  ')
+      .trimEnd(),
+  );
+}
+
+/** What `handoff ctl status` prints. */
+export function renderStatus(status: MasterStatus): string {
+  return [renderHeader(status), '', ...renderTable(status.processes)].join('\n');
+}
+
+/** One frame of `handoff ctl top`. */
+export function renderTopFrame(status: MasterStatus, now: Date, interactive: boolean): string {
+  const clock = now.toTimeString().slice(0, 8);
+  const title = `handoff top  ${clock}${interactive ? '  (q or Ctrl-C to quit)' : ''}`;
+  return [title, renderHeader(status), '', ...renderTable(status.processes)].join('\n');
+}

@@ -84,6 +84,8 @@ export function createMessageHandlers(context: MessageContext): (worker: Worker,
     load(worker, message) {
       worker.active = message.active;
       trace?.worker(worker.id, worker.pid, `load: ${message.active} open`);
+      // Connections closed: one that refused at maxConnections may take more now (as after a heartbeat).
+      worker.refusing = false;
       dispatcher.poke(); // a scheduler may have been holding connections back
     },
     heartbeat(worker, message) {

@@ -6,4 +6,5 @@ export type { WorkerState } from './master/worker-state.js';
 export type { BoundAddress } from './master/listener.js';
 export type { Logger, LogLevel } from './master/log.js';
 export { HandoffError, InvalidOptionError, ListenError, type HandoffErrorCode } from './errors.js';
-export type { Scheduler, WorkerView, ConnectionInfo } from './scheduler/types.js';
+export type { Scheduler, WorkerView, ConnectionInfo, SchedulerFactory, SchedulerChoice } from './scheduler/types.js';
+export { loadScheduler } from './scheduler/load.js';

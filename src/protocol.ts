@@ -49,6 +49,8 @@ export type WorkerMessage =
   | { cmd: Cmd; type: 'load-error'; error: SerializedError }
   /** uncaughtException/unhandledRejection: replace me now, I am draining and will exit. */
   | { cmd: Cmd; type: 'suicide'; error: SerializedError }
+  /** Open connections changed (only if the scheduler needs it: WorkerConfig.reportLoad); at most one per event-loop turn. */
+  | { cmd: Cmd; type: 'load'; active: number }
   /** Sent every heartbeat interval; also carries load figures (`requests`: HTTP requests served so far). */
   | { cmd: Cmd; type: 'heartbeat'; active: number; rss: number; requests: number }
   /** The drain began (for the trace and for status). */
@@ -115,6 +117,7 @@ const workerMessageChecks: { readonly [T in WorkerMessageType]: (message: Shape)
   ack: (m) => isSeqList(m['accepted']) && isSeqList(m['refused']) && isCount(m['active']),
   'load-error': (m) => isError(m['error']),
   suicide: (m) => isError(m['error']),
+  load: (m) => isCount(m['active']),
   heartbeat: (m) => isCount(m['active']) && isCount(m['rss']) && isCount(m['requests']),
   draining: (m) => typeof m['reason'] === 'string' && isCount(m['active']),
   broadcast: (m) => typeof m['includeSelf'] === 'boolean' && 'data' in m,
@@ -147,6 +150,8 @@ export interface WorkerConfig {
   /** The master sends this signal with every drain request; it must not kill the worker by itself. */
   killSignal: NodeJS.Signals;
   trace: boolean;
+  /** The scheduler reads open-connection counts: report each change (worker/load-report.ts). */
+  reportLoad: boolean;
 }
 
 export const WORKER_CONFIG_ENV = 'HANDOFF_WORKER';

@@ -12,3 +12,11 @@ test('README shows the current --help (regenerate with: node scripts/readme-help
   const block = /<!-- help:start[^\n]*\n```\n([\s\S]*?)```\n<!-- help:end -->/.exec(readme)?.[1];
   expect(block).toBe(help);
 });
+
+test('the custom scheduler example in docs/schedulers.md is the fixture the tests run', () => {
+  const docs = fs.readFileSync(path.join(root, 'docs/schedulers.md'), 'utf8');
+  const fixture = fs.readFileSync(path.join(root, 'test/fixtures/schedulers/two-choices.mjs'), 'utf8');
+  const examples = [...docs.matchAll(/```js\n([\s\S]*?)```\n/g)].map((match) => match[1]);
+  expect(examples).toContain(fixture);
+  expect(fixture.split('\n').length).toBeLessThanOrEqual(25);
+});

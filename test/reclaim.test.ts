@@ -19,7 +19,7 @@ test('SIGKILL a worker with connections queued for it: every one is answered by 
 
   // rr alternates: half of these are sent to the frozen worker and sit there, unacknowledged.
   const pending = Array.from({ length: 10 }, () => get(url, { timeoutMs: 20_000 }));
-  const sentToFrozen = new RegExp(`conn \\d+  handle sent to w\\d \\(pid ${frozenPid}\\)`);
+  const sentToFrozen = new RegExp(`conn \\d+ +handle sent to w\\d \\(pid ${frozenPid}\\)`);
   await master.waitForCount(sentToFrozen, 5);
 
   process.kill(frozenPid, 'SIGKILL');

@@ -108,7 +108,7 @@ function placeholder(spec: OptionSpec): string {
     case 'list':
       return spec.flag === 'watch' ? '[=<paths>]' : ' <a,b>';
     default:
-      return ` <${{ count: 'n', port: 'port', size: 'size', string: 'text', duration: 'time', signal: 'signal' }[spec.kind]}>`;
+      return ` <${{ count: 'n', port: 'port', size: 'size', string: 'text', duration: 'time', signal: 'signal', scheduler: 'name|path' }[spec.kind]}>`;
   }
 }
 

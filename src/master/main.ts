@@ -5,10 +5,12 @@
 
 import { ctl } from '../control/ctl.js';
 import { isHandoffError, type HandoffErrorCode } from '../errors.js';
+import { loadScheduler } from '../scheduler/load.js';
 import { VERSION } from '../version.js';
 import { parseCommandLine, usage } from './cli.js';
 import { loadConfigFile } from './config-file.js';
 import { createMaster, type Master } from './master.js';
+import { optionSpecs, type MasterOptions } from './options.js';
 
 const usageErrors: ReadonlySet<HandoffErrorCode> = new Set([
   'ERR_HANDOFF_INVALID_OPTION',
@@ -16,6 +18,8 @@ const usageErrors: ReadonlySet<HandoffErrorCode> = new Set([
   'ERR_HANDOFF_MISSING_SCRIPT',
   'ERR_HANDOFF_UNKNOWN_SCHEDULER',
 ]);
+/** Also exit 2, but the usage would not help: the problem is inside the named file (a config file, a scheduler module). */
+const fileErrors: ReadonlySet<HandoffErrorCode> = new Set(['ERR_HANDOFF_INVALID_CONFIG', 'ERR_HANDOFF_INVALID_SCHEDULER']);
 
 export async function main(argv: readonly string[]): Promise<number> {
   if (argv[0] === 'ctl') return ctl(argv.slice(1)); // a worker script named ctl: handoff ./ctl
@@ -38,7 +42,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       options = { ...fromFile, ...fromFlags, script: options.script || fromFile.script || '' };
     }
     // The CLI always opens a control socket (the API only when asked): 'auto' is the default path.
-    master = createMaster({ ...options, control: options.control ?? 'auto' });
+    master = createMaster(await withScheduler({ ...options, control: options.control ?? 'auto' }));
   } catch (error) {
     return reportStartError(error);
   }
@@ -52,7 +56,14 @@ function reportStartError(error: unknown): number {
     process.stderr.write(`\n${usage()}\n`);
     return 2;
   }
-  return error.code === 'ERR_HANDOFF_INVALID_CONFIG' ? 2 : 1;
+  return fileErrors.has(error.code) ? 2 : 1;
+}
+
+/** A scheduler module is imported before the master starts: import() is asynchronous, createMaster() is not. */
+async function withScheduler(options: MasterOptions): Promise<MasterOptions> {
+  const env = optionSpecs.scheduler.env;
+  const spec = options.scheduler ?? ((env && process.env[env]) || undefined);
+  return typeof spec === 'string' && spec.trim() !== '' ? { ...options, scheduler: await loadScheduler(spec.trim()) } : options;
 }
 
 function run(master: Master): Promise<number> {

@@ -107,7 +107,8 @@ export class Master extends EventEmitter<MasterEvents> {
     const control = resolveControlPath(options.control);
     this.#control = control && new ControlServer({ ...control, target: this, logger: this.#log });
 
-    this.#dispatcher = new Dispatcher(this.scheduler.create(), {
+    const scheduler = this.scheduler.create((message) => this.#log.log('error', message));
+    this.#dispatcher = new Dispatcher(scheduler, {
       maxPending: options.maxPending,
       pause: () => this.#listener.pause(),
       resume: () => this.#listener.resume(),
@@ -134,6 +135,7 @@ export class Master extends EventEmitter<MasterEvents> {
         waitReady: options.waitReady,
         killSignal: options.killSignal,
         trace: options.trace,
+        reportLoad: scheduler.needsLoadReports === true,
       },
       transport: this.transport,
       killTimeout: options.killTimeout,

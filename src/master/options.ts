@@ -5,9 +5,10 @@
 
 import os from 'node:os';
 import { InvalidOptionError } from '../errors.js';
+import { schedulerNames, type SchedulerChoice } from '../scheduler/index.js';
 import { parseDuration, parseSize } from './units.js';
 
-type Kind = 'count' | 'port' | 'duration' | 'size' | 'string' | 'boolean' | 'choice' | 'signal' | 'list';
+type Kind = 'count' | 'port' | 'duration' | 'size' | 'string' | 'boolean' | 'choice' | 'signal' | 'list' | 'scheduler';
 
 export interface OptionSpec {
   /** The CLI name: --kill-timeout. */
@@ -37,7 +38,8 @@ export interface ResolvedOptions {
   port: number;
   host: string | undefined;
   workers: number;
-  scheduler: string;
+  /** A built-in name or a module's path (CLI, env); programmatically also a Scheduler or a factory. */
+  scheduler: SchedulerChoice;
   transport: 'auto' | 'fast' | 'send';
   maxPending: number;
   killTimeout: number;
@@ -76,11 +78,10 @@ export const optionSpecs: Readonly<Record<SettingKey, OptionSpec>> = {
   workers: { flag: 'workers', short: 'w', kind: 'count', min: 1, max: 1024, section: 'server', help: 'number of worker processes (default: os.availableParallelism())' },
   scheduler: {
     flag: 'scheduler',
-    kind: 'string',
-    placeholder: 'name',
+    kind: 'scheduler',
     env: 'HANDOFF_SCHEDULER',
     section: 'server',
-    help: 'how connections reach workers: rr | shared (default rr; env HANDOFF_SCHEDULER)',
+    help: `how connections reach workers: ${schedulerNames().join(' | ')}, or ./your-scheduler.js (default rr; env HANDOFF_SCHEDULER; see docs/schedulers.md)`,
   },
   transport: {
     flag: 'transport',
@@ -279,6 +280,10 @@ export function convert(spec: OptionSpec, raw: unknown): unknown {
     case 'string':
       if (typeof text === 'string' && text !== '') return text;
       throw new InvalidOptionError(spec.flag, raw, 'a non-empty string');
+    case 'scheduler':
+      // Which names and modules exist is the scheduler table's business (resolveScheduler, loadScheduler).
+      if ((typeof text === 'string' && text !== '') || typeof text === 'function' || (typeof text === 'object' && text !== null)) return text;
+      throw new InvalidOptionError(spec.flag, raw, 'a scheduler name, the path of a scheduler module, or a scheduler');
     case 'choice':
       if (typeof text === 'string' && spec.choices?.includes(text)) return text;
       throw new InvalidOptionError(spec.flag, raw, `one of ${spec.choices?.join(', ')}`);

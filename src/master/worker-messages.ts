@@ -81,6 +81,13 @@ export function createMessageHandlers(context: MessageContext): (worker: Worker,
       const deadline = options.killTimeout + KILL_GRACE_MS;
       worker.expectExit(deadline, () => log.log('warn', `worker ${worker.id} (pid ${worker.pid}) did not exit ${formatDuration(deadline)} after its suicide signal: SIGKILL`));
     },
+    load(worker, message) {
+      worker.active = message.active;
+      trace?.worker(worker.id, worker.pid, `load: ${message.active} open`);
+      // Connections closed: one that refused at maxConnections may take more now (as after a heartbeat).
+      worker.refusing = false;
+      dispatcher.poke(); // a scheduler may have been holding connections back
+    },
     heartbeat(worker, message) {
       worker.lastHeartbeat = Date.now();
       worker.active = message.active;

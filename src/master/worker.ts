@@ -123,7 +123,18 @@ export class Worker extends EventEmitter<WorkerEvents> implements DispatchTarget
       if (message !== undefined) this.emit('internal', message);
     });
     child.on('message', (message, handle) => this.emit('message', message, handle));
-    child.once('disconnect', () => this.emit('disconnect'));
+    // With subprocess.send(), Node postpones 'disconnect' while a handle it
+    // sent still awaits its NODE_HANDLE_ACK -- forever, if the worker froze and
+    // was killed. 'close' comes once the process has exited and the channel
+    // has been read to its end, which is all 'disconnect' promises here.
+    let channelGone = false;
+    const onChannelGone = (): void => {
+      if (channelGone) return;
+      channelGone = true;
+      this.emit('disconnect');
+    };
+    child.once('disconnect', onChannelGone);
+    child.once('close', onChannelGone);
     child.once('exit', (code, signal) => {
       clearTimeout(this.#killTimer);
       this.exitCode = code;

@@ -104,7 +104,7 @@ export class Dispatcher {
   /** A new connection from the listener (RoundRobinHandle.distribute). */
   accept(handle: TcpHandle): void {
     const connection = new PendingConnection(++this.#seq, handle);
-    this.#options.trace?.conn(connection.seq, `accepted by the master on fd ${handle.fd}`);
+    this.#options.trace?.conn(connection.seq, `accepted by the master on fd ${handle.fd}, from ${connection.remoteAddress || 'a client already gone'}`);
     this.#held++;
     this.#queue.push(connection);
     this.#drain();
@@ -164,7 +164,7 @@ export class Dispatcher {
       connection.handle.close(); // the worker has its own descriptor now
       this.#held--;
       target.countHanded();
-      trace?.conn(seq, `accepted by w${target.id}: master's copy closed`);
+      trace?.conn(seq, `w${target.id} accepted it: the master closes its copy`);
     }
     this.#released();
     for (let i = refused.length - 1; i >= 0; i--) {
@@ -173,7 +173,7 @@ export class Dispatcher {
       if (connection === undefined) continue;
       target.inFlight.delete(seq);
       connection.attempts++;
-      trace?.conn(seq, `refused by w${target.id}: re-dispatching`);
+      trace?.conn(seq, `w${target.id} refused it: re-dispatching`);
       this.#queue.unshift(connection);
     }
     this.#maybeResume();
@@ -228,10 +228,14 @@ export class Dispatcher {
       const target = this.#byView.get(view);
       if (target === undefined) return; // a scheduler returned something that is not a ready worker
       this.#queue.shift();
-      if (trace) trace.conn(connection.seq, `picked w${target.id}: ${this.#scheduler.explain?.(connection, view) ?? this.#scheduler.name}`);
+      if (trace) {
+        trace.conn(connection.seq, `scheduler ${this.#scheduler.name} picked w${target.id}: ${this.#scheduler.explain?.(connection, view) ?? 'no reason given'}`);
+        // Before the write, so that the worker's "received" line cannot come first.
+        trace.conn(connection.seq, `handle sent to w${target.id} (pid ${target.view.pid})`);
+      }
       target.inFlight.set(connection.seq, connection);
       const sent = target.sendConnection(connection);
-      if (trace) trace.conn(connection.seq, sent ? `handle sent to w${target.id} (pid ${target.view.pid})` : `could not be written to w${target.id}`);
+      if (trace && !sent) trace.conn(connection.seq, `could not be written to w${target.id}: back to the queue`);
       if (!sent) {
         // The write failed outright (the channel is closing): take the worker out and retry elsewhere.
         target.inFlight.delete(connection.seq);

@@ -1,16 +1,21 @@
 // The scheduler table: the --scheduler value maps to an entry here, and
-// nowhere else is a scheduler chosen.
+// nowhere else is a scheduler chosen. A value that looks like a path names a
+// user's module instead (load.ts).
 
 import { HandoffError } from '../errors.js';
+import { customEntry, invalid, isSchedulerPath } from './custom.js';
+import { createIpHash } from './ip-hash.js';
+import { createLeastConnections } from './least-conn.js';
 import { createRoundRobin } from './round-robin.js';
-import type { Scheduler } from './types.js';
+import type { Scheduler, SchedulerChoice } from './types.js';
 
 export interface SchedulerEntry {
   readonly name: string;
   /** True for shared: workers accept on the listening socket; the master only places the rare connection it accepted itself. */
   readonly workersAccept: boolean;
   readonly description: string;
-  create(): Scheduler;
+  /** Makes the master's scheduler; `report` receives a user scheduler's run-time problems (see guard.ts). */
+  create(report?: (message: string) => void): Scheduler;
 }
 
 export const builtInSchedulers: Readonly<Record<string, SchedulerEntry>> = {
@@ -19,6 +24,18 @@ export const builtInSchedulers: Readonly<Record<string, SchedulerEntry>> = {
     workersAccept: false,
     description: 'the master accepts and deals connections out to the workers in turn (cluster SCHED_RR)',
     create: createRoundRobin,
+  },
+  'least-conn': {
+    name: 'least-conn',
+    workersAccept: false,
+    description: 'the master gives each connection to the worker with the fewest open connections',
+    create: createLeastConnections,
+  },
+  'ip-hash': {
+    name: 'ip-hash',
+    workersAccept: false,
+    description: 'the master gives every connection from one client address to the same worker',
+    create: createIpHash,
   },
   shared: {
     name: 'shared',
@@ -32,12 +49,21 @@ export function schedulerNames(): string[] {
   return Object.keys(builtInSchedulers);
 }
 
-export function resolveScheduler(name: string): SchedulerEntry {
+/** The entry for a built-in name, or for a user's scheduler (object or factory) given to createMaster(). */
+export function resolveScheduler(choice: SchedulerChoice): SchedulerEntry {
+  if (typeof choice !== 'string') return customEntry(choice, 'createMaster({ scheduler })');
+  const name = choice;
+  if (isSchedulerPath(name)) {
+    throw invalid(`--scheduler ${name}`, `a module must be loaded before the master starts: createMaster({ scheduler: await loadScheduler('${name}') })`);
+  }
   const entry = builtInSchedulers[name];
   if (entry === undefined) {
-    throw new HandoffError('ERR_HANDOFF_UNKNOWN_SCHEDULER', `--scheduler '${name}': expected one of ${schedulerNames().join(', ')}`);
+    throw new HandoffError(
+      'ERR_HANDOFF_UNKNOWN_SCHEDULER',
+      `--scheduler '${name}': expected one of ${schedulerNames().join(', ')}, or the path of a scheduler module (./my-scheduler.js)`,
+    );
   }
   return entry;
 }
 
-export type { Scheduler, WorkerView, ConnectionInfo } from './types.js';
+export type { Scheduler, WorkerView, ConnectionInfo, SchedulerFactory, SchedulerChoice } from './types.js';

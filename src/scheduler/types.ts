@@ -20,7 +20,11 @@ export interface WorkerView {
   readonly state: WorkerState;
   /** Connections sent to this worker that it has not acknowledged yet. */
   readonly inFlight: number;
-  /** Open connections the worker last reported (updated with every acknowledgement and heartbeat). */
+  /**
+   * Open connections the worker last reported: with every acknowledgement and
+   * heartbeat, and also as soon as connections close if the scheduler sets
+   * needsLoadReports.
+   */
   readonly active: number;
   /** True when the worker should not be sent more right now: its hand-off window is full or it is at maxConnections. */
   readonly busy: boolean;
@@ -37,7 +41,16 @@ export interface ConnectionInfo {
 }
 
 export interface Scheduler {
+  /** Shown in the ready line and in --trace ("scheduler least-conn picked w2"). */
   readonly name: string;
+  /**
+   * Optional: true if the policy reads `active` and needs it fresh. Workers
+   * then also report each change of their open-connection count (at most one
+   * message per event-loop turn, only when it changed); otherwise `active` is
+   * refreshed only by acknowledgements and heartbeats. Costs an IPC message
+   * per turn in which connections closed, so only ask if you use it.
+   */
+  readonly needsLoadReports?: boolean;
   /**
    * Choose a worker for `connection` among `workers` (every worker that is
    * listening, in slot order), or return undefined to leave the connection
@@ -52,5 +65,10 @@ export interface Scheduler {
   remove?(worker: WorkerView): void;
 }
 
-/** The methods a scheduler module must provide, for clear errors when one does not. */
-export const requiredSchedulerMethods = ['pick'] as const;
+/**
+ * What a scheduler module exports (as default, or as createScheduler), and
+ * what createMaster({ scheduler }) accepts besides a built-in name: a
+ * scheduler, or a function that makes one (called once per master).
+ */
+export type SchedulerFactory = () => Scheduler;
+export type SchedulerChoice = string | Scheduler | SchedulerFactory;

@@ -26,6 +26,11 @@ export class AckBatcher {
     this.#active = active;
   }
 
+  /** An acknowledgement will go out at the end of this event-loop turn (carrying the open-connection count). */
+  get pending(): boolean {
+    return this.#scheduled;
+  }
+
   accept(seq: number): void {
     this.#accepted.push(seq);
     this.#schedule();

@@ -12,6 +12,7 @@ import { Attacher } from './attach.js';
 import { answerThrownRequest, createDrain, requestsServed, trackRequests } from './drain.js';
 import { interceptListen } from './listen-intercept.js';
 import { loadScript } from './load-script.js';
+import { LoadReport } from './load-report.js';
 import { installChannel, WorkerChannel } from './channel.js';
 
 const config = readConfig();
@@ -51,6 +52,7 @@ const attacher = new Attacher(config, {
   onAttached: (form, server) => {
     trackRequests(server);
     if (trace) followSockets(server);
+    if (config.reportLoad) load.follow(server);
     attachedAs = form;
     reportReadyWhenReady();
   },
@@ -83,7 +85,8 @@ if (config.waitReady) {
     return userSend.apply(process, args);
   } as typeof process.send;
 }
-const acks = new AckBatcher(send, () => attacher.active);
+const load: LoadReport = new LoadReport(send, () => attacher.active, () => acks.pending);
+const acks = new AckBatcher(send, () => load.take());
 const fast = installFastReceiver();
 
 /** Exits once the master has everything we wrote, so no acknowledgement is lost. */

@@ -100,7 +100,9 @@ describe('--watch', () => {
 describe('logs', () => {
   test('every worker line keeps its prefix, and lines are never split or interleaved', async () => {
     const { master } = await startMaster([fixture('chatty.mjs'), '-w', '3']);
+    // stdout and stderr arrive on separate pipes: wait for each one's own lines
     await master.waitForCount(/second-half-/, 3);
+    await master.waitForCount(/^\S+ \[w\d \d+\] ([abc])\1+$/m, 600);
     const lines = master.stdout.split('\n').filter((line) => line.includes(' [w'));
     expect(lines).toHaveLength(600);
     for (const line of lines) {
@@ -112,6 +114,7 @@ describe('logs', () => {
   test('--log-format json: one object per line, master events included; --no-timestamps leaves out the time', async () => {
     const { master } = await startMaster([fixture('chatty.mjs'), '-w', '2', '--log-format', 'json', '--no-timestamps']);
     await master.waitForCount(/second-half-/, 2);
+    await master.waitForCount(/"stream":"stdout"/, 400);
     master.signal('SIGTERM');
     await master.exit();
     const lines = master.output.split('\n').filter((line) => line.startsWith('{'));

@@ -1,5 +1,6 @@
 // rr and shared over real connections, and the scripts forms a worker may take.
 
+import http from 'node:http';
 import { afterEach, describe, expect, test } from 'vitest';
 import { countByPid, get, getMany } from './helpers/http.js';
 import { example, fixture, startMaster, stopAllMasters } from './helpers/process.js';
@@ -23,6 +24,20 @@ describe('rr', () => {
     expect(fromEnv.master.stdout).toContain('(scheduler shared, 1 worker,');
     const fromFlag = await startMaster([fixture('pid.mjs'), '-w', '1', '--scheduler', 'rr'], { env: { HANDOFF_SCHEDULER: 'shared' } });
     expect(fromFlag.master.stdout).toContain('(scheduler rr, 1 worker,');
+  });
+});
+
+describe('refused connections', () => {
+  test('a worker at maxConnections refuses; the connection waits and is served once it has room, heartbeats or not', async () => {
+    const { master, url } = await startMaster([fixture('max-connections.mjs'), '-w', '1', '--heartbeat-interval', '0', '--trace']);
+    const held = http.get(`${url}/hold`, { agent: false });
+    held.on('error', () => undefined); // we cut it ourselves
+    await master.waitFor(/holding the only connection in pid/);
+    const waiting = get(url, { timeoutMs: 10_000 });
+    await master.waitFor(/refused by w1: re-dispatching|w1 refused it: re-dispatching/);
+    held.destroy(); // the worker has room again
+    const reply = await waiting;
+    expect(reply.status).toBe(200);
   });
 });
 

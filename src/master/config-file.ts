@@ -14,6 +14,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { HandoffError, InvalidOptionError } from '../errors.js';
+import { isSchedulerPath } from '../scheduler/custom.js';
 import { convert, optionSpecs, type MasterOptions, type SettingKey } from './options.js';
 
 const extraKeys = ['script', 'args', 'env'] as const;
@@ -75,7 +76,7 @@ function checkSettings(raw: Record<string, unknown>, folder: string, fail: (mess
       }
       if (pathKeys.has(key as string)) settings[key as string] = path.resolve(folder, settings[key as string] as string);
       if (key === 'watch') settings['watch'] = (settings['watch'] as string[]).map((entry) => path.resolve(folder, entry));
-      if (key === 'scheduler' && /^\.{1,2}\//.test(settings['scheduler'] as string)) settings['scheduler'] = path.resolve(folder, settings['scheduler'] as string);
+      if (key === 'scheduler' && isSchedulerPath(settings['scheduler'] as string)) settings['scheduler'] = path.resolve(folder, settings['scheduler'] as string);
     }
   }
   return settings as Partial<MasterOptions>;

@@ -39,6 +39,8 @@ export class Listener {
     this.#accepting = handle;
     this.address = address;
     handle.onconnection = this.#onconnection;
+    // Made now, while nothing is queued, so that the first pause() takes effect at once.
+    this.#spare = this.#duplicate(handle);
   }
 
   /** Binds and listens, synchronously: a bad host or a busy port throws a ListenError here. */

@@ -57,7 +57,8 @@ export function createMessageHandlers(context: MessageContext): (worker: Worker,
     },
     ack(worker, message) {
       worker.active = message.active;
-      worker.refusing = message.refused.length > 0 && message.accepted.length === 0;
+      if (message.refused.length > 0 && message.accepted.length === 0) worker.pauseAfterRefusal(() => dispatcher.poke());
+      else if (message.accepted.length > 0) worker.clearRefusal();
       dispatcher.acknowledge(worker, message.accepted, message.refused);
     },
     'load-error'(worker, message) {
@@ -85,7 +86,7 @@ export function createMessageHandlers(context: MessageContext): (worker: Worker,
       worker.active = message.active;
       trace?.worker(worker.id, worker.pid, `load: ${message.active} open`);
       // Connections closed: one that refused at maxConnections may take more now (as after a heartbeat).
-      worker.refusing = false;
+      worker.clearRefusal();
       dispatcher.poke(); // a scheduler may have been holding connections back
     },
     heartbeat(worker, message) {
@@ -93,10 +94,7 @@ export function createMessageHandlers(context: MessageContext): (worker: Worker,
       worker.active = message.active;
       worker.requests = message.requests;
       worker.rss ||= message.rss; // /proc, when there is one, is read by the health monitor
-      if (worker.refusing) {
-        worker.refusing = false;
-        dispatcher.poke();
-      }
+      if (worker.clearRefusal()) dispatcher.poke();
     },
     draining(worker, message) {
       worker.active = message.active;

@@ -14,6 +14,9 @@ import { forEachLine } from './worker-output.js';
 import { createConnectionWriter, sendSafely, type TransportName } from './transport.js';
 import { canMove, type WorkerState } from './worker-state.js';
 
+/** How long a worker that refused a connection is passed over. */
+const REFUSAL_PAUSE_MS = 100;
+
 const runtimePath = fileURLToPath(new URL('../worker/runtime.js', import.meta.url));
 
 export interface WorkerInit {
@@ -70,8 +73,8 @@ export class Worker extends EventEmitter<WorkerEvents> implements DispatchTarget
   active = 0;
   /**
    * It refused its last connections (at server.maxConnections): pass it over
-   * until its next heartbeat or acceptance, so a refused connection does not
-   * bounce straight back to it.
+   * for a moment, so a refused connection does not bounce straight back to it.
+   * See pauseAfterRefusal().
    */
   refusing = false;
   /** Resident set size in bytes, as last measured. */
@@ -91,6 +94,7 @@ export class Worker extends EventEmitter<WorkerEvents> implements DispatchTarget
 
   readonly #write: ConnectionWriter;
   #killTimer: NodeJS.Timeout | undefined;
+  #refusalTimer: NodeJS.Timeout | undefined;
 
   constructor(init: WorkerInit) {
     super();
@@ -169,6 +173,30 @@ export class Worker extends EventEmitter<WorkerEvents> implements DispatchTarget
 
   countHanded(): void {
     this.handed++;
+  }
+
+  /**
+   * It refused a connection and accepted none: skip it for REFUSAL_PAUSE_MS,
+   * then try it again (`retry` nudges the dispatcher) -- or sooner, when it
+   * reports that connections closed. Without the timer a worker that refused
+   * once, with heartbeats off, would never be tried again.
+   */
+  pauseAfterRefusal(retry: () => void): void {
+    this.refusing = true;
+    clearTimeout(this.#refusalTimer);
+    this.#refusalTimer = setTimeout(() => {
+      this.refusing = false;
+      retry();
+    }, REFUSAL_PAUSE_MS);
+    this.#refusalTimer.unref();
+  }
+
+  /** It has room again (it accepted, or reported closed connections); true if it had been refusing. */
+  clearRefusal(): boolean {
+    if (!this.refusing) return false;
+    this.refusing = false;
+    clearTimeout(this.#refusalTimer);
+    return true;
   }
 
   // ---- control --------------------------------------------------------------------

@@ -19,6 +19,15 @@ describe('rr', () => {
     expect(await master.exit()).toEqual({ code: 0, signal: null });
   });
 
+  test('100 connections at once, more than the hand-off windows hold: the counts still come out even', async () => {
+    const { url } = await startMaster([fixture('faults.mjs'), '--workers', '2', '--scheduler', 'rr']);
+    const replies = await Promise.all(Array.from({ length: 100 }, () => get(`${url}/slow?ms=20`)));
+    expect(replies.every((reply) => reply.status === 200)).toBe(true);
+    const counts = [...countByPid(replies).values()];
+    expect(counts).toHaveLength(2);
+    expect(Math.max(...counts) - Math.min(...counts)).toBeLessThanOrEqual(1);
+  });
+
   test('HANDOFF_SCHEDULER picks the scheduler, and the flag wins over it', async () => {
     const fromEnv = await startMaster([fixture('pid.mjs'), '-w', '1'], { env: { HANDOFF_SCHEDULER: 'shared' } });
     expect(fromEnv.master.stdout).toContain('(scheduler shared, 1 worker,');

@@ -35,3 +35,22 @@ test('SIGKILL a worker with connections queued for it: every one is answered by 
   // /block itself was accepted by the frozen worker before it froze: that one is lost with it.
   expect(await blocked).toBeInstanceOf(Error);
 });
+
+test('a worker that stops answering is passed over within a quarter second, long before the heartbeat would catch it', async () => {
+  const { master, url } = await startMaster([fixture('faults.mjs'), '--workers', '2', '--heartbeat-interval', '0', '--trace']);
+  const healthy = Number((await get(url)).body); // rr: first worker
+  void get(`${url}/spin`, { timeoutMs: 20_000 }).catch(() => undefined); // second worker freezes
+  const frozenPid = Number((await master.waitFor(/spinning pid (\d+)/))[1]);
+  expect(frozenPid).not.toBe(healthy);
+  const sentToFrozen = new RegExp(`conn \\d+ +handle sent to w\\d \\(pid ${frozenPid}\\)`);
+  // Two at once: rr sends one of them to the frozen worker, where it sits unanswered...
+  const stuck = [get(url, { timeoutMs: 20_000 }), get(url, { timeoutMs: 20_000 })];
+  await master.waitForCount(sentToFrozen, 2);
+  // ...and this slow request, on the healthy worker, is the clock that lets 250 ms pass.
+  expect(Number((await get(`${url}/slow?ms=400`)).body)).toBe(healthy);
+  const replies = await Promise.all(Array.from({ length: 10 }, () => get(url)));
+  expect(replies.map((reply) => Number(reply.body))).toEqual(Array(10).fill(healthy));
+  expect(master.count(sentToFrozen)).toBe(2);
+  process.kill(frozenPid, 'SIGKILL');
+  expect((await Promise.all(stuck)).map((reply) => reply.status)).toEqual([200, 200]);
+});

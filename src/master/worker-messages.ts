@@ -57,6 +57,7 @@ export function createMessageHandlers(context: MessageContext): (worker: Worker,
     },
     ack(worker, message) {
       worker.active = message.active;
+      worker.noteAnswered();
       if (message.refused.length > 0 && message.accepted.length === 0) worker.pauseAfterRefusal(() => dispatcher.poke());
       else if (message.accepted.length > 0) worker.clearRefusal();
       dispatcher.acknowledge(worker, message.accepted, message.refused);

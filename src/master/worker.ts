@@ -7,7 +7,7 @@ import { EventEmitter } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { CMD, decodeWorkerMessage, WORKER_CONFIG_ENV, type DrainReason, type MasterMessage, type SerializedError, type WorkerConfig, type WorkerMessage } from '../protocol.js';
 import type { ConnectionWriter } from '../fast-handoff.js';
-import { WINDOW, type DispatchTarget, type PendingConnection } from '../scheduler/dispatcher.js';
+import { STALL_MS, WINDOW, type DispatchTarget, type PendingConnection } from '../scheduler/dispatcher.js';
 import type { WorkerView } from '../scheduler/types.js';
 import type { ProcessSample } from './process-stats.js';
 import { forEachLine } from './worker-output.js';
@@ -69,6 +69,8 @@ export class Worker extends EventEmitter<WorkerEvents> implements DispatchTarget
   onProbation = false;
   /** Connections the worker accepted (acknowledged). */
   handed = 0;
+  /** When it last answered a hand-off, or when it was sent one while holding none (see `stalled`). */
+  answeredAt = 0;
   /** Open connections, as the worker last reported. */
   active = 0;
   /**
@@ -168,7 +170,18 @@ export class Worker extends EventEmitter<WorkerEvents> implements DispatchTarget
   // ---- DispatchTarget -------------------------------------------------------------
 
   sendConnection(connection: PendingConnection): boolean {
+    if (this.inFlight.size === 1) this.answeredAt = Date.now(); // the wait for an answer starts now
     return this.#write(connection.seq, connection.handle);
+  }
+
+  /** It answered hand-offs (accepted or refused): it is not stuck. */
+  noteAnswered(): void {
+    this.answeredAt = Date.now();
+  }
+
+  /** It holds hand-offs and has answered none for STALL_MS. */
+  get stalled(): boolean {
+    return this.inFlight.size > 0 && Date.now() - this.answeredAt > STALL_MS;
   }
 
   countHanded(): void {
@@ -258,7 +271,7 @@ function createView(worker: Worker): WorkerView {
       return worker.active;
     },
     get busy() {
-      return worker.refusing || worker.inFlight.size >= WINDOW;
+      return worker.refusing || worker.inFlight.size >= WINDOW || worker.stalled;
     },
   });
 }

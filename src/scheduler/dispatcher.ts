@@ -24,8 +24,15 @@ import type { TcpHandle } from '../node-internals.js';
 import type { Tracer } from '../trace.js';
 import type { ConnectionInfo, Scheduler, WorkerView } from './types.js';
 
-/** Hand-offs a worker may have unacknowledged before rr and least-conn pass it over. */
-export const WINDOW = 32;
+/**
+ * Hand-offs a worker may have unacknowledged before rr and least-conn pass it
+ * over. Large, so that a burst is dealt out in strict turn (a window smaller
+ * than a worker's share of the burst lets whoever answers first take the rest);
+ * STALL_MS, not the window, is what keeps a stuck worker from soaking up connections.
+ */
+export const WINDOW = 256;
+/** A worker holding hand-offs it has not answered for this long is passed over too: its event loop is stuck or very late. */
+export const STALL_MS = 250;
 
 /** A connection the master has accepted and still holds. */
 export class PendingConnection implements ConnectionInfo {

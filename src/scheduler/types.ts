@@ -26,7 +26,11 @@ export interface WorkerView {
    * needsLoadReports.
    */
   readonly active: number;
-  /** True when the worker should not be sent more right now: its hand-off window is full or it is at maxConnections. */
+  /**
+   * True when the worker should not be sent more right now: it holds a full
+   * window of unanswered hand-offs, or has answered none for 250 ms (its
+   * event loop is stuck), or has just refused one (it is at maxConnections).
+   */
   readonly busy: boolean;
 }
 

@@ -52,3 +52,24 @@ test('worker process.send reaches the master; master messages reach the worker; 
   expect(await echoed).toEqual({ echoed: 'ping', pid: worker?.pid, seen: 1 });
   expect(forks).toEqual([1, 2]);
 });
+
+test('the programmatic API tells a worker\'s life in events: fork, online, listening, ready, exit, close', async () => {
+  const events: string[] = [];
+  master = createMaster({ script: fixture('pid.mjs'), port: 0, workers: 2 });
+  for (const name of ['fork', 'online', 'listening', 'exit'] as const) {
+    master.on(name, (worker: { id: number }) => events.push(`${name} w${worker.id}`));
+  }
+  master.on('ready', () => events.push('ready'));
+  const closed = new Promise<number>((resolve) => master?.once('close', resolve));
+  await withTimeout(new Promise((resolve) => master?.once('ready', resolve)), 10_000, 'not ready');
+  const exitCode = await master.close();
+  expect(exitCode).toBe(0);
+  expect(await closed).toBe(0);
+  for (const id of [1, 2]) {
+    const order = ['fork', 'online', 'listening', 'exit'].map((name) => events.indexOf(`${name} w${id}`));
+    expect(order.every((index) => index >= 0)).toBe(true);
+    expect([...order].sort((a, b) => a - b)).toEqual(order);
+  }
+  expect(events.indexOf('ready')).toBeGreaterThan(Math.max(events.indexOf('listening w1'), events.indexOf('listening w2')));
+  master = undefined;
+});

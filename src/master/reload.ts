@@ -38,3 +38,36 @@ export async function rollingReload(pool: Pool, logger: Logger): Promise<ReloadR
   logger.log('info', `reload done: ${replaced} worker${replaced === 1 ? '' : 's'} replaced`);
   return { ok: true, replaced };
 }
+
+/**
+ * One reload at a time. A reload asked for while one runs starts again once
+ * it is over (the code may have changed again in between); more requests
+ * meanwhile join that second one.
+ */
+export class Reloads {
+  readonly #run: () => Promise<ReloadResult>;
+  #running: Promise<ReloadResult> | undefined;
+  #again: Promise<ReloadResult> | undefined;
+
+  constructor(run: () => Promise<ReloadResult>) {
+    this.#run = run;
+  }
+
+  get running(): boolean {
+    return this.#running !== undefined;
+  }
+
+  request(): Promise<ReloadResult> {
+    if (this.#running === undefined) {
+      this.#running = this.#run().finally(() => {
+        this.#running = undefined;
+      });
+      return this.#running;
+    }
+    this.#again ??= this.#running.then(() => {
+      this.#again = undefined;
+      return this.request();
+    });
+    return this.#again;
+  }
+}

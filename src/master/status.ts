@@ -1,6 +1,8 @@
 // What `handoff ctl status` shows: a plain-data snapshot of the master and
 // every worker process, safe to send as JSON.
 
+import type { Dispatcher } from '../scheduler/dispatcher.js';
+import { VERSION } from '../version.js';
 import type { BoundAddress } from './listener.js';
 import type { Pool } from './pool.js';
 import type { WorkerState } from './worker-state.js';
@@ -70,4 +72,38 @@ export function workerStatuses(pool: Pool, now = Date.now()): WorkerStatus[] {
       rssBytes: worker.rss,
       cpuPercent: Math.round(worker.cpuPercent * 10) / 10,
     }));
+}
+
+export interface StatusSource {
+  address: BoundAddress;
+  scheduler: string;
+  transport: string;
+  startedAt: number;
+  pool: Pool;
+  dispatcher: Dispatcher;
+  reloading: boolean;
+  closing: boolean;
+  sharedStateBytes: number;
+}
+
+export function masterStatus(source: StatusSource): MasterStatus {
+  const processes = workerStatuses(source.pool);
+  return {
+    pid: process.pid,
+    version: VERSION,
+    node: process.version,
+    address: source.address,
+    scheduler: source.scheduler,
+    transport: source.transport,
+    uptimeMs: Date.now() - source.startedAt,
+    workers: source.pool.size,
+    ready: processes.filter((worker) => worker.state === 'listening').length,
+    accepting: source.dispatcher.accepting,
+    heldConnections: source.dispatcher.held,
+    reloading: source.reloading,
+    closing: source.closing,
+    gaveUp: source.pool.gaveUp,
+    sharedStateBytes: source.sharedStateBytes,
+    processes,
+  };
 }

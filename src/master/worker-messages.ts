@@ -10,7 +10,8 @@ import type { Tracer } from '../trace.js';
 import type { Logger } from './log.js';
 import type { ResolvedOptions } from './options.js';
 import { KILL_GRACE_MS, type Pool } from './pool.js';
-import { jsonSize, MAX_MESSAGE_BYTES, type SharedState, type StateChange } from './shared-state.js';
+import type { Messaging } from './messaging.js';
+import { jsonSize, MAX_MESSAGE_BYTES, type StateChange } from './shared-state.js';
 import { formatDuration } from './units.js';
 import type { Worker } from './worker.js';
 
@@ -19,24 +20,23 @@ export interface MessageContext {
   readonly options: ResolvedOptions;
   readonly dispatcher: Dispatcher;
   readonly pool: Pool;
-  readonly state: SharedState;
+  readonly messaging: Messaging;
   readonly shared: SharedSocket | undefined;
   readonly log: Logger;
   readonly trace: Tracer | null;
+  /** A worker's runtime is up (it is loading the script). */
+  online(worker: Worker): void;
   /** A worker became ready (it listens and may get connections). */
   ready(worker: Worker): void;
   /** Data from a worker's code for the master's 'message' event. */
   message(worker: Worker, data: unknown): void;
-  /** Sends `data` from `from` to every live worker but the sender (unless includeSelf). */
-  relay(from: Worker | 'master', data: unknown, includeSelf: boolean): void;
-  /** Sends the current shared state to every live worker. */
-  publishState(): void;
 }
 
 type Handlers = { [T in WorkerMessageType]: (worker: Worker, message: Extract<WorkerMessage, { type: T }>) => void };
 
 export function createMessageHandlers(context: MessageContext): (worker: Worker, message: WorkerMessage) => void {
-  const { options, dispatcher, pool, state, log, trace } = context;
+  const { options, dispatcher, pool, messaging, log, trace } = context;
+  const { state } = messaging;
   const reportedLoadErrors = new Set<string>();
   const warned = new WarnOnce(log);
 
@@ -48,6 +48,7 @@ export function createMessageHandlers(context: MessageContext): (worker: Worker,
       // The runtime reports ready only after it has this state.
       worker.send({ cmd: CMD, type: 'state', state: state.snapshot() });
       if (context.shared) void context.shared.giveTo(worker.process);
+      context.online(worker);
     },
     listening(worker, message) {
       if (!worker.moveTo('listening')) return;
@@ -103,7 +104,7 @@ export function createMessageHandlers(context: MessageContext): (worker: Worker,
     },
     broadcast(worker, message) {
       if (tooBig(worker, 'broadcast', message.data)) return;
-      context.relay(worker, message.data, message.includeSelf);
+      messaging.relay(worker, message.data, message.includeSelf);
     },
     'to-master'(worker, message) {
       context.message(worker, message.data);
@@ -125,8 +126,7 @@ export function createMessageHandlers(context: MessageContext): (worker: Worker,
   }
 
   function applied(worker: Worker, change: StateChange): void {
-    if (change.ok) context.publishState();
-    else warned.once(`${worker.slot}:state`, `worker ${worker.id} (pid ${worker.pid}): shared state not changed: ${change.reason}`);
+    if (!messaging.apply(change).ok && !change.ok) warned.once(`${worker.slot}:state`, `worker ${worker.id} (pid ${worker.pid}): shared state not changed: ${change.reason}`);
   }
 
   return (worker, message) => (handlers[message.type] as (w: Worker, m: WorkerMessage) => void)(worker, message);

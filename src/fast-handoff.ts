@@ -18,9 +18,10 @@
 //   worker: libuv reads the line and the descriptor together and stores the
 //           descriptor on the pipe as `pendingHandle` before calling `onread`.
 //           Our onread runs first: it recognises a descriptor that came with
-//           one of our lines and keeps it; Node's onread then parses the line
-//           as usual and emits it as an internal message, whose `seq` is
-//           matched with the kept descriptor. No NODE_HANDLE_ACK is sent.
+//           one of our lines, reads the seq from the line itself and takes
+//           the line out of what Node's onread then parses (when a line is
+//           split across reads, Node parses it and the kept descriptor is
+//           matched with it). No JSON.parse, no NODE_HANDLE_ACK.
 //   worker: handoff's own ack (accepted/refused, batched per event-loop turn)
 //           is the only answer, and the master keeps its copy until it comes.
 //
@@ -79,12 +80,19 @@ const DECIDING_INDEX = 2;
 const OURS = FAST_CONN_PREFIX.charCodeAt(DECIDING_INDEX);
 
 export interface FastReceiver {
-  /** The next descriptor that arrived with one of our `conn` lines, in order. */
+  /** The next descriptor that arrived with one of our `conn` lines whose line Node parsed, in order. */
   take(): TcpHandle | undefined;
 }
 
-/** Hooks the worker's IPC pipe; returns undefined if this Node does not allow it. */
-export function installFastReceiver(owner: NodeJS.Process = process): FastReceiver | undefined {
+/**
+ * Hooks the worker's IPC pipe; returns undefined if this Node does not allow
+ * it. When a descriptor's whole line is in the read that brought it (nearly
+ * always), the line is taken out of what Node parses, its seq read here, and
+ * `onConnection` called (after Node's own messages from the same read, to keep
+ * their order). A line split across reads goes through Node, and its
+ * descriptor is picked up with take().
+ */
+export function installFastReceiver(onConnection: (seq: number, handle: TcpHandle) => void, owner: NodeJS.Process = process): FastReceiver | undefined {
   const pipe = channelPipe(owner);
   const nodeOnRead = pipe?.onread;
   if (pipe === undefined || typeof nodeOnRead !== 'function') return undefined;
@@ -113,11 +121,21 @@ export function installFastReceiver(owner: NodeJS.Process = process): FastReceiv
       }
       if (arrived !== null) {
         const start = bytes.lastIndexOf(NEWLINE, nread - 2) + 1;
-        if (nread - start > DECIDING_INDEX) {
-          if (bytes[start] === OPEN_BRACE && bytes[start + DECIDING_INDEX] === OURS) ours.push(arrived);
-          else giveToNode(this, arrived);
-        } else {
+        if (nread - start <= DECIDING_INDEX) {
           undecided = { handle: arrived, seen: nread - start };
+        } else if (bytes[start] !== OPEN_BRACE || bytes[start + DECIDING_INDEX] !== OURS) {
+          giveToNode(this, arrived);
+        } else if (bytes[nread - 1] !== NEWLINE) {
+          ours.push(arrived); // our line goes on in the next read: Node will parse it
+        } else {
+          // The whole line is here, and it is the last one: hide it from Node.
+          const seq = readSeq(bytes, start + FAST_CONN_PREFIX.length);
+          if (start > 0) {
+            streamBaseState[kReadBytesOrError] = start;
+            nodeOnRead.call(this, arrayBuffer);
+          }
+          process.nextTick(onConnection, seq, arrived as TcpHandle);
+          return undefined;
         }
       }
     }
@@ -127,4 +145,15 @@ export function installFastReceiver(owner: NodeJS.Process = process): FastReceiv
   return {
     take: () => ours.shift() as TcpHandle | undefined,
   };
+}
+
+/** The decimal number at `index` (the seq after '{"seq":'). */
+function readSeq(bytes: Uint8Array, index: number): number {
+  let seq = 0;
+  for (let i = index; i < bytes.length; i++) {
+    const digit = (bytes[i] as number) - 0x30;
+    if (digit < 0 || digit > 9) break;
+    seq = seq * 10 + digit;
+  }
+  return seq;
 }

@@ -87,7 +87,7 @@ if (config.waitReady) {
 }
 const load: LoadReport = new LoadReport(send, () => attacher.active, () => acks.pending);
 const acks = new AckBatcher(send, () => load.take());
-const fast = installFastReceiver();
+const fast = installFastReceiver((seq, handle) => onConnection(seq, handle));
 
 /** Exits once the master has everything we wrote, so no acknowledgement is lost. */
 function exit(code: number): void {

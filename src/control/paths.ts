@@ -20,6 +20,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { HandoffError } from '../errors.js';
+import { isRunning } from '../master/process-stats.js';
 
 /** The longest socket path the kernel takes: sun_path is 108 bytes on Linux, 104 on the BSDs and macOS, with a NUL. */
 export const MAX_SOCKET_PATH_BYTES = process.platform === 'linux' ? 107 : 103;
@@ -110,14 +111,5 @@ export function removeDeadSockets(dir: string): void {
     } catch {
       // gone already, or not ours to remove: either way not worth failing a start for
     }
-  }
-}
-
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

@@ -67,8 +67,3 @@ export function createLogger(options: LoggerOptions = {}): Logger {
 }
 
 export const silentLogger: Logger = { log() {}, output() {}, trace() {} };
-
-/** For the stderr logger of createMaster() without options. */
-export function createStderrLogger(): Logger {
-  return createLogger();
-}

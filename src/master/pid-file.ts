@@ -3,6 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { HandoffError } from '../errors.js';
+import { isRunning } from './process-stats.js';
 
 /** Writes our pid to `file`; refuses if it names another master that is still running. */
 export function writePidFile(file: string): string {
@@ -29,14 +30,5 @@ function readOrEmpty(file: string): string {
     return fs.readFileSync(file, 'utf8');
   } catch {
     return '';
-  }
-}
-
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

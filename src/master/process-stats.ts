@@ -35,3 +35,13 @@ export function cpuPercent(before: ProcessSample, after: ProcessSample): number 
   const elapsed = after.at - before.at;
   return elapsed > 0 ? Math.max(0, ((after.cpuMs - before.cpuMs) / elapsed) * 100) : 0;
 }
+
+/** True if a process with this pid exists (EPERM: it does, but is not ours). */
+export function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

@@ -28,8 +28,3 @@ const transitions: Readonly<Record<WorkerState, readonly WorkerState[]>> = {
 export function canMove(from: WorkerState, to: WorkerState): boolean {
   return transitions[from].includes(to);
 }
-
-/** Workers in these states count toward capacity and still need a drain or a kill to go away. */
-export function isAlive(state: WorkerState): boolean {
-  return state !== 'dead';
-}

@@ -66,7 +66,3 @@ export class WorkerChannel extends EventEmitter<WorkerChannelEvents> {
 export function installChannel(channel: WorkerChannel): void {
   (globalThis as Record<symbol, unknown>)[CHANNEL_KEY] = channel;
 }
-
-export function findChannel(): WorkerChannel | undefined {
-  return (globalThis as Record<symbol, unknown>)[CHANNEL_KEY] as WorkerChannel | undefined;
-}

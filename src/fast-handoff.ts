@@ -157,3 +157,26 @@ function readSeq(bytes: Uint8Array, index: number): number {
   }
   return seq;
 }
+
+/**
+ * Writes whole lines of our own on the worker's IPC pipe, as the master's
+ * writer does: no JSON.stringify, no trip through process.send(). Used for
+ * the acknowledgements, the one message a worker sends per connection. Node
+ * writes its own messages on the same pipe; libuv keeps each write whole.
+ */
+export function createLineWriter(owner: NodeJS.Process = process): ((line: string, done?: () => void) => void) | undefined {
+  const pipe = channelPipe(owner);
+  if (pipe === undefined) return undefined;
+  const { WriteWrap, streamBaseState, kLastWriteWasAsync } = uv().stream;
+  if (typeof kLastWriteWasAsync !== 'number') return undefined;
+  return (line, done) => {
+    if (!owner.connected) return done?.();
+    const request = new WriteWrap();
+    request.oncomplete = () => done?.();
+    const status = pipe.writeUtf8String(request, line);
+    // Written at once (or refused): libuv will not call oncomplete.
+    if (status !== 0 || streamBaseState[kLastWriteWasAsync] === 0) {
+      if (done) process.nextTick(done);
+    }
+  };
+}

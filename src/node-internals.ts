@@ -68,6 +68,8 @@ interface StreamBinding {
   streamBaseState: Int32Array;
   kReadBytesOrError: number;
   kArrayBufferOffset: number;
+  /** Index in streamBaseState: 1 if the last write was queued by libuv (oncomplete will be called), 0 if it was done at once. */
+  kLastWriteWasAsync: number;
 }
 
 type Binder = (name: string) => unknown;

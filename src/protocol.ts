@@ -75,6 +75,11 @@ export function fastConnMessage(seq: number): string {
   return `${FAST_CONN_PREFIX}${seq},"cmd":"${CMD}","type":"conn"}\n`;
 }
 
+/** An `ack` written by hand (the hot path: one per event-loop turn under load), identical to JSON.stringify's. */
+export function ackLine(accepted: readonly number[], refused: readonly number[], active: number): string {
+  return `{"cmd":"${CMD}","type":"ack","accepted":[${accepted.join(',')}],"refused":[${refused.join(',')}],"active":${active}}\n`;
+}
+
 export function isHandoffMessage(message: unknown): message is { cmd: Cmd; type: string } {
   return (
     typeof message === 'object' &&

@@ -12,16 +12,17 @@
 // its "accepted" is already in the kernel, and the master will not give it to
 // anyone else. Before exiting, the worker flushes what is left (flush()).
 
-import { CMD, type WorkerMessage } from '../protocol.js';
+import { ackLine } from '../protocol.js';
 
 export class AckBatcher {
   #accepted: number[] = [];
   #refused: number[] = [];
   #scheduled = false;
-  readonly #send: (message: WorkerMessage, callback?: (error: Error | null) => void) => void;
+  readonly #send: (line: string, done?: () => void) => void;
   readonly #active: () => number;
 
-  constructor(send: (message: WorkerMessage, callback?: (error: Error | null) => void) => void, active: () => number) {
+  /** `send` writes one line on the channel to the master (see createLineWriter in fast-handoff.ts). */
+  constructor(send: (line: string, done?: () => void) => void, active: () => number) {
     this.#send = send;
     this.#active = active;
   }
@@ -47,13 +48,13 @@ export class AckBatcher {
     setImmediate(() => this.flush());
   }
 
-  /** Sends what is pending now; `callback` runs once it is written (also when nothing was pending). */
-  flush(callback?: (error: Error | null) => void): void {
+  /** Sends what is pending now; `done` runs once it is written (also when nothing was pending). */
+  flush(done?: () => void): void {
     this.#scheduled = false;
-    if (this.#accepted.length === 0 && this.#refused.length === 0 && callback === undefined) return;
-    const message: WorkerMessage = { cmd: CMD, type: 'ack', accepted: this.#accepted, refused: this.#refused, active: this.#active() };
+    if (this.#accepted.length === 0 && this.#refused.length === 0 && done === undefined) return;
+    const line = ackLine(this.#accepted, this.#refused, this.#active());
     this.#accepted = [];
     this.#refused = [];
-    this.#send(message, callback);
+    this.#send(line, done);
   }
 }

@@ -3,7 +3,7 @@
 // master's socket (Node's counterpart: lib/internal/cluster/child.js).
 
 import type net from 'node:net';
-import { installFastReceiver } from '../fast-handoff.js';
+import { createLineWriter, installFastReceiver } from '../fast-handoff.js';
 import { isTcpHandle, type TcpHandle } from '../node-internals.js';
 import { CMD, isHandoffMessage, serializeError, WORKER_CONFIG_ENV, type DrainReason, type MasterMessage, type MasterMessageType, type ScriptForm, type WorkerConfig, type WorkerMessage } from '../protocol.js';
 import { createTracer, parseTraceOrigin, TRACE_ORIGIN_ENV } from '../trace.js';
@@ -86,7 +86,10 @@ if (config.waitReady) {
   } as typeof process.send;
 }
 const load: LoadReport = new LoadReport(send, () => attacher.active, () => acks.pending);
-const acks = new AckBatcher(send, () => load.take());
+// Acknowledgements are written as ready-made lines on the pipe (fast-handoff.ts);
+// where this Node does not allow it, they go through process.send().
+const writeLine = createLineWriter() ?? ((line: string, done?: () => void) => send(JSON.parse(line) as WorkerMessage, () => done?.()));
+const acks = new AckBatcher(writeLine, () => load.take());
 const fast = installFastReceiver((seq, handle) => onConnection(seq, handle));
 
 /** Exits once the master has everything we wrote, so no acknowledgement is lost. */

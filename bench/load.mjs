@@ -70,14 +70,16 @@ export function runLoad({ port, options, duration, title, showProgress, onInstan
     // Per path too, when a scenario mixes paths (skewed): shows whether the
     // cheap requests waited behind the expensive ones, which is what a scheduler can change.
     const byPath = new Map();
+    // autocannon takes the path from the URL; a `path` option would be ignored.
+    const { path = '/', ...autocannonOptions } = options;
     const instance = autocannon(
       {
-        url: `http://127.0.0.1:${port}`,
+        url: `http://127.0.0.1:${port}${path}`,
         duration,
         timeout: 10,
         // autocannon stops at the first sample tick after `duration`: tick often, so a 0.5 s run is not a 1 s run.
         sampleInt: 100,
-        ...options,
+        ...autocannonOptions,
         setupClient: (client) => {
           honourConnectionClose(client);
           setupClient?.(client);

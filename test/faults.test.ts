@@ -92,7 +92,7 @@ describe('forced exit', () => {
     master.signal('SIGTERM');
     const exit = await master.exit();
     expect(exit.code).toBe(1); // a connection was cut
-    const draining = traceAt(master.output, /w1 \(pid \d+\)  draining \(shutdown\): 1 connections open/);
+    const draining = traceAt(master.output, /w1 \(pid \d+\)  draining \(shutdown\): 1 connection open/);
     const exited = traceAt(master.output, /w1 \(pid \d+\)  exited \(exit code 1\)/);
     expect(exited.at - draining.at).toBeLessThan(2.0);
     expect(exited.at - draining.at).toBeGreaterThanOrEqual(0.9);

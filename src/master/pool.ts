@@ -49,6 +49,9 @@ export interface Slot {
   pendingFork: NodeJS.Timeout | undefined;
 }
 
+/** What replace() did: forked at once, will fork after the backoff, or does not replace at all (and why). */
+export type Replacement = 'forked' | 'after-backoff' | 'gave-up' | 'not-restarting' | 'none';
+
 /** The outcome of rotate() or refill(): whether the new worker became ready, and which it was. */
 export interface Rotation {
   ok: boolean;
@@ -177,35 +180,38 @@ export class Pool extends EventEmitter<PoolEvents> {
   /**
    * A worker left without being asked to (it crashed, or sent the suicide
    * signal, or went silent): fork its replacement now, or after the backoff,
-   * or give up. Called once per worker.
+   * or give up (said once, when it happens). Called once per worker.
    */
-  replace(worker: Worker): void {
-    if (worker.replaced || worker.exitedAfterDisconnect || worker.onProbation || this.#stopping) return;
+  replace(worker: Worker): Replacement {
+    if (worker.replaced || worker.exitedAfterDisconnect || worker.onProbation || this.#stopping) return 'none';
     worker.replaced = true;
     const slot = this.#slots[worker.slot];
-    if (slot === undefined || (slot.current !== worker && slot.current !== undefined)) return;
+    if (slot === undefined || (slot.current !== worker && slot.current !== undefined)) return 'none';
     if (!this.#options.replaceExited) {
       this.#options.logger.log('info', `worker ${worker.id} (pid ${worker.pid}) is not replaced (--no-restart)`);
       if (slot.current === worker) slot.current = undefined;
-      return;
+      return 'not-restarting';
     }
+    const alreadyGaveUp = this.#restarts.gaveUp;
     const decision = this.#restarts.onUnexpectedExit(worker.slot, worker.uptime());
     if (!decision.restart) {
-      const lastError = worker.lastError?.message ?? describeExit(worker.exitCode, worker.exitSignal);
       if (slot.current === worker) slot.current = undefined;
+      if (alreadyGaveUp) return 'gave-up'; // said once, when it happened
+      const lastError = worker.lastError?.message ?? describeExit(worker.exitCode, worker.exitSignal);
       this.emit('giveup', { exitsInWindow: decision.exitsInWindow, windowMs: this.#options.restart.windowMs, lastError });
-      return;
+      return 'gave-up';
     }
     slot.restarts++;
     if (decision.delayMs === 0) {
       this.fork(slot);
-    } else {
-      if (slot.current === worker) slot.current = undefined;
-      this.#options.trace?.worker(worker.id, worker.pid, `slot ${slot.index} crashed ${decision.streak} times in a row: refork in ${decision.delayMs} ms`);
-      slot.pendingFork = setTimeout(() => {
-        if (!this.#stopping) this.fork(slot);
-      }, decision.delayMs);
+      return 'forked';
     }
+    if (slot.current === worker) slot.current = undefined;
+    this.#options.trace?.worker(worker.id, worker.pid, `slot ${slot.index} crashed ${decision.streak} times in a row: refork in ${decision.delayMs} ms`);
+    slot.pendingFork = setTimeout(() => {
+      if (!this.#stopping) this.fork(slot);
+    }, decision.delayMs);
+    return 'after-backoff';
   }
 
   /** Tells a worker to drain and exit; it is forced out after the kill timeout. */

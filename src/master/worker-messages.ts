@@ -9,7 +9,7 @@ import type { SharedSocket } from '../scheduler/shared.js';
 import type { Tracer } from '../trace.js';
 import type { Logger } from './log.js';
 import type { ResolvedOptions } from './options.js';
-import { KILL_GRACE_MS, type Pool } from './pool.js';
+import { KILL_GRACE_MS, type Pool, type Replacement } from './pool.js';
 import type { Messaging } from './messaging.js';
 import { jsonSize, MAX_MESSAGE_BYTES, type StateChange } from './shared-state.js';
 import { formatDuration } from './units.js';
@@ -31,6 +31,15 @@ export interface MessageContext {
   /** Data from a worker's code for the master's 'message' event. */
   message(worker: Worker, data: unknown): void;
 }
+
+/** How the suicide log line tells what became of the worker's slot. */
+const replacementSaid: Readonly<Record<Replacement, string>> = {
+  forked: 'forking its replacement and ',
+  'after-backoff': 'its replacement follows after the backoff; ',
+  'gave-up': 'not replacing it (reforking was given up); ',
+  'not-restarting': 'not replacing it (--no-restart); ',
+  none: '',
+};
 
 type Handlers = { [T in WorkerMessageType]: (worker: Worker, message: Extract<WorkerMessage, { type: T }>) => void };
 
@@ -75,12 +84,12 @@ export function createMessageHandlers(context: MessageContext): (worker: Worker,
     },
     suicide(worker, message) {
       worker.lastError = message.error;
-      log.log('error', `worker ${worker.id} (pid ${worker.pid}) threw ${message.error.message}; forking its replacement and draining it`);
       trace?.worker(worker.id, worker.pid, `suicide signal: ${message.error.message}`);
       // Closing takes it out of the rotation at once; the replacement is forked now, not after the exit.
       worker.drainReason = 'suicide';
       worker.moveTo('closing');
-      pool.replace(worker);
+      const replacement = replacementSaid[pool.replace(worker)];
+      log.log('error', `worker ${worker.id} (pid ${worker.pid}) threw ${message.error.message}; ${replacement}draining it`);
       const deadline = options.killTimeout + KILL_GRACE_MS;
       worker.expectExit(deadline, () => log.log('warn', `worker ${worker.id} (pid ${worker.pid}) did not exit ${formatDuration(deadline)} after its suicide signal: SIGKILL`));
     },
@@ -100,7 +109,7 @@ export function createMessageHandlers(context: MessageContext): (worker: Worker,
     },
     draining(worker, message) {
       worker.active = message.active;
-      trace?.worker(worker.id, worker.pid, `draining (${message.reason}): ${message.active} connections open`);
+      trace?.worker(worker.id, worker.pid, `draining (${message.reason}): ${message.active} connection${message.active === 1 ? '' : 's'} open`);
     },
     broadcast(worker, message) {
       if (tooBig(worker, 'broadcast', message.data)) return;

@@ -5,7 +5,8 @@
 // connection it holds no answer for only once the worker's channel is closed,
 // i.e. once every answer the worker wrote has been read. A connection is safe
 // to re-dispatch as long as nobody has read from it. Here, connections arrive
-// in the poll phase and are handed to the server at once; the server starts
+// in the poll phase and are handed to the server at once (in the tick right
+// after the read that brought them, see fast-handoff.ts); the server starts
 // reading a socket no earlier than the next poll phase (readStart only
 // registers interest). The batch is written in the check phase in between
 // (setImmediate). So by the time any byte of a connection can have been read,

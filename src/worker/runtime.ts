@@ -122,8 +122,11 @@ function onConnection(seq: number, handle: TcpHandle | undefined): void {
   }
   acks.accept(seq); // before the socket exists: see acks.ts
   deliveringSeq = seq;
-  attacher.deliver(handle);
-  deliveringSeq = undefined;
+  try {
+    attacher.deliver(handle); // the user's 'connection' listeners run in here, and may throw
+  } finally {
+    deliveringSeq = undefined;
+  }
 }
 
 /** With --trace: the master's seq of the connection being delivered right now, to name its socket. */

@@ -26,7 +26,8 @@ import { resolveOptions, type MasterOptions, type ResolvedOptions } from './opti
 import { checkCronExpression } from './cron-restart.js';
 import { createHealthActions } from './health-actions.js';
 import { writePidFile } from './pid-file.js';
-import { describeExit, Pool, poolOptions, scaledSize, type GiveUp } from './pool.js';
+import { describeExit, Pool, type GiveUp } from './pool.js';
+import { poolOptions, scaledSize } from './pool-options.js';
 import { Reloads, rollingReload, type ReloadResult } from './reload.js';
 import { Messaging } from './messaging.js';
 import type { StateChange } from './shared-state.js';

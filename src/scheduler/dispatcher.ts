@@ -150,14 +150,8 @@ export class Dispatcher {
    */
   reclaim(target: DispatchTarget): void {
     this.remove(target);
-    const orphans = [...target.inFlight.values()].sort((a, b) => a.seq - b.seq);
-    target.inFlight.clear();
-    for (let i = orphans.length - 1; i >= 0; i--) {
-      const connection = orphans[i] as PendingConnection;
-      connection.attempts++;
-      this.#options.trace?.conn(connection.seq, `reclaimed from w${target.id}, which is gone: re-dispatching`);
-      this.#queue.unshift(connection);
-    }
+    const orphans = [...target.inFlight.keys()].sort((a, b) => b - a); // newest first, so the oldest ends up at the front
+    for (const seq of orphans) this.#takeBack(target, seq, `reclaimed from w${target.id}, which is gone: re-dispatching`);
     this.#drain();
   }
 
@@ -174,27 +168,14 @@ export class Dispatcher {
       trace?.conn(seq, `w${target.id} accepted it: the master closes its copy`);
     }
     this.#released();
-    for (let i = refused.length - 1; i >= 0; i--) {
-      const seq = refused[i] as number;
-      const connection = target.inFlight.get(seq);
-      if (connection === undefined) continue;
-      target.inFlight.delete(seq);
-      connection.attempts++;
-      trace?.conn(seq, `w${target.id} refused it: re-dispatching`);
-      this.#queue.unshift(connection);
-    }
+    for (let i = refused.length - 1; i >= 0; i--) this.#takeBack(target, refused[i] as number, `w${target.id} refused it: re-dispatching`);
     this.#maybeResume();
     this.#drain();
   }
 
   /** A write that libuv had queued failed later: the worker never got that connection. */
   writeFailed(target: DispatchTarget, seq: number): void {
-    const connection = target.inFlight.get(seq);
-    if (connection === undefined) return;
-    target.inFlight.delete(seq);
-    connection.attempts++;
-    this.#options.trace?.conn(seq, `could not be written to w${target.id}: re-dispatching`);
-    this.#queue.unshift(connection);
+    if (!this.#takeBack(target, seq, `could not be written to w${target.id}: re-dispatching`)) return;
     this.remove(target);
     this.#drain();
   }
@@ -202,6 +183,17 @@ export class Dispatcher {
   /** Something changed about a worker's load (it reported fewer connections): try the queue again. */
   poke(): void {
     this.#drain();
+  }
+
+  /** A connection in flight to `target` comes back to the front of the queue; false if it was not in flight there. */
+  #takeBack(target: DispatchTarget, seq: number, why: string): boolean {
+    const connection = target.inFlight.get(seq);
+    if (connection === undefined) return false;
+    target.inFlight.delete(seq);
+    connection.attempts++;
+    this.#options.trace?.conn(seq, why);
+    this.#queue.unshift(connection);
+    return true;
   }
 
   /** Resolves once the master holds no connection (every one accepted by a worker, or closed). */

@@ -34,13 +34,35 @@ export class Listener {
   #wantPaused = false;
   #stopped = false;
   #closed = false;
+  /** Held shut until open(): a successor in an upgrade accepts only once it takes over. */
+  #gated = false;
 
-  private constructor(handle: TcpHandle, address: BoundAddress) {
-    this.#accepting = handle;
+  private constructor(handle: TcpHandle, address: BoundAddress, gated = false) {
     this.address = address;
+    if (gated) {
+      // Never polled until open(): the descriptor itself is the spare.
+      this.#accepting = null;
+      this.#spare = Promise.resolve(handle);
+      this.#gated = true;
+      return;
+    }
+    this.#accepting = handle;
     handle.onconnection = this.#onconnection;
     // Made now, while nothing is queued, so that the first pause() takes effect at once.
     this.#spare = this.#duplicate(handle);
+  }
+
+  /**
+   * A socket that is already bound and listening, inherited as a descriptor
+   * (inherited-socket.ts). With `gated`, nothing is accepted on it until open().
+   */
+  static adopt(handle: TcpHandle, address: BoundAddress, options: { gated?: boolean } = {}): Listener {
+    if (!options.gated) {
+      // libuv polls a handle only once listen() is called on it; on a listening socket, listen() only sets the backlog.
+      const status = handle.listen(BACKLOG);
+      if (status !== 0) throw new ListenError(address.address, address.port, util.getSystemErrorName(status));
+    }
+    return new Listener(handle, address, options.gated === true);
   }
 
   /** Binds and listens, synchronously: a bad host or a busy port throws a ListenError here. */
@@ -83,8 +105,16 @@ export class Listener {
     void this.#applyPause();
   }
 
+  /** Starts accepting on a listener adopted with `gated` (unless something paused it meanwhile). */
+  open(): void {
+    if (!this.#gated) return;
+    this.#gated = false;
+    if (!this.#wantPaused) this.resume();
+  }
+
   resume(): void {
     this.#wantPaused = false;
+    if (this.#gated) return;
     if (this.#accepting !== null || this.#stopped || this.#closed || this.#spare === null) return;
     const spare = this.#spare;
     this.#spare = null;
@@ -112,6 +142,17 @@ export class Listener {
     if (this.#spare === null && this.#accepting !== null) this.#spare = this.#duplicate(this.#accepting);
     if (this.#spare === null) throw new Error('listener is closed');
     return this.#spare;
+  }
+
+  /**
+   * One more descriptor of the socket, for a successor to inherit: the caller
+   * passes its fd to spawn() and closes it afterwards.
+   */
+  async duplicate(): Promise<TcpHandle> {
+    if (this.#closed) throw new Error('listener is closed');
+    const source = this.#accepting ?? (await this.#spare);
+    if (source === null || source === undefined) throw new Error('listener is closed');
+    return this.#duplicate(source);
   }
 
   async #applyPause(): Promise<void> {

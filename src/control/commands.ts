@@ -6,6 +6,7 @@
 import { isHandoffError } from '../errors.js';
 import type { ReloadResult } from '../master/reload.js';
 import type { MasterStatus } from '../master/status.js';
+import type { UpgradeOptions, UpgradeResult } from '../operations/upgrade.js';
 import { optionSpecs } from '../master/options.js';
 import { errorReply, type ControlCommand, type ControlErrorReply, type ControlReply, type ControlRequest, type RequestFor, type ResultFor } from './protocol.js';
 
@@ -15,6 +16,8 @@ export interface ControlTarget {
   reload(): Promise<ReloadResult>;
   scale(target: number | string): number;
   close(): Promise<number>;
+  /** Absent on targets that cannot be replaced. */
+  upgrade?(options: UpgradeOptions): Promise<UpgradeResult>;
 }
 
 type Handler<C extends ControlCommand> = (request: RequestFor<C>, target: ControlTarget) => ResultFor<C> | ControlErrorReply | Promise<ResultFor<C> | ControlErrorReply>;
@@ -53,6 +56,17 @@ const handlers: { readonly [C in ControlCommand]: Handler<C> } = {
   stop: (_request, target) => {
     void target.close();
     return { ok: true, command: 'stop', pid: target.status().pid };
+  },
+
+  // Answered once the new master has taken over, or the upgrade was rolled back.
+  // On success the connection stays open until this (old) master has drained
+  // and exited, as after `stop`.
+  upgrade: async (request, target) => {
+    if (target.upgrade === undefined) return errorReply('ERR_HANDOFF_CONTROL', 'this master cannot be upgraded');
+    const result = await target.upgrade(request.node === undefined ? {} : { node: request.node });
+    if (result.ok) return { ok: true, command: 'upgrade', pid: result.pid as number, previous: result.previous, node: result.node ?? '' };
+    if (result.refused) return errorReply('ERR_HANDOFF_CONTROL', `upgrade refused: ${result.error ?? 'unknown reason'}`);
+    return errorReply('ERR_HANDOFF_UPGRADE_FAILED', `upgrade failed: ${result.error ?? 'unknown reason'}`);
   },
 };
 

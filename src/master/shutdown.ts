@@ -9,7 +9,6 @@
 
 import type { ControlServer } from '../control/server.js';
 import type { Dispatcher } from '../scheduler/dispatcher.js';
-import type { Listener } from './listener.js';
 import type { Logger } from './log.js';
 import type { ResolvedOptions } from './options.js';
 import { removePidFile } from './pid-file.js';
@@ -19,7 +18,8 @@ import { formatDuration } from './units.js';
 export interface ShutdownParts {
   options: ResolvedOptions;
   pool: Pool;
-  listener: Listener;
+  /** Every listening socket (a ListenerSet). */
+  listener: { close(): void };
   dispatcher: Dispatcher;
   control: ControlServer | undefined;
   log: Logger;

@@ -46,6 +46,8 @@ export interface MasterStatus {
   /** Connections the master holds: queued or in flight to a worker. */
   heldConnections: number;
   reloading: boolean;
+  /** `handoff ctl upgrade` is starting a new master to replace this one. */
+  upgrading?: boolean;
   /** Graceful shutdown has begun: workers drain, and nothing can be changed any more. */
   closing: boolean;
   gaveUp: boolean;
@@ -82,6 +84,7 @@ export interface StatusSource {
   pool: Pool;
   dispatcher: Dispatcher;
   reloading: boolean;
+  upgrading?: boolean;
   closing: boolean;
   sharedStateBytes: number;
 }
@@ -101,6 +104,7 @@ export function masterStatus(source: StatusSource): MasterStatus {
     accepting: source.dispatcher.accepting,
     heldConnections: source.dispatcher.held,
     reloading: source.reloading,
+    upgrading: source.upgrading ?? false,
     closing: source.closing,
     gaveUp: source.pool.gaveUp,
     sharedStateBytes: source.sharedStateBytes,

@@ -13,13 +13,13 @@
 import type { ChildProcess } from 'node:child_process';
 import { CMD } from '../protocol.js';
 import type { TcpHandle } from '../node-internals.js';
-import type { Listener } from '../master/listener.js';
+import type { ListenerSet } from '../dispatch/listener-set.js';
 import { sendSafely } from '../master/transport.js';
 
 export class SharedSocket {
   readonly #handle: Promise<TcpHandle>;
 
-  constructor(listener: Listener) {
+  constructor(listener: Pick<ListenerSet, 'sharedHandle' | 'stopAccepting'>) {
     this.#handle = listener.sharedHandle();
     listener.stopAccepting();
   }

@@ -30,6 +30,7 @@ const handlers: { readonly [C in ControlCommand]: Handler<C> } = {
   // Answered when the roll-out is over, so `handoff ctl reload && deploy-next` is safe.
   reload: async (_request, target) => {
     if (target.status().closing) return errorReply('ERR_HANDOFF_NOT_RUNNING', 'the master is shutting down: it cannot reload');
+    if (target.status().upgrading) return errorReply('ERR_HANDOFF_CONTROL', 'an upgrade is under way: reload the new master once it has taken over');
     const result = await target.reload();
     if (result.ok) return { ok: true, command: 'reload', replaced: result.replaced };
     const replaced = `${result.replaced} worker${result.replaced === 1 ? '' : 's'} replaced before it stopped`;

@@ -24,8 +24,10 @@ export class MasterProcess {
   stderr = '';
   #watchers: Array<() => void> = [];
 
-  constructor(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string } = {}) {
-    this.child = spawn(process.execPath, [cli, ...args], {
+  /** `options.via`: a command that runs the master in turn (e.g. systemd-socket-activate -l ...), execing it in its place. */
+  constructor(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; via?: string[] } = {}) {
+    const [command, ...prefix] = [...(options.via ?? []), process.execPath];
+    this.child = spawn(command as string, [...prefix, cli, ...args], {
       cwd: options.cwd ?? root,
       env: { ...process.env, ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],

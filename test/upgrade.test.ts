@@ -36,8 +36,8 @@ function successorOf(stdout: string): number {
 }
 
 describe('upgrade', () => {
-  test('under load: no failed request, the pid file names the new master, only its workers answer, the old master exits 0', async () => {
-    const { master, url, control, pidFile } = await startUpgradable(['--listen-timeout', '10s']);
+  test.each(['rr', 'shared'])('--scheduler %s under load: no failed request, the pid file names the new master, only its workers answer, the old master exits 0', async (scheduler) => {
+    const { master, url, control, pidFile } = await startUpgradable(['--listen-timeout', '10s', '--scheduler', scheduler]);
     const oldWorkers = childPids(master.pid);
     expect(oldWorkers).toHaveLength(2);
 
@@ -54,7 +54,7 @@ describe('upgrade', () => {
     await traffic.responses(traffic.seen + 300);
     traffic.stop();
     const result = await traffic.done;
-    console.log(`upgrade under load: ${result.requests} requests, ${result.errors} errors, ${result.non2xx} non-2xx, ${result.timeouts} timeouts`);
+    console.log(`upgrade under load (${scheduler}): ${result.requests} requests, ${result.errors} errors, ${result.non2xx} non-2xx, ${result.timeouts} timeouts`);
     expect([...result.errorCodes]).toEqual([]);
     expect([result.errors, result.non2xx, result.timeouts]).toEqual([0, 0, 0]);
 
@@ -65,7 +65,7 @@ describe('upgrade', () => {
     expect(answered.sort()).toEqual([...newWorkers].sort());
     await eventually(() => oldWorkers.every((pid) => !isAlive(pid)), 5000, 'the old workers exit');
     expect((await ctlStatus(control)).pid).toBe(next); // the control socket path is the new master's
-    expect(master.output).toMatch(new RegExp(`listening on http://127\\.0\\.0\\.1:\\d+ \\(scheduler rr, 2 workers, master pid ${next}\\)`)); // its output is the old one's
+    expect(master.output).toMatch(new RegExp(`listening on http://127\\.0\\.0\\.1:\\d+ \\(scheduler ${scheduler}, 2 workers, master pid ${next}\\)`)); // its output is the old one's
   });
 
   test('a next version that fails to load is rolled back: the old workers keep serving, the pid file and control socket stay', async () => {

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
 import { ctl, ctlStatus, removeTempDirs, tempDir } from './helpers/control.js';
 import { countByPid, get, getMany } from './helpers/http.js';
-import { load } from './helpers/load.js';
+import { load } from './helpers/autocannon.js';
 import { childPids, eventually, fixture, isAlive, startMaster, stopAllMasters } from './helpers/process.js';
 import { readPidFile, stopSuccessors, trackSuccessor } from './helpers/successors.js';
 

@@ -21,8 +21,8 @@
 import fs from 'node:fs';
 import util from 'node:util';
 import { HandoffError } from '../errors.js';
-import { uv, type TcpHandle } from '../node-internals.js';
-import type { BoundAddress } from '../master/listener.js';
+import { uv, type TcpHandle } from '../wire/node-internals.js';
+import type { BoundAddress } from './listener.js';
 
 /** The first inherited descriptor, after stdin, stdout and stderr. */
 export const FIRST_INHERITED_FD = 3;

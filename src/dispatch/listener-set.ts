@@ -5,8 +5,8 @@
 // an upgrade hands every one of them on.
 
 import { HandoffError } from '../errors.js';
-import { Listener, type BoundAddress } from '../master/listener.js';
-import type { TcpHandle } from '../node-internals.js';
+import { Listener, type BoundAddress } from './listener.js';
+import type { TcpHandle } from '../wire/node-internals.js';
 import type { Inheritance } from './inherited-socket.js';
 
 export class ListenerSet {

@@ -68,6 +68,19 @@ describe('upgrade', () => {
     expect(master.output).toMatch(new RegExp(`listening on http://127\\.0\\.0\\.1:\\d+ \\(scheduler ${scheduler}, 2 workers, master pid ${next}\\)`)); // its output is the old one's
   });
 
+  test('with the default control socket: ctl finds the one master before and after, and the old socket is gone', async () => {
+    const runtime = tempDir();
+    const env = { XDG_RUNTIME_DIR: runtime };
+    const { master } = await startMaster([app, '-w', '1'], { env });
+    const upgrade = await ctl(['upgrade'], env);
+    expect(upgrade.code).toBe(0);
+    const next = successorOf(upgrade.stdout);
+    expect((await ctl(['status'], env)).stdout).toContain(`master pid ${next}`);
+    const dir = path.join(runtime, `handoff-${process.getuid?.() ?? 0}`);
+    expect(fs.readdirSync(dir)).toEqual([`${next}.sock`]);
+    expect((await master.exit()).code).toBe(0);
+  });
+
   test('a next version that fails to load is rolled back: the old workers keep serving, the pid file and control socket stay', async () => {
     const { master, url, control, pidFile, dir } = await startUpgradable();
     const before = childPids(master.pid).sort();

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
 import { ctl, removeTempDirs, tempDir } from './helpers/control.js';
 import { countByPid, get, getMany } from './helpers/http.js';
-import { childPids, fixture, MasterProcess, startMaster, stopAllMasters } from './helpers/process.js';
+import { childPids, fixture, MasterProcess, runCli, startMaster, stopAllMasters } from './helpers/process.js';
 import { stopSuccessors, trackSuccessor } from './helpers/successors.js';
 
 const hasActivate = spawnSync('sh', ['-c', 'command -v systemd-socket-activate']).status === 0;
@@ -87,7 +87,7 @@ describe.skipIf(!hasActivate)('socket activation', () => {
     const exit = await master.exit();
     expect(exit.code).toBe(1);
     expect(master.stdout).toBe('');
-    expect(master.stderr).toMatch(/handoff: LISTEN_FDS: descriptor 3 is a UDP socket, not a listening TCP socket; handoff serves TCP only \(ListenStream= with an address or port\)\n$/);
+    expect(master.stderr).toMatch(/handoff: LISTEN_FDS: descriptor 3 is a UDP socket; handoff serves listening TCP sockets only \(ListenStream= with an address or port\)\n$/);
   });
 
   test('a Unix socket is refused in one line, exit 1', async () => {
@@ -97,11 +97,26 @@ describe.skipIf(!hasActivate)('socket activation', () => {
     net.connect(file).on('error', () => undefined);
     const exit = await master.exit();
     expect(exit.code).toBe(1);
-    expect(master.stderr).toMatch(/handoff: LISTEN_FDS: descriptor 3 is a Unix socket, not a listening TCP socket; handoff serves TCP only \(ListenStream= with an address or port\)\n$/);
+    expect(master.stderr).toMatch(/handoff: LISTEN_FDS: descriptor 3 is a Unix socket; handoff serves listening TCP sockets only \(ListenStream= with an address or port\)\n$/);
   });
 });
 
 test('LISTEN_FDS meant for another process (LISTEN_PID is not ours) is ignored: the master binds --port itself', async () => {
   const { url } = await startMaster([app, '-w', '1', '--control', 'off'], { env: { LISTEN_FDS: '1', LISTEN_PID: '1' } });
   expect((await get(url)).status).toBe(200);
+});
+
+describe('inherited descriptors that are not there', () => {
+  test('LISTEN_FDS naming us, with nothing at descriptor 3: one line, exit 1', async () => {
+    const master = new MasterProcess([app, '-w', '1', '--control', 'off'], { via: ['sh', '-c', 'LISTEN_FDS=1 LISTEN_PID=$$ exec "$0" "$@"'] });
+    expect((await master.exit()).code).toBe(1);
+    // Node's own event loop took descriptor 3 (epoll), since nothing was passed there.
+    expect(master.stderr).toMatch(/^handoff: LISTEN_FDS: descriptor 3 is not a socket but anon_inode:\[eventpoll\] \(was anything passed there\?\); handoff serves listening TCP sockets only \(ListenStream= with an address or port\)\n$/);
+  });
+
+  test("HANDOFF_LISTEN_FDS without an old master behind it: one line, exit 1", async () => {
+    const result = await runCli([app, '-w', '1', '--control', 'off'], { env: { HANDOFF_LISTEN_FDS: '1', HANDOFF_UPGRADE_FROM: '1' } });
+    expect([result.code, result.stdout]).toEqual([1, '']);
+    expect(result.stderr).toBe("handoff: HANDOFF_LISTEN_FDS is set, but no old master started this process: it is handoff's own variable for `handoff ctl upgrade`; unset it\n");
+  });
 });

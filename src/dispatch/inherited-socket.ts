@@ -91,14 +91,14 @@ function openAll(variable: string, count: number): InheritedSocket[] {
 /** Wraps descriptor `fd` in a TCP handle, if it is a listening TCP socket. */
 export function openListening(variable: string, fd: number): InheritedSocket {
   const refuse = (what: string): HandoffError =>
-    new HandoffError('ERR_HANDOFF_LISTEN', `${variable}: descriptor ${fd} is ${what}, not a listening TCP socket; handoff serves TCP only (ListenStream= with an address or port)`);
+    new HandoffError('ERR_HANDOFF_LISTEN', `${variable}: descriptor ${fd} is ${what}; handoff serves listening TCP sockets only (ListenStream= with an address or port)`);
   let stat: fs.Stats;
   try {
     stat = fs.fstatSync(fd);
   } catch {
     throw refuse('not open');
   }
-  if (!stat.isSocket()) throw refuse(stat.isFIFO() ? 'a pipe' : stat.isFile() ? 'a file' : 'not a socket');
+  if (!stat.isSocket()) throw refuse(`not a socket but ${describeFd(fd)} (was anything passed there?)`);
   const kind = socketKind(fd);
   if (kind !== undefined && kind !== 'a listening TCP socket') throw refuse(kind);
 
@@ -116,6 +116,15 @@ export function openListening(variable: string, fd: number): InheritedSocket {
     throw refuse('not an IPv4 or IPv6 socket');
   }
   return { fd, handle, address: { address: String(out['address']), port: Number(out['port']), family: out['family'] } };
+}
+
+/** What /proc says a descriptor is: a path, pipe:[...], anon_inode:[eventpoll]... */
+function describeFd(fd: number): string {
+  try {
+    return fs.readlinkSync(`/proc/self/fd/${fd}`);
+  } catch {
+    return 'a file, a pipe or a device';
+  }
 }
 
 /**

@@ -128,6 +128,29 @@ describe('upgrade', () => {
   });
 });
 
+test('the old master killed during the upgrade: the new one takes over by itself once ready, with the pid file and control socket', async () => {
+  const { master, url, control, pidFile, dir } = await startUpgradable(['--listen-timeout', '10s']);
+  fs.writeFileSync(path.join(dir, 'slow-start'), '1500');
+  const oldWorkers = childPids(master.pid);
+  const upgrade = ctl(['upgrade', '--control', control]);
+  await master.waitFor(/upgrade: starting a new master/);
+  // Once the new master has forked its workers (they load for 1.5 s), the old one is killed.
+  let successor = 0;
+  await eventually(() => {
+    successor = childPids(master.pid).find((pid) => !oldWorkers.includes(pid)) ?? 0;
+    return successor > 0 && childPids(successor).length === 2;
+  }, 10_000, 'the new master to fork its workers');
+  master.signal('SIGKILL');
+  expect((await upgrade).code).toBe(1); // its master went away without an answer
+  await master.waitFor(/went away before the handover: this master takes over once its workers are ready/);
+  await master.waitFor(new RegExp(`listening on http://127\\.0\\.0\\.1:\\d+ \\(scheduler rr, 2 workers, master pid ${successor}\\)`));
+  const next = trackSuccessor(successor);
+  expect(readPidFile(pidFile)).toBe(next);
+  expect((await ctlStatus(control)).pid).toBe(next);
+  const workers = childPids(next).sort();
+  expect([...countByPid(await getMany(url, 20, 4)).keys()].sort()).toEqual(workers);
+});
+
 describe('upgrade refused or impossible: one line, exit 1', () => {
   test('during an upgrade (and a reload during an upgrade)', async () => {
     const { master, control, dir } = await startUpgradable(['--listen-timeout', '10s']);

@@ -9,7 +9,7 @@
 //   upgrade:  HANDOFF_LISTEN_FDS=<n>, HANDOFF_UPGRADE_FROM=<old master's pid>.
 //             Node cannot set a variable between fork and exec, so it cannot
 //             know LISTEN_PID in advance: the old master names itself instead,
-//             which must be our parent, with an IPC channel to it.
+//             and starts us with an IPC channel to it.
 //
 // The variables are removed from process.env once read (as sd_listen_fds(1)
 // does), so the workers and a later successor do not see stale ones.
@@ -54,7 +54,9 @@ export function takeInheritedSockets(env: NodeJS.ProcessEnv = process.env): Inhe
     delete env[UPGRADE_FDS_ENV];
     delete env[UPGRADE_FROM_ENV];
     const count = parseCount(UPGRADE_FDS_ENV, upgradeCount);
-    if (!(from > 0) || from !== process.ppid || process.channel === undefined) {
+    // The old master is our parent, with an IPC channel to us; it may have died
+    // already (then we were reparented, and the channel reads end-of-file).
+    if (!(from > 0) || process.channel === undefined) {
       throw new HandoffError(
         'ERR_HANDOFF_LISTEN',
         `${UPGRADE_FDS_ENV} is set, but no old master started this process: it is handoff's own variable for \`handoff ctl upgrade\`; unset it`,

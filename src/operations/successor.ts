@@ -31,13 +31,17 @@ export class Successor {
       const message = raw as Partial<OldMasterMessage> | null;
       if (message?.cmd === UPGRADE_CMD && message.type === 'take-over' && this.#phase === 'ready') void this.#run();
     });
-    process.once('disconnect', () => {
-      this.#parentGone = true;
-      if (this.#phase === 'starting' || this.#phase === 'ready') {
-        this.#log.log('warn', `upgrade: the old master (${from}) went away before the handover: this master takes over ${this.#phase === 'ready' ? 'now' : 'once its workers are ready'}`);
-      }
-      if (this.#phase === 'ready') void this.#run();
-    });
+    // Killed early, the old master may be gone before this code runs: its 'disconnect' has been and gone.
+    if (process.connected) process.once('disconnect', () => this.#parentLeft());
+    else this.#parentLeft();
+  }
+
+  #parentLeft(): void {
+    this.#parentGone = true;
+    if (this.#phase === 'starting' || this.#phase === 'ready') {
+      this.#log.log('warn', `upgrade: the old master (${this.from}) went away before the handover: this master takes over ${this.#phase === 'ready' ? 'now' : 'once its workers are ready'}`);
+    }
+    if (this.#phase === 'ready') void this.#run();
   }
 
   /** Still replacing the old master: not accepting, and no worker may fail. */

@@ -67,10 +67,10 @@ export function workerStatuses(pool: Pool, handle: DispatchHandle, now = Date.no
       handed: handle.handedTo(worker),
       active: worker.active,
       inFlight: handle.inFlightTo(worker),
-      requests: worker.requests,
-      requestsPerSecond: Math.round(worker.requestsPerSecond),
-      rssBytes: worker.rss,
-      cpuPercent: Math.round(worker.cpuPercent * 10) / 10,
+      requests: worker.usage.requests,
+      requestsPerSecond: Math.round(worker.usage.requestsPerSecond),
+      rssBytes: worker.usage.rss,
+      cpuPercent: Math.round(worker.usage.cpuPercent * 10) / 10,
     }));
 }
 

@@ -3,7 +3,7 @@
 // `{ online, listening, queryServer, ... }`.
 
 import path from 'node:path';
-import { CMD, type WorkerMessage, type WorkerMessageType } from '../wire/protocol.js';
+import { CMD, type WorkerMessage } from '../wire/protocol.js';
 import type { DispatchHandle } from '../dispatch/handles.js';
 import type { Tracer } from '../trace.js';
 import type { Logger } from '../cli/log.js';
@@ -38,9 +38,11 @@ const replacementSaid: Readonly<Record<Replacement, string>> = {
   none: '',
 };
 
-type Handlers = { [T in WorkerMessageType]: (worker: Worker, message: Extract<WorkerMessage, { type: T }>) => void };
+/** Every message but `ack`, which the worker record sends straight to the dispatch handle (primary.ts #wire). */
+export type TableMessage = Exclude<WorkerMessage, { type: 'ack' }>;
+type Handlers = { [T in TableMessage['type']]: (worker: Worker, message: Extract<TableMessage, { type: T }>) => void };
 
-export function createMessageHandlers(context: MessageContext): (worker: Worker, message: WorkerMessage) => void {
+export function createMessageHandlers(context: MessageContext): (worker: Worker, message: TableMessage) => void {
   const { options, handle, pool, messaging, log, trace } = context;
   const { state } = messaging;
   const reportedLoadErrors = new Set<string>();
@@ -62,8 +64,6 @@ export function createMessageHandlers(context: MessageContext): (worker: Worker,
       if (handle.addOn === 'listening') handle.add(worker);
       context.ready(worker);
     },
-    // Not used: the worker record sends acknowledgements straight to the dispatch handle (primary.ts #wire).
-    ack() {},
     'load-error'(worker, message) {
       worker.lastError = message.error;
       const script = path.relative(process.cwd(), options.script) || options.script;
@@ -89,8 +89,7 @@ export function createMessageHandlers(context: MessageContext): (worker: Worker,
     },
     heartbeat(worker, message) {
       worker.lastHeartbeat = Date.now();
-      worker.requests = message.requests;
-      worker.rss ||= message.rss; // /proc, when there is one, is read by the health monitor
+      worker.usage.reported(message.requests, message.rss);
       handle.roomAgain(worker, false);
     },
     draining(worker, message) {
@@ -123,7 +122,7 @@ export function createMessageHandlers(context: MessageContext): (worker: Worker,
     if (!messaging.apply(change).ok && !change.ok) warned.once(`${worker.slot}:state`, `worker ${worker.id} (pid ${worker.pid}): shared state not changed: ${change.reason}`);
   }
 
-  return (worker, message) => (handlers[message.type] as (w: Worker, m: WorkerMessage) => void)(worker, message);
+  return (worker, message) => (handlers[message.type] as (w: Worker, m: TableMessage) => void)(worker, message);
 }
 
 /** A warning about a misbehaving worker is logged once a minute per kind, not once per message. */

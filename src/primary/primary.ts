@@ -2,14 +2,14 @@
 // messages, and is what createMaster() returns and the CLI drives.
 //
 // Its counterpart in Node is lib/internal/cluster/primary.js. The parts are:
-//   Listener        the bound socket, accepted on directly (listener.ts)
+//   Listener        the bound socket, accepted on directly (../dispatch/listener.ts)
 //   DispatchHandle  queue, hand-off, acks, re-dispatch (../dispatch/)
-//   Pool            the worker slots: fork, replace, rotate, drain (pool.ts)
-//   Worker          one child process and its counters (worker.ts)
+//   Pool            the worker slots: fork, replace, rotate, retire (pool.ts, retire.ts)
+//   Worker          one child process and its lifecycle (worker.ts, lifecycle.ts)
 //   messages.ts     what each message from a worker does
 //   HealthMonitor   heartbeat, memory and lifetime checks (../operations/health-monitor.ts, health-remedies.ts)
-//   Messaging       broadcast relay and shared state (messaging.ts)
-//   reload, shutdown, schedules, status: one file each
+//   Messaging       broadcast relay and shared state (../operations/messaging.ts)
+//   ../operations/  reload, shutdown, auto-reload; ../control/status.ts
 
 import { EventEmitter } from 'node:events';
 import path from 'node:path';

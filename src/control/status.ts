@@ -1,7 +1,7 @@
 // What `handoff ctl status` shows: a plain-data snapshot of the master and
 // every worker process, safe to send as JSON.
 
-import type { Dispatcher } from '../dispatch/round-robin-handle.js';
+import type { DispatchHandle } from '../dispatch/handles.js';
 import { VERSION } from '../version.js';
 import type { BoundAddress } from '../dispatch/listener.js';
 import type { Pool } from '../primary/pool.js';
@@ -55,7 +55,7 @@ export interface MasterStatus {
   processes: WorkerStatus[];
 }
 
-export function workerStatuses(pool: Pool, now = Date.now()): WorkerStatus[] {
+export function workerStatuses(pool: Pool, handle: DispatchHandle, now = Date.now()): WorkerStatus[] {
   return pool
     .workers()
     .sort((a, b) => a.slot - b.slot || a.id - b.id)
@@ -66,13 +66,13 @@ export function workerStatuses(pool: Pool, now = Date.now()): WorkerStatus[] {
       state: worker.state,
       uptimeMs: worker.uptime(now),
       restarts: pool.slots[worker.slot]?.restarts ?? 0,
-      handed: worker.handed,
+      handed: handle.handedTo(worker),
       active: worker.active,
-      inFlight: worker.inFlight.size,
-      requests: worker.requests,
-      requestsPerSecond: Math.round(worker.requestsPerSecond),
-      rssBytes: worker.rss,
-      cpuPercent: Math.round(worker.cpuPercent * 10) / 10,
+      inFlight: handle.inFlightTo(worker),
+      requests: worker.usage.requests,
+      requestsPerSecond: Math.round(worker.usage.requestsPerSecond),
+      rssBytes: worker.usage.rss,
+      cpuPercent: Math.round(worker.usage.cpuPercent * 10) / 10,
     }));
 }
 
@@ -82,7 +82,7 @@ export interface StatusSource {
   transport: string;
   startedAt: number;
   pool: Pool;
-  dispatcher: Dispatcher;
+  handle: DispatchHandle;
   reloading: boolean;
   upgrading?: boolean;
   closing: boolean;
@@ -90,7 +90,7 @@ export interface StatusSource {
 }
 
 export function masterStatus(source: StatusSource): MasterStatus {
-  const processes = workerStatuses(source.pool);
+  const processes = workerStatuses(source.pool, source.handle);
   return {
     pid: process.pid,
     version: VERSION,
@@ -101,8 +101,8 @@ export function masterStatus(source: StatusSource): MasterStatus {
     uptimeMs: Date.now() - source.startedAt,
     workers: source.pool.size,
     ready: processes.filter((worker) => worker.state === 'listening').length,
-    accepting: source.dispatcher.accepting,
-    heldConnections: source.dispatcher.held,
+    accepting: source.handle.accepting,
+    heldConnections: source.handle.held,
     reloading: source.reloading,
     upgrading: source.upgrading ?? false,
     closing: source.closing,

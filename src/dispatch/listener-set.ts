@@ -16,17 +16,10 @@ export class ListenerSet {
     this.listeners = listeners;
   }
 
-  /** Binds host:port, or adopts the inherited sockets (gated: accepting only after open()). */
-  static open(host: string | undefined, port: number, inherited: Inheritance | undefined, options: { gated?: boolean } = {}): ListenerSet {
+  /** Binds host:port, or adopts the inherited sockets (which accept nothing until open()). */
+  static open(host: string | undefined, port: number, inherited: Inheritance | undefined): ListenerSet {
     if (inherited === undefined) return new ListenerSet([Listener.bind(host, port)]);
-    const listeners: Listener[] = [];
-    try {
-      for (const socket of inherited.sockets) listeners.push(Listener.adopt(socket.handle, socket.address, options));
-    } catch (error) {
-      for (const listener of listeners) listener.close();
-      throw error;
-    }
-    return new ListenerSet(listeners);
+    return new ListenerSet(inherited.sockets.map((socket) => Listener.adopt(socket.handle, socket.address)));
   }
 
   /** The first socket's address: the one the ready line and the status show, and the workers' server.address(). */
@@ -36,6 +29,10 @@ export class ListenerSet {
 
   get addresses(): BoundAddress[] {
     return this.listeners.map((listener) => listener.address);
+  }
+
+  get onconnection(): (client: TcpHandle) => void {
+    return (this.listeners[0] as Listener).onconnection;
   }
 
   set onconnection(handler: (client: TcpHandle) => void) {
@@ -54,7 +51,7 @@ export class ListenerSet {
     for (const listener of this.listeners) listener.resume();
   }
 
-  /** Starts accepting on gated sockets. */
+  /** Starts accepting on adopted sockets. */
   open(): void {
     for (const listener of this.listeners) listener.open();
   }

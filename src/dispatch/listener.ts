@@ -34,7 +34,7 @@ export class Listener {
   #wantPaused = false;
   #stopped = false;
   #closed = false;
-  /** Held shut until open(): a successor in an upgrade accepts only once it takes over. */
+  /** Held shut until open(): an adopted socket, until the master is ready to accept (a successor: until it takes over). */
   #gated = false;
 
   private constructor(handle: TcpHandle, address: BoundAddress, gated = false) {
@@ -54,15 +54,13 @@ export class Listener {
 
   /**
    * A socket that is already bound and listening, inherited as a descriptor
-   * (inherited-socket.ts). With `gated`, nothing is accepted on it until open().
+   * (inherited-socket.ts). Nothing is accepted on it until open(): connections
+   * may already wait in its backlog (systemd starts the master on the first
+   * one), and only the dispatch handle knows whether the master accepts them
+   * (rr) or never does (shared).
    */
-  static adopt(handle: TcpHandle, address: BoundAddress, options: { gated?: boolean } = {}): Listener {
-    if (!options.gated) {
-      // libuv polls a handle only once listen() is called on it; on a listening socket, listen() only sets the backlog.
-      const status = handle.listen(BACKLOG);
-      if (status !== 0) throw new ListenError(address.address, address.port, util.getSystemErrorName(status));
-    }
-    return new Listener(handle, address, options.gated === true);
+  static adopt(handle: TcpHandle, address: BoundAddress): Listener {
+    return new Listener(handle, address, true);
   }
 
   /** Binds and listens, synchronously: a bad host or a busy port throws a ListenError here. */
@@ -105,7 +103,7 @@ export class Listener {
     void this.#applyPause();
   }
 
-  /** Starts accepting on a listener adopted with `gated` (unless something paused it meanwhile). */
+  /** Starts accepting on an adopted socket (unless it is paused, or the workers accept on it: shared). */
   open(): void {
     if (!this.#gated) return;
     this.#gated = false;

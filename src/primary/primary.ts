@@ -2,22 +2,21 @@
 // messages, and is what createMaster() returns and the CLI drives.
 //
 // Its counterpart in Node is lib/internal/cluster/primary.js. The parts are:
-//   Listener        the bound socket, accepted on directly (listener.ts)
-//   Dispatcher      queue, hand-off, acks, re-dispatch (../scheduler/dispatcher.ts)
-//   Pool            the worker slots: fork, replace, rotate, drain (pool.ts)
-//   Worker          one child process and its counters (worker.ts)
-//   worker-messages what each message from a worker does (worker-messages.ts)
-//   HealthMonitor   heartbeat, memory and lifetime checks (health.ts, health-actions.ts)
-//   Messaging       broadcast relay and shared state (messaging.ts)
-//   reload, shutdown, schedules, status: one file each
+//   Listener        the bound socket, accepted on directly (../dispatch/listener.ts)
+//   DispatchHandle  queue, hand-off, acks, re-dispatch (../dispatch/)
+//   Pool            the worker slots: fork, replace, rotate, retire (pool.ts, retire.ts)
+//   Worker          one child process and its lifecycle (worker.ts, lifecycle.ts)
+//   messages.ts     what each message from a worker does
+//   HealthMonitor   heartbeat, memory and lifetime checks (../operations/health-monitor.ts, health-remedies.ts)
+//   Messaging       broadcast relay and shared state (../operations/messaging.ts)
+//   ../operations/  reload, shutdown, auto-reload; ../control/status.ts
 
 import { EventEmitter } from 'node:events';
 import path from 'node:path';
 import { resolveControlPath } from '../control/paths.js';
 import { ControlServer } from '../control/server.js';
 import { resolveScheduler, type SchedulerEntry } from '../scheduler/index.js';
-import { Dispatcher } from '../dispatch/round-robin-handle.js';
-import { SharedSocket } from '../dispatch/shared-handle.js';
+import { createHandle, type DispatchHandle } from '../dispatch/handles.js';
 import { createTracer, parseTraceOrigin, TRACE_ORIGIN_ENV, type Tracer } from '../trace.js';
 import { HealthMonitor } from '../operations/health-monitor.js';
 import type { BoundAddress } from '../dispatch/listener.js';
@@ -46,6 +45,7 @@ import { checkWatchPaths } from '../operations/watch.js';
 import { checkWorkerScript } from './worker-script.js';
 import { createMessageHandlers } from './messages.js';
 import type { Worker } from './worker.js';
+import { errorMessage } from '../errors.js';
 
 export interface MasterEvents {
   fork: [worker: Worker];
@@ -76,9 +76,9 @@ export class Master extends EventEmitter<MasterEvents> {
   /** Set when this master was started by `handoff ctl upgrade` to replace another. */
   readonly #successor: Successor | undefined;
   readonly #upgrades = new Upgrades();
-  readonly #dispatcher: Dispatcher;
+  /** The dispatch handle of the listening sockets (Node's `handles`, keyed by address, has one entry here: several sockets share it). */
+  readonly #handle: DispatchHandle;
   readonly #pool: Pool;
-  readonly #shared: SharedSocket | undefined;
   readonly #health: HealthMonitor;
   readonly #messaging = new Messaging(() => this.workers);
   readonly #log: Logger;
@@ -112,7 +112,7 @@ export class Master extends EventEmitter<MasterEvents> {
     // Bind (or take the sockets systemd or an old master passed) before forking
     // anything: a busy port fails here, with nothing to clean up.
     const inherited = takeInheritedSockets();
-    this.#listeners = ListenerSet.open(options.host, options.port, inherited, { gated: inherited?.source === 'upgrade' });
+    this.#listeners = ListenerSet.open(options.host, options.port, inherited);
     this.address = this.#listeners.address;
     if (this.scheduler.workersAccept && this.#listeners.listeners.length > 1) {
       this.#listeners.close();
@@ -136,19 +136,20 @@ export class Master extends EventEmitter<MasterEvents> {
     this.#control = control && new ControlServer({ ...control, target: this, logger: this.#log });
 
     const scheduler = this.scheduler.create((message) => this.#log.log('error', message));
-    this.#dispatcher = new Dispatcher(scheduler, {
+    this.#handle = createHandle({
+      listener: this.#listeners,
+      scheduler,
+      workersAccept: this.scheduler.workersAccept,
       maxPending: options.maxPending,
-      pause: () => this.#listeners.pause(),
-      resume: () => this.#listeners.resume(),
       trace: this.#trace,
     });
-    this.#listeners.onconnection = (handle) => this.#dispatcher.accept(handle);
-    this.#shared = this.scheduler.workersAccept ? new SharedSocket(this.#listeners) : undefined;
+    // Inherited sockets accept once the handle is in place; a successor's only once it takes over.
+    if (this.#successor === undefined) this.#listeners.open();
 
     this.#pool = new Pool(
       poolOptions(options, {
         address: this.address,
-        accepts: this.#shared ? 'self' : 'master',
+        accepts: this.#handle.addOn === 'online' ? 'self' : 'master',
         transport: this.transport,
         reportLoad: scheduler.needsLoadReports === true,
         traceOrigin,
@@ -164,10 +165,9 @@ export class Master extends EventEmitter<MasterEvents> {
 
     this.#onMessage = createMessageHandlers({
       options,
-      dispatcher: this.#dispatcher,
+      handle: this.#handle,
       pool: this.#pool,
       messaging: this.#messaging,
-      shared: this.#shared,
       log: this.#log,
       trace: this.#trace,
       online: (worker) => this.emit('online', worker),
@@ -188,7 +188,7 @@ export class Master extends EventEmitter<MasterEvents> {
     try {
       if (this.#successor === undefined) await this.#control?.listen();
     } catch (error) {
-      this.#log.log('error', error instanceof Error ? error.message : String(error));
+      this.#log.log('error', errorMessage(error));
       void this.close(1);
       return;
     }
@@ -293,7 +293,7 @@ export class Master extends EventEmitter<MasterEvents> {
       transport: this.transport,
       startedAt: this.startedAt,
       pool: this.#pool,
-      dispatcher: this.#dispatcher,
+      handle: this.#handle,
       reloading: this.#reloads.running,
       upgrading: this.#upgrades.running,
       closing: this.#closing !== undefined,
@@ -325,20 +325,21 @@ export class Master extends EventEmitter<MasterEvents> {
   #wire(worker: Worker): void {
     // A worker that starts closing gets no more connections, whatever made it close.
     worker.on('state', (state) => {
-      if (state === 'closing') this.#dispatcher.remove(worker);
+      if (state === 'closing') this.#handle.remove(worker);
     });
+    worker.on('ack', (accepted, refused) => this.#handle.acknowledge(worker, accepted, refused));
     worker.on('internal', (message) => this.#onMessage(worker, message));
     worker.on('message', (message, handle) => this.emit('message', worker, message, handle));
-    worker.on('write-failed', (seq) => this.#dispatcher.writeFailed(worker, seq));
+    worker.on('write-failed', (seq) => this.#handle.writeFailed(worker, seq));
     // Only once the channel is closed have all its acknowledgements been read:
     // whatever is still in flight then was never accepted, and can go elsewhere.
-    worker.on('disconnect', () => this.#dispatcher.reclaim(worker));
+    worker.on('disconnect', () => this.#handle.reclaim(worker));
     worker.on('exit', (code, signal) => this.#onExit(worker, code, signal));
   }
 
   #onExit(worker: Worker, code: number | null, signal: NodeJS.Signals | null): void {
     worker.moveTo('dead');
-    this.#dispatcher.remove(worker);
+    this.#handle.forget(worker);
     this.#trace?.worker(worker.id, worker.pid, `exited (${describeExit(code, signal)})`);
     this.emit('exit', worker, code, signal);
     if (this.#successor?.pending && this.#closing === undefined) {
@@ -347,7 +348,7 @@ export class Master extends EventEmitter<MasterEvents> {
       void this.close(1);
       return;
     }
-    if (!worker.exitedAfterDisconnect && !worker.replaced && !worker.onProbation && !this.#pool.stopping) {
+    if (!this.#pool.exitExpected(worker)) {
       this.#log.log('warn', `worker ${worker.id} (pid ${worker.pid}) exited unexpectedly (${describeExit(code, signal)})`);
       this.#pool.replace(worker);
     }
@@ -406,7 +407,7 @@ export class Master extends EventEmitter<MasterEvents> {
         options: this.options,
         pool: this.#pool,
         listener: this.#listeners,
-        dispatcher: this.#dispatcher,
+        handle: this.#handle,
         control: this.#control,
         log: this.#log,
         stopTimers: () => {

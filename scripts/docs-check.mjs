@@ -115,6 +115,7 @@ export function normalize(line, scratch) {
   return s
     .replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z/g, '<date>')
     .replace(/^Date: .*GMT$/, 'Date: <date>')
+    .replace(/^(Content-Length:) \d+$/i, '$1 <num>') // bodies that carry a pid
     .replace(/^trace +\d+\.\d+/, 'trace <t>')
     .replace(/\b(master|w\d+)( +)\d+( +)/g, '$1 <pid> ')
     .replace(/\[(master|w\d+) \d+\]/g, '[$1 <pid>]')

@@ -4,6 +4,7 @@
 //
 //   npm run docs:check                       # every file below
 //   node scripts/docs-check.mjs docs/tutorial.md --verbose
+//   node scripts/docs-check.mjs --jobs=1               # one file at a time (default: 2)
 //
 // A block is checkable when an HTML comment stands right before its fence
 // (blank lines allowed). The comments, and what they do:
@@ -17,7 +18,8 @@
 //                                        start the ```sh block in the background (a
 //                                        terminal of its own, "t1" by default) and
 //                                        wait until a line of its output matches
-//                                        `ready` (default: handoff's ready line).
+//                                        `ready` (default: handoff's ready line); a
+//                                        plain block after it is checked as for `output`.
 //   <!-- check output [name=t1] -->      the plain block that follows must all be in
 //                                        that terminal's output so far (any order: lines
 //                                        from several processes interleave); waits for them.
@@ -51,7 +53,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const DEFAULT_FILES = ['docs/tutorial.md', 'examples/README.md', 'docs/exercises.md'];
+const DEFAULT_FILES = ['docs/tutorial.md', 'examples/README.md', 'examples/lost-connection/README.md', 'docs/exercises.md'];
 const DEFAULT_TIMEOUT_S = 20;
 const args = process.argv.slice(2);
 const verbose = args.includes('--verbose');
@@ -305,6 +307,11 @@ async function runFile(file) {
       terminals.set(name, terminal);
       const ready = new RegExp(d.attrs.ready ?? '^handoff: listening', 'm');
       if (!(await terminal.until((out) => ready.test(out), timeoutMs))) fail(d, `no line matching /${ready.source}/ within ${timeoutMs / 1000} s:\n${terminal.output}`);
+      else if (d.expected) {
+        // What it printed by the time it was ready, as for `output`.
+        const left = missingLines(expectedOf(d), prepare(terminal.output, scratch));
+        if (left.length > 0) fail(d, `not in the output of "${name}":\n${left.map((l) => `      ${l}`).join('\n')}`);
+      }
     } else {
       const terminal = terminals.get(name);
       if (!terminal) {
@@ -346,12 +353,26 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     console.error('docs:check: needs curl');
     process.exit(2);
   }
+  // Files run two at a time: each has its own scratch directory, port and
+  // runtime dir, and most of a file's time is spent waiting for workers to
+  // start, so two lanes halve the wall time without loading a small machine.
+  const jobsArg = args.find((a) => a.startsWith('--jobs='));
+  const jobs = Math.max(1, Number(jobsArg?.slice('--jobs='.length)) || 2);
+  const queue = [...(files.length ? files : DEFAULT_FILES)];
+  const results = new Map();
+  const order = [...queue];
+  const lane = async () => {
+    for (let file = queue.shift(); file !== undefined; file = queue.shift()) results.set(file, await runFile(file));
+  };
+  const began = Date.now();
+  await Promise.all(Array.from({ length: jobs }, lane));
   let failed = 0;
-  for (const file of files.length ? files : DEFAULT_FILES) {
-    const result = await runFile(file);
+  for (const file of order) {
+    const result = results.get(file);
     failed += result.failures.length;
     console.log(`docs:check ${result.file}: ${result.directives} checked blocks, ${result.failures.length} failed (${result.seconds.toFixed(1)} s)`);
     for (const failure of result.failures) console.log(`  FAIL ${failure}`);
   }
+  console.log(`docs:check: ${failed === 0 ? 'no drift' : `${failed} block(s) drifted`} (${((Date.now() - began) / 1000).toFixed(1)} s, ${jobs} at a time)`);
   process.exit(failed === 0 ? 0 : 1);
 }

@@ -50,5 +50,6 @@ if (mode === 'lost') {
 }
 master.kill('SIGTERM');
 await once(master, 'exit');
-for (const line of why) console.log(line);
+// The connection's lines first, then the worker's: under --transport send the exit can be seen first.
+for (const line of [...why.filter((l) => / conn /.test(l)), ...why.filter((l) => !/ conn /.test(l))]) console.log(line);
 console.log(mode === 'lost' ? (ok ? 'the connection was saved' : 'the connection was lost') : ok ? 'the refused connection was re-sent' : 'unexpected');

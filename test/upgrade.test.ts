@@ -151,6 +151,23 @@ test('the old master killed during the upgrade: the new one takes over by itself
   expect([...countByPid(await getMany(url, 20, 4)).keys()].sort()).toEqual(workers);
 });
 
+test('SIGTERM to the old master during the upgrade: the new one is stopped, the old one shuts down as asked', async () => {
+  const { master, control, dir } = await startUpgradable(['--listen-timeout', '10s']);
+  fs.writeFileSync(path.join(dir, 'slow-start'), '3000');
+  const oldWorkers = childPids(master.pid);
+  const upgrade = ctl(['upgrade', '--control', control]);
+  let successor = 0;
+  await eventually(() => {
+    successor = childPids(master.pid).find((pid) => !oldWorkers.includes(pid)) ?? 0;
+    return successor > 0;
+  }, 10_000, 'the new master to start');
+  master.signal('SIGTERM');
+  const result = await upgrade;
+  expect([result.code, result.stderr]).toEqual([1, `handoff: upgrade failed: the new master (pid ${successor}) failed: the old master is shutting down; master ${master.pid} goes on shutting down\n`]);
+  expect((await master.exit()).code).toBe(0);
+  await eventually(() => !isAlive(successor), 5000, 'the new master to stop');
+});
+
 describe('upgrade refused or impossible: one line, exit 1', () => {
   test('during an upgrade (and a reload during an upgrade)', async () => {
     const { master, control, dir } = await startUpgradable(['--listen-timeout', '10s']);

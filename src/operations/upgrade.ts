@@ -78,6 +78,8 @@ export class Upgrades {
   #successor: ChildProcess | undefined;
   #committed = false;
   #abort: ((why: string) => void) | undefined;
+  /** Why the upgrade was called off before the successor existed to be stopped. */
+  #aborted: string | undefined;
 
   get running(): boolean {
     return this.#running !== undefined;
@@ -96,9 +98,16 @@ export class Upgrades {
     return this.#running;
   }
 
-  /** The old master is shutting down before the handover: the successor is stopped (the upgrade fails). */
-  abort(why: string): void {
-    if (!this.#committed) this.#abort?.(why);
+  /**
+   * The old master is shutting down before the handover: the successor is
+   * stopped (the upgrade fails). Returns the upgrade's end, or undefined if
+   * none was under way (or it had already handed over).
+   */
+  abort(why: string): Promise<unknown> | undefined {
+    if (this.#committed || this.#running === undefined) return undefined;
+    this.#aborted = why;
+    this.#abort?.(why);
+    return this.#running;
   }
 
   async #run(parts: UpgradeParts, options: UpgradeOptions): Promise<UpgradeResult> {
@@ -111,6 +120,10 @@ export class Upgrades {
       const entry = process.argv[1];
       if (entry === undefined || entry === '') throw new UpgradeFailed('this process was not started from a script file, so there is no command line to run again');
       const handles = await parts.listeners.duplicates();
+      if (this.#aborted !== undefined) {
+        for (const handle of handles) handle.close();
+        throw new UpgradeFailed(this.#aborted);
+      }
       log.log('info', `upgrade: starting a new master (${node} ${path.basename(entry)}) on ${handles.length} inherited listening socket${handles.length === 1 ? '' : 's'}`);
       try {
         child = spawn(node, [...process.execArgv, entry, ...process.argv.slice(2)], {
@@ -152,8 +165,9 @@ export class Upgrades {
         }
       }
       const error_ = `the new master ${child?.pid === undefined ? 'could not start' : `(pid ${child.pid}) failed`}: ${why}`;
-      log.log('error', `upgrade failed: ${error_}; this master (${previous}) keeps serving`);
-      return { ok: false, previous, error: `${error_}; master ${previous} keeps serving` };
+      const after = this.#aborted === undefined ? 'keeps serving' : 'goes on shutting down';
+      log.log('error', `upgrade failed: ${error_}; this master (${previous}) ${after}`);
+      return { ok: false, previous, error: `${error_}; master ${previous} ${after}` };
     } finally {
       this.#abort = undefined;
     }

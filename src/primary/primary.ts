@@ -401,14 +401,15 @@ export class Master extends EventEmitter<MasterEvents> {
   }
 
   async #shutdown(initialCode: number): Promise<number> {
-    this.#upgrades.abort('the old master is shutting down');
+    // An upgrade under way is called off; its answer to `ctl upgrade` goes out before the control socket closes.
+    const upgrade = this.#upgrades.abort('the old master is shutting down');
     const exitCode = await shutDown(
       {
         options: this.options,
         pool: this.#pool,
         listener: this.#listeners,
         handle: this.#handle,
-        control: this.#control,
+        control: upgrade === undefined ? this.#control : undefined,
         log: this.#log,
         stopTimers: () => {
           this.#health.stop();
@@ -417,6 +418,12 @@ export class Master extends EventEmitter<MasterEvents> {
       },
       initialCode,
     );
+    if (upgrade !== undefined) {
+      await upgrade;
+      // The control connection's answer is written a few promise steps after the upgrade settles: let it go first.
+      await new Promise((resolve) => setImmediate(resolve));
+      await this.#control?.close();
+    }
     this.emit('close', exitCode);
     return exitCode;
   }

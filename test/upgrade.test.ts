@@ -9,7 +9,7 @@ import { ctl, ctlStatus, removeTempDirs, tempDir } from './helpers/control.js';
 import { countByPid, get, getMany } from './helpers/http.js';
 import { load } from './helpers/autocannon.js';
 import { childPids, eventually, fixture, isAlive, startMaster, stopAllMasters } from './helpers/process.js';
-import { readPidFile, stopSuccessors, trackSuccessor } from './helpers/successors.js';
+import { marked, readPidFile, stopSuccessors, trackSuccessor } from './helpers/successors.js';
 
 afterEach(async () => {
   await stopSuccessors(); // first: until an old master has exited, its successor is one of its children
@@ -24,7 +24,7 @@ async function startUpgradable(args: string[] = [], env: NodeJS.ProcessEnv = {})
   const dir = tempDir();
   const control = path.join(dir, 'c.sock');
   const pidFile = path.join(dir, 'pid');
-  const running = await startMaster([app, '-w', '2', '--control', control, '--pid-file', pidFile, ...args], { env: { UPGRADE_FIXTURE_DIR: dir, ...env } });
+  const running = await startMaster([app, '-w', '2', '--control', control, '--pid-file', pidFile, ...args], { env: marked({ UPGRADE_FIXTURE_DIR: dir, ...env }) });
   return { ...running, dir, control, pidFile };
 }
 
@@ -71,7 +71,7 @@ describe('upgrade', () => {
   test('with the default control socket: ctl finds the one master before and after, and the old socket is gone', async () => {
     const runtime = tempDir();
     const env = { XDG_RUNTIME_DIR: runtime };
-    const { master } = await startMaster([app, '-w', '1'], { env });
+    const { master } = await startMaster([app, '-w', '1'], { env: marked(env) });
     const upgrade = await ctl(['upgrade'], env);
     expect(upgrade.code).toBe(0);
     const next = successorOf(upgrade.stdout);

@@ -14,8 +14,8 @@ export type Cmd = typeof CMD;
 /** How a worker's server came to be attached to the master's listener. */
 export type ScriptForm = 'listen' | 'server-export' | 'handler-export';
 
-/** Why a worker is asked to drain. */
-export type DrainReason = 'suicide' | 'shutdown' | 'reload' | 'scale-down' | 'max-memory' | 'max-lifetime' | 'master-gone';
+/** Why a worker is asked to drain ('disconnect': the app called cluster.worker.disconnect()). */
+export type DrainReason = 'suicide' | 'shutdown' | 'reload' | 'scale-down' | 'max-memory' | 'max-lifetime' | 'master-gone' | 'disconnect';
 
 export interface SerializedError {
   message: string;

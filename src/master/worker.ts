@@ -109,6 +109,7 @@ export class Worker extends EventEmitter<WorkerEvents> implements DispatchTarget
         [WORKER_CONFIG_ENV]: JSON.stringify(config),
         HANDOFF_WORKER_ID: String(init.id),
         HANDOFF_WORKER_SLOT: String(init.slot),
+        NODE_APP_INSTANCE: String(init.slot), // PM2's name for the slot: "instance 0 runs the cron job"
       },
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       serialization: 'json',

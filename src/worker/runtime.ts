@@ -14,6 +14,7 @@ import { interceptListen } from './listen-intercept.js';
 import { loadScript } from './load-script.js';
 import { LoadReport } from './load-report.js';
 import { installChannel, WorkerChannel } from './channel.js';
+import { becomeClusterWorker } from './cluster-worker.js';
 
 const config = readConfig();
 
@@ -211,6 +212,7 @@ if (config.heartbeatInterval > 0) {
 // ---- start ------------------------------------------------------------------------------
 
 interceptListen((server, backlog) => attacher.attach(server, 'listen', backlog));
+becomeClusterWorker({ id: config.id, disconnect: () => drain('disconnect', config.killTimeout) });
 process.channel?.ref(); // internal messages alone do not keep a child alive
 send({ cmd: CMD, type: 'online' });
 process.argv[1] = config.script; // the script sees the argv it would have had, run directly

@@ -61,6 +61,7 @@ export function createMessageHandlers(context: MessageContext): (worker: Worker,
     },
     listening(worker, message) {
       if (!worker.moveTo('listening')) return;
+      worker.tls = message.tls === true;
       trace?.worker(worker.id, worker.pid, `ready: server attached (${message.form})`);
       dispatcher.add(worker);
       context.ready(worker);

@@ -88,6 +88,8 @@ export class Worker extends EventEmitter<WorkerEvents> implements DispatchTarget
   cpuPercent = 0;
   lastSample: (ProcessSample & { requests: number }) | undefined;
   listeningAt: number | undefined;
+  /** Its server speaks TLS (so the master's address is https://), as the worker said when it attached. */
+  tls = false;
   lastHeartbeat = Date.now();
   drainReason: DrainReason | undefined;
   lastError: SerializedError | undefined;

@@ -3,6 +3,7 @@
 // master's socket (Node's counterpart: lib/internal/cluster/child.js).
 
 import type net from 'node:net';
+import tls from 'node:tls';
 import { createLineWriter, installFastReceiver } from '../fast-handoff.js';
 import { isTcpHandle, type TcpHandle } from '../node-internals.js';
 import { CMD, isHandoffMessage, serializeError, WORKER_CONFIG_ENV, type DrainReason, type MasterMessage, type MasterMessageType, type ScriptForm, type WorkerConfig, type WorkerMessage } from '../protocol.js';
@@ -72,7 +73,7 @@ function reportReadyWhenReady(): void {
   if (reportedReady || attachedAs === undefined || !haveState || !appReady) return;
   if (config.accepts === 'self' && !attacher.acceptOnSharedSocket()) return; // the socket is on its way
   reportedReady = true;
-  send({ cmd: CMD, type: 'listening', form: attachedAs });
+  send({ cmd: CMD, type: 'listening', form: attachedAs, tls: attacher.server instanceof tls.Server });
 }
 
 if (config.waitReady) {

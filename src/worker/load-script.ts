@@ -48,10 +48,17 @@ function isEmptyObject(value: unknown): boolean {
   return isObject(value) && Object.keys(value).length === 0;
 }
 
+/**
+ * Both of tsx's hooks: its ESM loader for import(), and its require() hook,
+ * because in a CommonJS package (no "type": "module") Node hands a .ts file to
+ * the CommonJS loader, which without the hook fails with ERR_REQUIRE_CYCLE_MODULE.
+ */
 async function registerTypeScript(): Promise<void> {
   try {
-    const tsx = (await import('tsx/esm/api' as string)) as { register: () => unknown };
-    tsx.register();
+    const cjs = (await import('tsx/cjs/api' as string)) as { register: () => unknown };
+    cjs.register();
+    const esm = (await import('tsx/esm/api' as string)) as { register: () => unknown };
+    esm.register();
   } catch (error) {
     throw new Error(`a .ts worker script needs tsx to load it: install it next to handoff (npm install tsx); ${String(error)}`);
   }

@@ -53,6 +53,12 @@ export type WorkerMessage =
   | { cmd: Cmd; type: 'load'; active: number }
   /** Sent every heartbeat interval; also carries load figures (`requests`: HTTP requests served so far). */
   | { cmd: Cmd; type: 'heartbeat'; active: number; rss: number; requests: number }
+  /**
+   * Written as the process exits (its 'exit' event), however it exits: the
+   * HTTP requests it received and never finished answering (`inFlight`) and
+   * its open connections (`open`). The master counts them as cut.
+   */
+  | { cmd: Cmd; type: 'exiting'; code: number; inFlight: number; open: number }
   /** The drain began (for the trace and for status). */
   | { cmd: Cmd; type: 'draining'; reason: DrainReason; active: number }
   /** User code asked to broadcast to all workers, or to send to the master. */
@@ -124,6 +130,7 @@ const workerMessageChecks: { readonly [T in WorkerMessageType]: (message: Shape)
   suicide: (m) => isError(m['error']),
   load: (m) => isCount(m['active']),
   heartbeat: (m) => isCount(m['active']) && isCount(m['rss']) && isCount(m['requests']),
+  exiting: (m) => typeof m['code'] === 'number' && isCount(m['inFlight']) && isCount(m['open']),
   draining: (m) => typeof m['reason'] === 'string' && isCount(m['active']),
   broadcast: (m) => typeof m['includeSelf'] === 'boolean' && 'data' in m,
   'to-master': (m) => 'data' in m,

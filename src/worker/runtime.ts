@@ -14,6 +14,8 @@ import { interceptListen } from './listen-intercept.js';
 import { loadScript } from './load-script.js';
 import { LoadReport } from './load-report.js';
 import { installChannel, WorkerChannel } from './channel.js';
+import { followServer, type ServerFollower } from './server-drain.js';
+import { readFdLimit, workerFdHeadroom } from '../fd-limit.js';
 
 const config = readConfig();
 
@@ -51,12 +53,15 @@ installChannel(channel);
 const attacher = new Attacher(config, {
   onAttached: (form, server) => {
     trackRequests(server);
+    follower = followServer(server);
     if (trace) followSockets(server);
     if (config.reportLoad) load.follow(server);
     attachedAs = form;
     reportReadyWhenReady();
   },
 });
+
+let follower: ServerFollower | undefined;
 
 // ---- readiness --------------------------------------------------------------------
 // Ready means: the server is attached, the shared state has arrived (so the
@@ -100,6 +105,8 @@ function exit(code: number): void {
 const drainer = createDrain({
   attacher,
   killSignal: config.killSignal,
+  follower: () => follower,
+  tellApp: (reason, deadline) => channel.startDrain(reason, deadline),
   announce: (reason, active) => send({ cmd: CMD, type: 'draining', reason, active }),
   exit,
   letGo: () => acks.flush(() => process.channel?.unref()),
@@ -120,6 +127,13 @@ function onConnection(seq: number, handle: TcpHandle | undefined): void {
     trace?.conn(seq, 'refused: server closed or at maxConnections');
     return acks.refuse(seq);
   }
+  if (fdCeiling !== undefined && handle.fd >= fdCeiling) {
+    // Descriptors are numbered lowest-free-first: this one says how many are open. Near the
+    // limit the app itself could no longer open a file; the master gives the connection to another worker.
+    handle.close();
+    trace?.conn(seq, `refused: fd ${handle.fd} is near this worker's limit of open files`);
+    return acks.refuse(seq);
+  }
   acks.accept(seq); // before the socket exists: see acks.ts
   deliveringSeq = seq;
   try {
@@ -128,6 +142,10 @@ function onConnection(seq: number, handle: TcpHandle | undefined): void {
     deliveringSeq = undefined;
   }
 }
+
+const fdLimit = readFdLimit();
+/** A hand-off that arrives on a descriptor at least this high is refused (see fd-limit.ts). */
+const fdCeiling = fdLimit === undefined ? undefined : fdLimit - workerFdHeadroom(fdLimit);
 
 /** With --trace: the master's seq of the connection being delivered right now, to name its socket. */
 let deliveringSeq: number | undefined;
@@ -204,8 +222,43 @@ for (const signal of new Set<NodeJS.Signals>(['SIGINT', 'SIGTERM', config.killSi
 // will replace us or send us work; finish what is open, briefly, and go.
 process.on('disconnect', () => drain('master-gone', Math.min(config.killTimeout, 1000)));
 
+// However the process exits (the app's own process.exit() in a signal handler
+// included), the master hears what it cut: requests not yet answered. Written
+// at once on the pipe, as the process will not live to finish an asynchronous write.
+process.on('exit', (code) => {
+  if (!process.connected) return;
+  try {
+    acks.flush();
+    const line = JSON.stringify({ cmd: CMD, type: 'exiting', code, inFlight: follower?.inFlight ?? 0, open: attacher.active } satisfies WorkerMessage);
+    writeLine(`${line}\n`);
+  } catch {
+    // nothing more can be done in an exiting process
+  }
+});
+
+// handoff's own timers must never throw into the app's process: at the fd
+// limit, process.memoryUsage() fails with EMFILE (it reads /proc), and an
+// uncaught exception here would be taken for the app's crash.
+const warnedOnce = new Set<string>();
+function guarded(what: string, task: () => void): () => void {
+  return () => {
+    try {
+      task();
+    } catch (error) {
+      if (warnedOnce.has(what)) return;
+      warnedOnce.add(what);
+      log(`${what} failed (${(error as NodeJS.ErrnoException).code ?? String(error)}); carrying on (logged once)`);
+    }
+  };
+}
+let lastRss = 0;
+const readRss = guarded('reading memory usage for the heartbeat', () => void (lastRss = process.memoryUsage.rss()));
 if (config.heartbeatInterval > 0) {
-  setInterval(() => send({ cmd: CMD, type: 'heartbeat', active: attacher.active, rss: process.memoryUsage.rss(), requests: requestsServed }), config.heartbeatInterval).unref();
+  const beat = guarded('the heartbeat', () => {
+    readRss();
+    send({ cmd: CMD, type: 'heartbeat', active: attacher.active, rss: lastRss, requests: requestsServed });
+  });
+  setInterval(beat, config.heartbeatInterval).unref();
 }
 
 // ---- start ------------------------------------------------------------------------------

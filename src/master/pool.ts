@@ -215,7 +215,8 @@ export class Pool extends EventEmitter<PoolEvents> {
     const fresh = this.#forkOnProbation(slot);
     const ready = await this.whenReady(fresh);
     if (!ready) {
-      fresh.kill('SIGKILL');
+      // Shutting down: the new worker was asked to drain like every other, and exits by itself.
+      if (!fresh.exitedAfterDisconnect) fresh.kill('SIGKILL');
       worker.replaced = false;
       if (!isDead(worker)) slot.current = worker;
       return { ok: false, worker: fresh };
@@ -230,7 +231,7 @@ export class Pool extends EventEmitter<PoolEvents> {
     const fresh = this.#forkOnProbation(slot);
     const ready = await this.whenReady(fresh);
     if (!ready) {
-      fresh.kill('SIGKILL');
+      if (!fresh.exitedAfterDisconnect) fresh.kill('SIGKILL'); // as in rotate()
       if (slot.current === fresh) slot.current = undefined;
     }
     return { ok: ready, worker: fresh };

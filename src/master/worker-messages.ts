@@ -51,6 +51,12 @@ export function createMessageHandlers(context: MessageContext): (worker: Worker,
 
   const handlers: Handlers = {
     online(worker) {
+      if (worker.state === 'closing' && worker.drainReason !== undefined && worker.drainReason !== 'suicide') {
+        // Asked to drain while still starting (a shutdown during a reload): that message may have
+        // arrived before the runtime listened for it. Say it again, now that it listens.
+        worker.send({ cmd: CMD, type: 'drain', reason: worker.drainReason, timeoutMs: options.killTimeout });
+        return;
+      }
       if (!worker.moveTo('online')) return;
       trace?.worker(worker.id, worker.pid, 'online: runtime up, loading the script');
       // Sent only now: Node does not buffer internal messages for a child not yet listening for them.
@@ -106,6 +112,9 @@ export function createMessageHandlers(context: MessageContext): (worker: Worker,
       worker.requests = message.requests;
       worker.rss ||= message.rss; // /proc, when there is one, is read by the health monitor
       if (worker.clearRefusal()) dispatcher.poke();
+    },
+    exiting(worker, message) {
+      worker.exitReport = { code: message.code, inFlight: message.inFlight, open: message.open };
     },
     draining(worker, message) {
       worker.active = message.active;

@@ -41,6 +41,8 @@ export interface WorkerEvents {
   'write-failed': [seq: number];
   /** The IPC channel closed: every message the worker sent has been read. */
   disconnect: [];
+  /** Both: it exited, and its channel was read to the end (its exit report, if any, is in). */
+  gone: [];
   exit: [code: number | null, signal: NodeJS.Signals | null];
 }
 
@@ -93,6 +95,10 @@ export class Worker extends EventEmitter<WorkerEvents> implements DispatchTarget
   lastError: SerializedError | undefined;
   exitCode: number | null = null;
   exitSignal: NodeJS.Signals | null = null;
+  /** What it said it cut as it exited (see cut.ts); undefined if it could not say (SIGKILL). */
+  exitReport: { code: number; inFlight: number; open: number } | undefined;
+  /** It exited, and its channel was read to the end. */
+  gone = false;
 
   readonly #write: ConnectionWriter;
   #killTimer: NodeJS.Timeout | undefined;
@@ -134,10 +140,17 @@ export class Worker extends EventEmitter<WorkerEvents> implements DispatchTarget
     // was killed. 'close' comes once the process has exited and the channel
     // has been read to its end, which is all 'disconnect' promises here.
     let channelGone = false;
+    let exited = false;
+    const maybeGone = (): void => {
+      if (!channelGone || !exited || this.gone) return;
+      this.gone = true;
+      this.emit('gone');
+    };
     const onChannelGone = (): void => {
       if (channelGone) return;
       channelGone = true;
       this.emit('disconnect');
+      maybeGone();
     };
     child.once('disconnect', onChannelGone);
     child.once('close', onChannelGone);
@@ -145,7 +158,9 @@ export class Worker extends EventEmitter<WorkerEvents> implements DispatchTarget
       clearTimeout(this.#killTimer);
       this.exitCode = code;
       this.exitSignal = signal;
+      exited = true;
       this.emit('exit', code, signal);
+      maybeGone();
     });
   }
 

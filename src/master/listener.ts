@@ -21,6 +21,10 @@ export interface BoundAddress {
   family: 'IPv4' | 'IPv6';
 }
 
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
 export class Listener {
   readonly address: BoundAddress;
   /** Called for every connection the master accepts. */
@@ -34,6 +38,8 @@ export class Listener {
   #wantPaused = false;
   #stopped = false;
   #closed = false;
+  /** Connections accepted so far (to tell when a round of accepting found the backlog empty). */
+  #accepted = 0;
 
   private constructor(handle: TcpHandle, address: BoundAddress) {
     this.#accepting = handle;
@@ -70,6 +76,7 @@ export class Listener {
     // A failed accept() (EMFILE, ECONNABORTED...) is not fatal: cluster once
     // crashed the primary here (nodejs/node#44202).
     if (status !== 0 || client === undefined) return;
+    this.#accepted++;
     this.onconnection(client);
   };
 
@@ -133,6 +140,27 @@ export class Listener {
   #duplicate(handle: TcpHandle): Promise<TcpHandle> {
     this.#duplicator ??= HandleDuplicator.open();
     return this.#duplicator.then((duplicator) => duplicator.duplicate(handle));
+  }
+
+  /**
+   * Before close(): accepts every connection the kernel has already completed
+   * (closing the socket would reset them: gunicorn#3397). libuv accepts until
+   * EAGAIN each time the socket polls readable, so a turn of the event loop
+   * that accepts nothing means the backlog is empty. While the master is full
+   * (paused at --max-pending, see the dispatcher), it waits for room, until
+   * `deadline` (ms since the epoch). Resolves with the number accepted.
+   */
+  async acceptBacklog(deadline: number): Promise<number> {
+    const start = this.#accepted;
+    for (;;) {
+      if (this.#closed || this.#stopped || Date.now() >= deadline) break;
+      const before = this.#accepted;
+      await nextTurn();
+      await nextTurn(); // a whole turn, poll phase included, since the last look
+      if (this.#accepted === before && this.#accepting !== null) break; // accepting, and nothing came: empty
+      if (this.#accepting === null) await new Promise((resolve) => setTimeout(resolve, 10).unref()); // full: wait for room
+    }
+    return this.#accepted - start;
   }
 
   /** Closes every descriptor: the port is free afterwards and the backlog is reset. */

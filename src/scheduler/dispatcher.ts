@@ -47,6 +47,17 @@ export class PendingConnection implements ConnectionInfo {
     this.handle = handle;
   }
 
+  /**
+   * The client is still there. One that reset while its connection waited here
+   * is dropped, not handed out: its socket has no peer any more (ENOTCONN), and
+   * Bun's cluster shipped such a descriptor, already reused for another
+   * socket, to a worker (oven-sh/bun#31829).
+   */
+  peerAlive(): boolean {
+    const out: Record<string, unknown> = {};
+    return this.handle.getpeername(out) === 0;
+  }
+
   get remoteAddress(): string {
     if (this.#remoteAddress === undefined) {
       const out: Record<string, unknown> = {};
@@ -227,6 +238,11 @@ export class Dispatcher {
       const target = this.#byView.get(view);
       if (target === undefined) return; // a scheduler returned something that is not a ready worker
       this.#queue.shift();
+      // Only a connection that waited (not the one accepted just now) can have lost its client meanwhile.
+      if ((connection.seq !== this.#seq || connection.attempts > 0) && !connection.peerAlive()) {
+        this.#dropGone(connection);
+        continue;
+      }
       if (trace) {
         trace.conn(connection.seq, `scheduler ${this.#scheduler.name} picked w${target.id}: ${this.#scheduler.explain?.(connection, view) ?? 'no reason given'}`);
         // Before the write, so that the worker's "received" line cannot come first.
@@ -242,6 +258,18 @@ export class Dispatcher {
         this.remove(target);
       }
     }
+  }
+
+  /** Clients that reset while their connection waited in the master: closed by their client, not cut. */
+  goneWhileQueued = 0;
+
+  #dropGone(connection: PendingConnection): void {
+    connection.handle.close();
+    this.#held--;
+    this.goneWhileQueued++;
+    this.#options.trace?.conn(connection.seq, 'the client reset while it waited in the master: dropped, not handed out');
+    this.#released();
+    this.#maybeResume();
   }
 
   #maybeResume(): void {

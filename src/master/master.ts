@@ -22,7 +22,7 @@ import { createTracer, parseTraceOrigin, TRACE_ORIGIN_ENV, type Tracer } from '.
 import { HealthMonitor } from './health.js';
 import { Listener, type BoundAddress } from './listener.js';
 import { createLogger, type Logger } from './log.js';
-import { resolveOptions, type MasterOptions, type ResolvedOptions } from './options.js';
+import { defaultOptions, resolveOptions, type MasterOptions, type ResolvedOptions } from './options.js';
 import { checkCronExpression } from './cron-restart.js';
 import { createHealthActions } from './health-actions.js';
 import { writePidFile } from './pid-file.js';
@@ -39,6 +39,8 @@ import { formatDuration } from './units.js';
 import { checkWatchPaths } from './watch.js';
 import { checkWorkerScript } from './worker-script.js';
 import { createMessageHandlers } from './worker-messages.js';
+import { CutLedger } from './cut.js';
+import { countOpenFds, readFdLimit } from '../fd-limit.js';
 import type { Worker } from './worker.js';
 
 export interface MasterEvents {
@@ -86,6 +88,7 @@ export class Master extends EventEmitter<MasterEvents> {
   /** With --no-restart: how each worker ended, so the master's exit says whether the job succeeded. */
   readonly #exitCodes: number[] = [];
   #stopSchedules: () => void = () => undefined;
+  readonly #cut: CutLedger;
 
   constructor(input: MasterOptions, dependencies: MasterDependencies = {}) {
     super();
@@ -114,9 +117,10 @@ export class Master extends EventEmitter<MasterEvents> {
     const control = resolveControlPath(options.control);
     this.#control = control && new ControlServer({ ...control, target: this, logger: this.#log });
 
+    this.#cut = new CutLedger(this.#log);
     const scheduler = this.scheduler.create((message) => this.#log.log('error', message));
     this.#dispatcher = new Dispatcher(scheduler, {
-      maxPending: options.maxPending,
+      maxPending: capToFdLimit(options, this.#log),
       pause: () => this.#listener.pause(),
       resume: () => this.#listener.resume(),
       trace: this.#trace,
@@ -261,6 +265,7 @@ export class Master extends EventEmitter<MasterEvents> {
     // whatever is still in flight then was never accepted, and can go elsewhere.
     worker.on('disconnect', () => this.#dispatcher.reclaim(worker));
     worker.on('exit', (code, signal) => this.#onExit(worker, code, signal));
+    worker.once('gone', () => this.#cut.workerGone(worker));
   }
 
   #onExit(worker: Worker, code: number | null, signal: NodeJS.Signals | null): void {
@@ -327,6 +332,7 @@ export class Master extends EventEmitter<MasterEvents> {
         dispatcher: this.#dispatcher,
         control: this.#control,
         log: this.#log,
+        cut: this.#cut,
         stopTimers: () => {
           this.#health.stop();
           this.#stopSchedules();
@@ -337,6 +343,24 @@ export class Master extends EventEmitter<MasterEvents> {
     this.emit('close', exitCode);
     return exitCode;
   }
+}
+
+/**
+ * Every connection the master holds is a descriptor. At RLIMIT_NOFILE, accept()
+ * fails with EMFILE and libuv accepts and closes (a reset), so --max-pending
+ * is capped below the limit, with room for the master's own descriptors
+ * (three pipes per worker, the control socket, files): past it the master
+ * stops accepting and clients wait in the kernel's backlog instead.
+ */
+function capToFdLimit(options: ResolvedOptions, log: Logger): number {
+  const limit = readFdLimit();
+  const open = countOpenFds();
+  if (limit === undefined || open === undefined) return options.maxPending;
+  const cap = Math.max(1, limit - open - 4 * Math.max(options.workers, 4) - 32);
+  if (options.maxPending <= cap) return options.maxPending;
+  // Said when the value was chosen; the default (1024) is lowered silently under the common `ulimit -n` of 1024.
+  if (options.maxPending !== defaultOptions().maxPending) log.log('info', `--max-pending ${options.maxPending} lowered to ${cap}: this process may open ${limit} files (ulimit -n) and holds one per pending connection`);
+  return cap;
 }
 
 export function createMaster(options: MasterOptions, dependencies?: MasterDependencies): Master {

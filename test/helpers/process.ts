@@ -24,8 +24,13 @@ export class MasterProcess {
   stderr = '';
   #watchers: Array<() => void> = [];
 
-  constructor(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string } = {}) {
-    this.child = spawn(process.execPath, [cli, ...args], {
+  constructor(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; ulimitFiles?: number } = {}) {
+    // With ulimitFiles, through a shell that lowers `ulimit -n` and then becomes the master (exec): same pid, same signals.
+    const [command, argv] =
+      options.ulimitFiles === undefined
+        ? [process.execPath, [cli, ...args]]
+        : ['/bin/sh', ['-c', `ulimit -n ${options.ulimitFiles} && exec "$0" "$@"`, process.execPath, cli, ...args]];
+    this.child = spawn(command, argv, {
       cwd: options.cwd ?? root,
       env: { ...process.env, ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -122,7 +127,7 @@ export interface RunningMaster {
   url: string;
 }
 
-export async function startMaster(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {}): Promise<RunningMaster> {
+export async function startMaster(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number; ulimitFiles?: number } = {}): Promise<RunningMaster> {
   // --port 0 goes before any "--", after which everything belongs to the worker.
   const end = args.includes('--') ? args.indexOf('--') : args.length;
   const master = new MasterProcess(args.slice(0, end).includes('--port') ? args : [...args.slice(0, end), '--port', '0', ...args.slice(end)], options);

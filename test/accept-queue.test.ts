@@ -38,6 +38,22 @@ describe('the accept queue at shutdown', () => {
   });
 });
 
+describe('the accept queue at shutdown, --scheduler shared', () => {
+  test('connections waiting in the backlog while the only worker is blocked are answered, none reset', async () => {
+    const { master, url } = await startMaster([fixture('block.mjs'), '-w', '1', '--scheduler', 'shared', '--trace']);
+    const blocked = get(`${url}/block?ms=1500`);
+    await master.waitFor(/blocking pid/);
+    const n = 10;
+    const replies = Array.from({ length: n }, () => get(url, { timeoutMs: 15_000 }));
+    master.signal('SIGTERM');
+    await master.waitFor(/SIGTERM, shutting down gracefully/);
+    const settled = await Promise.allSettled([blocked, ...replies]);
+    const failed = settled.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason));
+    expect(failed).toEqual([]);
+    expect(await master.exit()).toEqual({ code: 0, signal: null });
+  });
+});
+
 describe('a client that resets while its connection waits in the master', () => {
   test('is dropped there, never handed to a worker', async () => {
     const { master, url, port } = await startMaster([fixture('max-connections.mjs'), '-w', '1', '--trace']);

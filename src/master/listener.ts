@@ -114,6 +114,12 @@ export class Listener {
     void this.#applyPause();
   }
 
+  /** shared, at shutdown: the master accepts again (see SharedSocket.takeBack). */
+  acceptAgain(): void {
+    this.#stopped = false;
+    if (!this.#wantPaused) this.resume();
+  }
+
   /** A descriptor of the listening socket that this process never polls, to send to workers. */
   async sharedHandle(): Promise<TcpHandle> {
     if (this.#spare === null && this.#accepting !== null) this.#spare = this.#duplicate(this.#accepting);

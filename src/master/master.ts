@@ -330,6 +330,7 @@ export class Master extends EventEmitter<MasterEvents> {
         pool: this.#pool,
         listener: this.#listener,
         dispatcher: this.#dispatcher,
+        shared: this.#shared,
         control: this.#control,
         log: this.#log,
         cut: this.#cut,

@@ -2,7 +2,9 @@
 //  0. with --shutdown-delay, keep serving that long first (status already says
 //     "shutting down"), so that a load balancer stops sending;
 //  1. stop forking, checking and scheduling; accept what the kernel has already
-//     completed, then close the listener (new connections are refused);
+//     completed (shared: once the workers have stopped accepting and closed
+//     their descriptors of the socket), then close the listener (new
+//     connections are refused);
 //  2. give the workers, for up to --kill-timeout, every connection the master
 //     still holds (queued, or in flight to a worker);
 //  3. drain every worker: each finishes what it has and exits, or is forced
@@ -14,6 +16,7 @@
 import type { ControlServer } from '../control/server.js';
 import type { CutLedger } from './cut.js';
 import type { Dispatcher } from '../scheduler/dispatcher.js';
+import type { SharedSocket } from '../scheduler/shared.js';
 import type { Listener } from './listener.js';
 import type { Logger } from './log.js';
 import type { ResolvedOptions } from './options.js';
@@ -26,6 +29,8 @@ export interface ShutdownParts {
   pool: Pool;
   listener: Listener;
   dispatcher: Dispatcher;
+  /** With --scheduler shared: the socket the workers accept on, taken back before the listener closes. */
+  shared: SharedSocket | undefined;
   control: ControlServer | undefined;
   log: Logger;
   cut: CutLedger;
@@ -44,6 +49,8 @@ export async function shutDown(parts: ShutdownParts, initialCode: number): Promi
   const deadline = Date.now() + options.killTimeout;
   const serving = (): boolean => pool.workers().some((worker) => worker.state === 'listening');
   if (serving()) {
+    // shared: the workers stop accepting and close their descriptors; the master accepts from here on.
+    if (parts.shared) await parts.shared.takeBack(pool.workers(), Math.min(1000, options.killTimeout));
     const taken = await listener.acceptBacklog(deadline);
     if (taken > 0) log.log('info', `accepted ${taken} connection(s) that were waiting in the kernel's backlog before closing the listener`);
   }

@@ -113,6 +113,9 @@ export function createMessageHandlers(context: MessageContext): (worker: Worker,
       worker.rss ||= message.rss; // /proc, when there is one, is read by the health monitor
       if (worker.clearRefusal()) dispatcher.poke();
     },
+    unshared() {
+      // awaited by SharedSocket.takeBack()
+    },
     exiting(worker, message) {
       worker.exitReport = { code: message.code, inFlight: message.inFlight, open: message.open };
     },

@@ -11,17 +11,55 @@
 // loop (see handle-dup.ts), so it cannot steal connections from the workers.
 
 import type { ChildProcess } from 'node:child_process';
-import { CMD } from '../protocol.js';
+import { CMD, type WorkerMessage } from '../protocol.js';
 import type { TcpHandle } from '../node-internals.js';
 import type { Listener } from '../master/listener.js';
 import { sendSafely } from '../master/transport.js';
 
+/** What takeBack() needs of a worker. */
+export interface SharingWorker {
+  readonly process: ChildProcess;
+  on(event: 'internal', listener: (message: WorkerMessage) => void): unknown;
+  off(event: 'internal', listener: (message: WorkerMessage) => void): unknown;
+  once(event: 'exit', listener: () => void): unknown;
+}
+
 export class SharedSocket {
   readonly #handle: Promise<TcpHandle>;
+  readonly #listener: Listener;
 
   constructor(listener: Listener) {
+    this.#listener = listener;
     this.#handle = listener.sharedHandle();
     listener.stopAccepting();
+  }
+
+  /**
+   * At shutdown: the master accepts again, and every worker stops accepting
+   * and closes its descriptor of the socket (connections reach it as
+   * hand-offs, as in rr). Resolves once every worker said so (or exited), or
+   * after `timeoutMs`. Then the master's descriptors are the socket's last:
+   * it can accept what the kernel completed and close it, and no connection
+   * waits in a backlog that a worker's exit would reset.
+   */
+  async takeBack(workers: readonly SharingWorker[], timeoutMs: number): Promise<void> {
+    this.#listener.acceptAgain();
+    let timer: NodeJS.Timeout | undefined;
+    const answered = workers.map(
+      (worker) =>
+        new Promise<void>((resolve) => {
+          const onMessage = (message: WorkerMessage): void => {
+            if (message.type !== 'unshared') return;
+            worker.off('internal', onMessage);
+            resolve();
+          };
+          worker.on('internal', onMessage);
+          worker.once('exit', () => resolve());
+          if (!sendSafely(worker.process, { cmd: CMD, type: 'unshare' })) resolve();
+        }),
+    );
+    await Promise.race([Promise.all(answered), new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+    clearTimeout(timer);
   }
 
   /** Sends the listening socket to a newly forked worker. */

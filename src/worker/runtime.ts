@@ -174,6 +174,10 @@ const handlers: Handlers = {
     attacher.receiveSharedHandle(handle);
     reportReadyWhenReady();
   },
+  unshare: () => {
+    attacher.returnSharedSocket();
+    send({ cmd: CMD, type: 'unshared' });
+  },
   drain: (message) => drain(message.reason, message.timeoutMs),
   relay: (message) => channel.deliver(message.from, message.data),
   state: (message) => {

@@ -35,7 +35,9 @@ export interface ServerFollower {
 type Http1Server = net.Server & { closeIdleConnections?: () => void };
 
 export function followServer(server: net.Server): ServerFollower {
-  let inFlight = 0;
+  /** Counted when asked, not kept as a number: at exit, a client that just went away may not have been told 'close' yet. */
+  const requests = new Set<http.ServerResponse>();
+  const streams = new Set<http2.ServerHttp2Stream>();
   let draining = false;
   /** HTTP/1 sockets and the number of requests each has in progress, where the server cannot find idle ones itself. */
   const http1Sockets = new Map<net.Socket, number>();
@@ -50,7 +52,7 @@ export function followServer(server: net.Server): ServerFollower {
 
   server.on('request', (request: http.IncomingMessage, response: http.ServerResponse) => {
     if (request.httpVersionMajor >= 2) return; // an HTTP/2 compat request: counted as its stream
-    inFlight++;
+    requests.add(response);
     const socket = request.socket;
     if (!canCloseIdle) {
       const busy = http1Sockets.get(socket);
@@ -58,7 +60,7 @@ export function followServer(server: net.Server): ServerFollower {
       http1Sockets.set(socket, (busy ?? 0) + 1);
     }
     response.once('close', () => {
-      inFlight--;
+      requests.delete(response);
       if (!canCloseIdle && http1Sockets.has(socket)) http1Sockets.set(socket, Math.max(0, (http1Sockets.get(socket) ?? 1) - 1));
       // Its socket may be idle now: a response whose headers went out before the drain could not say "Connection: close".
       if (draining) closeIdleSoon();
@@ -70,14 +72,18 @@ export function followServer(server: net.Server): ServerFollower {
     sessions.add(session);
     session.once('close', () => sessions.delete(session));
     session.on('stream', (stream: http2.ServerHttp2Stream) => {
-      inFlight++;
-      stream.once('close', () => inFlight--);
+      streams.add(stream);
+      stream.once('close', () => streams.delete(stream));
     });
   });
 
   return {
     get inFlight() {
-      return inFlight;
+      let open = 0;
+      // Unanswered, and the client still there (a client that left closed it itself).
+      for (const response of requests) if (!response.writableFinished && response.socket != null && !response.socket.destroyed) open++;
+      for (const stream of streams) if (!stream.closed && !stream.destroyed && !stream.session?.destroyed) open++;
+      return open;
     },
     beginDrain() {
       if (draining) return;

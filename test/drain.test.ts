@@ -4,6 +4,8 @@
 import fs from 'node:fs';
 import http2 from 'node:http2';
 import https from 'node:https';
+import net from 'node:net';
+import tls from 'node:tls';
 import { afterEach, describe, expect, test } from 'vitest';
 import WebSocket from 'ws';
 import { get } from './helpers/http.js';
@@ -81,6 +83,39 @@ describe('idle connections of every server kind do not hold a shutdown', () => {
     } finally {
       session.destroy();
     }
+  });
+});
+
+describe('raw TCP and TLS: only the app can end its connections', () => {
+  const connect = (protocol: string, port: number): Promise<{ socket: net.Socket; ended: Promise<string> }> =>
+    new Promise((resolve, reject) => {
+      const socket = protocol === 'tls' ? tls.connect({ port, host: '127.0.0.1', ca, servername: 'localhost' }) : net.connect(port, '127.0.0.1');
+      let text = '';
+      const ended = new Promise<string>((done) => socket.once('close', () => done(text)));
+      socket.setEncoding('utf8').on('data', (chunk: string) => {
+        text += chunk;
+        if (text.includes('\n')) resolve({ socket, ended });
+      });
+      socket.once('error', reject);
+    });
+
+  test.each(['net', 'tls'])('%s: the app ends its sockets in onDrain; exit 0 at once', async (protocol) => {
+    const { master, port } = await startMaster([fixture('raw-tcp.mjs'), '-w', '1'], { env: { PROTOCOL: protocol, ON_DRAIN: 'end' } });
+    const { ended } = await connect(protocol, port);
+    const stoppedAt = Date.now();
+    master.signal('SIGTERM');
+    expect(await withTimeout(ended, 2000, 'not ended')).toMatch(/bye\n$/);
+    expect(await master.exit()).toEqual({ code: 0, signal: null });
+    expect(Date.now() - stoppedAt).toBeLessThan(1500);
+  });
+
+  test('net: an app that does not end them is cut at --kill-timeout, and the exit code says so', async () => {
+    const { master, port } = await startMaster([fixture('raw-tcp.mjs'), '-w', '1', '--kill-timeout', '500'], { env: { PROTOCOL: 'net' } });
+    const { ended } = await connect('net', port);
+    master.signal('SIGTERM');
+    await withTimeout(ended, 3000, 'not cut');
+    expect((await master.exit()).code).toBe(1);
+    expect(master.stderr).toMatch(/worker 1 \(pid \d+\) exited \(exit code 1\) with 1 connection open: cut/);
   });
 });
 

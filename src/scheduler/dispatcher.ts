@@ -233,16 +233,18 @@ export class Dispatcher {
     const trace = this.#options.trace;
     while (this.#queue.length > 0 && this.#ready.length > 0) {
       const connection = this.#queue.peek() as PendingConnection;
+      // Only a connection that waited (not the one accepted just now) can have lost its client meanwhile.
+      // Checked before pick(), so a dead one takes no turn from a scheduler.
+      if ((connection.seq !== this.#seq || connection.attempts > 0) && !connection.peerAlive()) {
+        this.#queue.shift();
+        this.#dropGone(connection);
+        continue;
+      }
       const view = this.#scheduler.pick(connection, this.#readyViews);
       if (view === undefined) return;
       const target = this.#byView.get(view);
       if (target === undefined) return; // a scheduler returned something that is not a ready worker
       this.#queue.shift();
-      // Only a connection that waited (not the one accepted just now) can have lost its client meanwhile.
-      if ((connection.seq !== this.#seq || connection.attempts > 0) && !connection.peerAlive()) {
-        this.#dropGone(connection);
-        continue;
-      }
       if (trace) {
         trace.conn(connection.seq, `scheduler ${this.#scheduler.name} picked w${target.id}: ${this.#scheduler.explain?.(connection, view) ?? 'no reason given'}`);
         // Before the write, so that the worker's "received" line cannot come first.

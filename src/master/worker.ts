@@ -161,6 +161,8 @@ export class Worker extends EventEmitter<WorkerEvents> implements DispatchTarget
       exited = true;
       this.emit('exit', code, signal);
       maybeGone();
+      // The channel closes with the process; should anything hold it open, do not wait for it forever.
+      if (!this.gone) setTimeout(() => ((channelGone = true), maybeGone()), 1000).unref();
     });
   }
 

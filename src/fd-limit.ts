@@ -33,3 +33,23 @@ export function countOpenFds(): number | undefined {
 export function workerFdHeadroom(limit: number): number {
   return Math.max(16, Math.ceil(limit / 20));
 }
+
+/**
+ * The master's --max-pending, capped below its own limit. Every connection
+ * the master holds is a descriptor; at RLIMIT_NOFILE, accept() fails with
+ * EMFILE and libuv accepts and closes (a reset). Room is left for the
+ * master's own descriptors (three pipes per worker, the control socket,
+ * files): past the cap the master stops accepting and clients wait in the
+ * kernel's backlog instead. `say` hears of a lowered value (the master
+ * passes it only for a value given by hand: the default, 1024, is lowered
+ * silently under the common `ulimit -n` of 1024).
+ */
+export function capPendingToFdLimit(maxPending: number, workers: number, say?: (line: string) => void): number {
+  const limit = readFdLimit();
+  const open = countOpenFds();
+  if (limit === undefined || open === undefined) return maxPending;
+  const cap = Math.max(1, limit - open - 4 * Math.max(workers, 4) - 32);
+  if (maxPending <= cap) return maxPending;
+  say?.(`--max-pending ${maxPending} lowered to ${cap}: this process may open ${limit} files (ulimit -n) and holds one per pending connection`);
+  return cap;
+}

@@ -1,0 +1,341 @@
+// What the master forks: the worker runtime (Node's counterpart:
+// lib/internal/cluster/child.js). It sets up the channel to the master, then
+// loads the user's script, whose server it attaches to the master's socket.
+//
+// The steps, in the order they run (each is a method of WorkerRuntime below):
+//   readConfig()            what the master put in our environment
+//   new WorkerRuntime()     output, our own send(), the user's channel, the
+//                           attacher, the acknowledgements, the drain
+//   answerTheMaster()       one handler per message the master sends
+//   handleFaults()          the suicide signal on an uncaught error
+//   drainOnSignals()        SIGINT/SIGTERM/--kill-signal, and the master going away
+//   reportCutsAtExit()      however the process exits, what it cut, to the master
+//   sendHeartbeats()        every --heartbeat-interval, never throwing into the app
+//   runScript()             take over listen(), say online, load the script
+
+import type net from 'node:net';
+import { createLineWriter, installFastReceiver } from '../wire/fast-handoff.js';
+import { isTcpHandle, type TcpHandle } from '../wire/node-internals.js';
+import { CMD, isHandoffMessage, serializeError, WORKER_CONFIG_ENV, type DrainReason, type MasterMessage, type MasterMessageType, type ScriptForm, type WorkerConfig, type WorkerMessage } from '../wire/protocol.js';
+import { createTracer, parseTraceOrigin, TRACE_ORIGIN_ENV, type Tracer } from '../trace.js';
+import { AckBatcher } from './acks.js';
+import { Attacher } from './attach.js';
+import { createDrain, type Drain } from './drain.js';
+import { followServer, type ServerFollower } from './server-drain.js';
+import { readFdLimit, workerFdHeadroom } from '../fd-limit.js';
+import { Requests } from './requests.js';
+import { interceptListen } from './listen-intercept.js';
+import { loadScript } from './load-script.js';
+import { LoadReport } from './connection-count.js';
+import { installChannel, WorkerChannel } from './channel.js';
+
+function readConfig(): WorkerConfig {
+  const text = process.env[WORKER_CONFIG_ENV];
+  delete process.env[WORKER_CONFIG_ENV];
+  if (text === undefined || typeof process.send !== 'function') {
+    process.stderr.write('handoff: the worker runtime is started by the master (handoff <script>), not directly\n');
+    process.exit(1);
+  }
+  return JSON.parse(text) as WorkerConfig;
+}
+
+// The master prefixes every line we print with our id and pid: "[w2 4711] handoff: ...".
+const log = (message: string): void => void process.stderr.write(`handoff: ${message}\n`);
+
+class WorkerRuntime {
+  readonly config: WorkerConfig;
+  readonly trace: Tracer | null;
+  readonly #rawSend: NonNullable<typeof process.send>;
+  readonly requests = new Requests();
+  readonly channel: WorkerChannel;
+  readonly attacher: Attacher;
+  readonly load: LoadReport;
+  readonly acks: AckBatcher;
+  readonly fast: ReturnType<typeof installFastReceiver>;
+  readonly drainer: Drain;
+  readonly #writeLine: (line: string, done?: () => void) => void;
+  /** What closes the attached server's connections politely at the drain; undefined until it is attached. */
+  #follower: ServerFollower | undefined;
+  /**
+   * A hand-off that arrives on a descriptor at least this high is refused:
+   * descriptors are numbered lowest-free-first, so it says how many are open,
+   * and near the limit the app itself could no longer open a file. The master
+   * gives the connection to another worker (see fd-limit.ts).
+   */
+  readonly #fdCeiling: number | undefined;
+  /** Readiness: the server is attached, the shared state has arrived, and with --wait-ready the app said so. */
+  #attachedAs: ScriptForm | undefined;
+  #haveState = false;
+  #appReady: boolean;
+  #reportedReady = false;
+  /** With --trace: the master's seq of the connection being delivered right now, to name its socket. */
+  #deliveringSeq: number | undefined;
+  #selfAccepted = 0;
+  #dying = false;
+
+  constructor(config: WorkerConfig) {
+    this.config = config;
+    this.#appReady = !config.waitReady;
+    // If the master is gone, so is the read end of our stdout and stderr: writing
+    // must not turn into an endless chain of EPIPE errors while we drain.
+    for (const stream of [process.stdout, process.stderr]) stream.on('error', ignore);
+    this.trace = createTracer(config.trace, `w${config.id}`, parseTraceOrigin(process.env[TRACE_ORIGIN_ENV]));
+    // Our own reference to process.send, taken before user code could replace it.
+    this.#rawSend = (process.send as NonNullable<typeof process.send>).bind(process);
+    this.channel = new WorkerChannel(config.id, config.slot, (message) => this.send(message));
+    installChannel(this.channel);
+    this.attacher = new Attacher(config, { onAttached: (form, server) => this.#attached(form, server) });
+    if (config.waitReady) this.#waitForAppReady();
+    this.load = new LoadReport((message) => this.send(message), () => this.attacher.active, () => this.acks.pending);
+    // Acknowledgements are written as ready-made lines on the pipe (fast-handoff.ts);
+    // where this Node does not allow it, they go through process.send().
+    this.#writeLine = createLineWriter() ?? ((line: string, done?: () => void) => this.send(JSON.parse(line) as WorkerMessage, () => done?.()));
+    this.acks = new AckBatcher(this.#writeLine, () => this.load.take());
+    this.fast = installFastReceiver((seq, handle) => this.#onConnection(seq, handle));
+    this.drainer = createDrain({
+      attacher: this.attacher,
+      killSignal: config.killSignal,
+      follower: () => this.#follower,
+      tellApp: (reason, deadline) => this.channel.startDrain(reason, deadline),
+      announce: (reason, active) => this.send({ cmd: CMD, type: 'draining', reason, active }),
+      exit: (code) => this.exit(code),
+      letGo: () => this.acks.flush(() => process.channel?.unref()),
+      log,
+    });
+    const fdLimit = readFdLimit();
+    this.#fdCeiling = fdLimit === undefined ? undefined : fdLimit - workerFdHeadroom(fdLimit);
+  }
+
+  send(message: WorkerMessage, callback?: (error: Error | null) => void): void {
+    if (!process.connected) return callback?.(null);
+    try {
+      this.#rawSend(message, undefined, {}, callback ?? ignore);
+    } catch {
+      callback?.(null);
+    }
+  }
+
+  /** Exits once the master has everything we wrote, so no acknowledgement is lost. */
+  exit(code: number): void {
+    this.acks.flush(() => process.exit(code));
+  }
+
+  drain(reason: DrainReason, timeoutMs: number): void {
+    this.drainer.start(reason, timeoutMs);
+  }
+
+  // ---- readiness ------------------------------------------------------------------
+  // In shared, the server starts accepting only once ready.
+
+  #attached(form: ScriptForm, server: net.Server): void {
+    this.requests.track(server);
+    this.#follower = followServer(server);
+    if (this.trace) this.#followSockets(server);
+    if (this.config.reportLoad) this.load.follow(server);
+    this.#attachedAs = form;
+    this.#reportReadyWhenReady();
+  }
+
+  #reportReadyWhenReady(): void {
+    if (this.#reportedReady || this.#attachedAs === undefined || !this.#haveState || !this.#appReady) return;
+    if (this.config.accepts === 'self' && !this.attacher.acceptOnSharedSocket()) return; // the socket is on its way
+    this.#reportedReady = true;
+    this.send({ cmd: CMD, type: 'listening', form: this.#attachedAs });
+  }
+
+  /** PM2's convention: the app says it is ready with process.send('ready'), which still reaches the master. */
+  #waitForAppReady(): void {
+    const userSend = process.send as (...args: unknown[]) => boolean;
+    const onReady = (): void => {
+      this.#appReady = true;
+      process.nextTick(() => this.#reportReadyWhenReady());
+    };
+    process.send = function (this: unknown, ...args: unknown[]): boolean {
+      if (args[0] === 'ready') onReady();
+      return userSend.apply(process, args);
+    } as typeof process.send;
+  }
+
+  // ---- connections (child.js onconnection) ---------------------------------------------
+
+  #onConnection(seq: number, handle: TcpHandle | undefined): void {
+    const { trace, acks, attacher } = this;
+    trace?.conn(seq, 'received by the worker');
+    if (handle === undefined) {
+      trace?.conn(seq, 'arrived without its descriptor: refused');
+      return acks.refuse(seq);
+    }
+    if (!attacher.canAccept()) {
+      handle.close();
+      trace?.conn(seq, 'refused: server closed or at maxConnections');
+      return acks.refuse(seq);
+    }
+    if (this.#fdCeiling !== undefined && handle.fd >= this.#fdCeiling) {
+      handle.close();
+      trace?.conn(seq, `refused: fd ${handle.fd} is near this worker's limit of open files`);
+      return acks.refuse(seq);
+    }
+    acks.accept(seq); // before the socket exists: see acks.ts
+    this.#deliveringSeq = seq;
+    try {
+      attacher.deliver(handle); // the user's 'connection' listeners run in here, and may throw
+    } finally {
+      this.#deliveringSeq = undefined;
+    }
+  }
+
+  #followSockets(server: net.Server): void {
+    server.on('connection', (socket) => {
+      let name: number | string | undefined = this.#deliveringSeq;
+      if (name === undefined) {
+        name = `s${++this.#selfAccepted}`;
+        this.trace?.conn(name, 'accepted by the worker itself, from the shared socket');
+      } else {
+        this.trace?.conn(name, 'accepted: the server has it as a net.Socket');
+      }
+      const seq = name;
+      socket.once('close', () => this.trace?.conn(seq, 'closed'));
+    });
+  }
+
+  // ---- the steps ------------------------------------------------------------------------
+
+  /** One handler per message the master sends. */
+  answerTheMaster(): void {
+    type Handlers = { [T in MasterMessageType]: (message: Extract<MasterMessage, { type: T }>, handle: unknown) => void };
+    const handlers: Handlers = {
+      conn: (message, handle) => this.#onConnection(message.seq, isTcpHandle(handle) ? handle : this.fast?.take()),
+      'listen-handle': (_message, handle) => {
+        if (!isTcpHandle(handle)) return;
+        this.attacher.receiveSharedHandle(handle);
+        this.#reportReadyWhenReady();
+      },
+      unshare: () => {
+        this.attacher.returnSharedSocket();
+        this.send({ cmd: CMD, type: 'unshared' });
+      },
+      drain: (message) => this.drain(message.reason, message.timeoutMs),
+      relay: (message) => this.channel.deliver(message.from, message.data),
+      state: (message) => {
+        this.channel.replaceState(message.state);
+        this.#haveState = true;
+        this.#reportReadyWhenReady();
+      },
+    };
+    process.on('internalMessage', (message: unknown, handle: unknown) => {
+      if (!isHandoffMessage(message)) return;
+      const handler = handlers[message.type as MasterMessageType] as ((m: unknown, h: unknown) => void) | undefined;
+      handler?.(message, handle);
+    });
+  }
+
+  /**
+   * The suicide signal: tell the master first, so it forks the replacement
+   * now, then drain. Further errors while draining are only logged.
+   */
+  handleFaults(): void {
+    const onFatal = (error: unknown, origin: string): void => {
+      const serialized = serializeError(error);
+      if (this.#dying) return log(`${origin} while draining: ${serialized.stack}`);
+      this.#dying = true;
+      log(`${origin}, draining and exiting:\n${serialized.stack}`);
+      this.send({ cmd: CMD, type: 'suicide', error: serialized });
+      this.trace?.worker(this.config.id, process.pid, 'suicide signal sent; draining');
+      this.requests.answerThrown();
+      this.drain('suicide', this.config.killTimeout);
+    };
+    process.on('uncaughtException', (error) => onFatal(error, 'uncaught exception'));
+    process.on('unhandledRejection', (reason) => onFatal(reason, 'unhandled rejection'));
+  }
+
+  /**
+   * SIGINT/SIGTERM sent to the worker itself (a terminal's Ctrl-C reaches the
+   * whole process group), and the --kill-signal the master sends with every
+   * drain request: drain gracefully instead of dying mid-request. The app's
+   * own listeners for these signals run too; that is the point of --kill-signal.
+   * And the master gone (even SIGKILLed): nobody will replace us or send us
+   * work; finish what is open, briefly, and go.
+   */
+  drainOnSignals(): void {
+    const { killSignal, killTimeout } = this.config;
+    for (const signal of new Set<NodeJS.Signals>(['SIGINT', 'SIGTERM', killSignal])) {
+      process.on(signal, () => {
+        if (signal === killSignal) this.drainer.killSignalArrived();
+        this.drain('shutdown', killTimeout);
+      });
+    }
+    process.on('disconnect', () => this.drain('master-gone', Math.min(killTimeout, 1000)));
+  }
+
+  /**
+   * However the process exits (the app's own process.exit() in a signal
+   * handler included), the master hears what it cut: requests not yet
+   * answered, connections still open. Written at once on the pipe, as the
+   * process will not live to finish an asynchronous write.
+   */
+  reportCutsAtExit(): void {
+    process.on('exit', (code) => {
+      if (!process.connected) return;
+      try {
+        this.acks.flush();
+        const report: WorkerMessage = { cmd: CMD, type: 'exiting', code, inFlight: this.requests.inFlight, open: this.attacher.active };
+        this.#writeLine(`${JSON.stringify(report)}\n`);
+      } catch {
+        // nothing more can be done in an exiting process
+      }
+    });
+  }
+
+  /**
+   * handoff's own timers must never throw into the app's process: at the fd
+   * limit, process.memoryUsage() fails with EMFILE (it reads /proc), and an
+   * uncaught exception here would be taken for the app's crash.
+   */
+  sendHeartbeats(): void {
+    if (this.config.heartbeatInterval <= 0) return;
+    let rss = 0;
+    const readRss = guarded('reading memory usage for the heartbeat', () => void (rss = process.memoryUsage.rss()));
+    const beat = guarded('the heartbeat', () => {
+      readRss();
+      this.send({ cmd: CMD, type: 'heartbeat', active: this.attacher.active, rss, requests: this.requests.served });
+    });
+    setInterval(beat, this.config.heartbeatInterval).unref();
+  }
+
+  /** Takes over the first listen(), says online, and loads the user's script. */
+  async runScript(): Promise<void> {
+    interceptListen((server, backlog) => this.attacher.attach(server, 'listen', backlog));
+    process.channel?.ref(); // internal messages alone do not keep a child alive
+    this.send({ cmd: CMD, type: 'online' });
+    process.argv[1] = this.config.script; // the script sees the argv it would have had, run directly
+    try {
+      await loadScript(this.config.script, this.attacher);
+    } catch (error) {
+      this.send({ cmd: CMD, type: 'load-error', error: serializeError(error) }, () => process.exit(1));
+    }
+  }
+}
+
+function ignore(): void {}
+
+/** `task`, made never to throw: a failure is logged once per `what`, and the process carries on. */
+function guarded(what: string, task: () => void): () => void {
+  let warned = false;
+  return () => {
+    try {
+      task();
+    } catch (error) {
+      if (warned) return;
+      warned = true;
+      log(`${what} failed (${(error as NodeJS.ErrnoException).code ?? String(error)}); carrying on (logged once)`);
+    }
+  };
+}
+
+const runtime = new WorkerRuntime(readConfig());
+runtime.answerTheMaster();
+runtime.handleFaults();
+runtime.drainOnSignals();
+runtime.reportCutsAtExit();
+runtime.sendHeartbeats();
+await runtime.runScript();

@@ -1,0 +1,109 @@
+// What `handoff ctl status` shows: a plain-data snapshot of the master and
+// every worker process, safe to send as JSON.
+
+import type { DispatchHandle } from '../dispatch/handles.js';
+import { VERSION } from '../version.js';
+import type { BoundAddress } from '../dispatch/listener.js';
+import type { Pool } from '../primary/pool.js';
+import type { WorkerState } from '../primary/lifecycle.js';
+
+export interface WorkerStatus {
+  id: number;
+  slot: number;
+  pid: number;
+  state: WorkerState;
+  /** Since the worker became ready; 0 if it is not (yet). */
+  uptimeMs: number;
+  /** Unexpected exits replaced in this worker's slot. */
+  restarts: number;
+  /** Connections handed to it and accepted. */
+  handed: number;
+  /** Connections open in it, as it last reported. */
+  active: number;
+  /** Hand-offs sent and not yet acknowledged. */
+  inFlight: number;
+  /** HTTP requests served (reported with each heartbeat), and per second over the last second. */
+  requests: number;
+  requestsPerSecond: number;
+  rssBytes: number;
+  cpuPercent: number;
+}
+
+export interface MasterStatus {
+  pid: number;
+  version: string;
+  node: string;
+  address: BoundAddress;
+  scheduler: string;
+  transport: string;
+  uptimeMs: number;
+  /** Configured number of workers. */
+  workers: number;
+  /** Workers taking connections now. */
+  ready: number;
+  /** False while the master has paused accepting (its queue is full). */
+  accepting: boolean;
+  /** Connections the master holds: queued or in flight to a worker. */
+  heldConnections: number;
+  reloading: boolean;
+  /** Graceful shutdown has begun: workers drain, and nothing can be changed any more. */
+  closing: boolean;
+  gaveUp: boolean;
+  sharedStateBytes: number;
+  processes: WorkerStatus[];
+}
+
+export function workerStatuses(pool: Pool, handle: DispatchHandle, now = Date.now()): WorkerStatus[] {
+  return pool
+    .workers()
+    .sort((a, b) => a.slot - b.slot || a.id - b.id)
+    .map((worker) => ({
+      id: worker.id,
+      slot: worker.slot,
+      pid: worker.pid,
+      state: worker.state,
+      uptimeMs: worker.uptime(now),
+      restarts: pool.slots[worker.slot]?.restarts ?? 0,
+      handed: handle.handedTo(worker),
+      active: worker.active,
+      inFlight: handle.inFlightTo(worker),
+      requests: worker.usage.requests,
+      requestsPerSecond: Math.round(worker.usage.requestsPerSecond),
+      rssBytes: worker.usage.rss,
+      cpuPercent: Math.round(worker.usage.cpuPercent * 10) / 10,
+    }));
+}
+
+export interface StatusSource {
+  address: BoundAddress;
+  scheduler: string;
+  transport: string;
+  startedAt: number;
+  pool: Pool;
+  handle: DispatchHandle;
+  reloading: boolean;
+  closing: boolean;
+  sharedStateBytes: number;
+}
+
+export function masterStatus(source: StatusSource): MasterStatus {
+  const processes = workerStatuses(source.pool, source.handle);
+  return {
+    pid: process.pid,
+    version: VERSION,
+    node: process.version,
+    address: source.address,
+    scheduler: source.scheduler,
+    transport: source.transport,
+    uptimeMs: Date.now() - source.startedAt,
+    workers: source.pool.size,
+    ready: processes.filter((worker) => worker.state === 'listening').length,
+    accepting: source.handle.accepting,
+    heldConnections: source.handle.held,
+    reloading: source.reloading,
+    closing: source.closing,
+    gaveUp: source.pool.gaveUp,
+    sharedStateBytes: source.sharedStateBytes,
+    processes,
+  };
+}

@@ -1,0 +1,302 @@
+// What Node's RoundRobinHandle (lib/internal/cluster/round_robin_handle.js)
+// does, for every scheduler in which the master accepts: queue each accepted
+// connection, hand it to a worker, close the master's copy once the worker
+// says "accepted". Which worker gets it is a Scheduler's to say.
+//
+//   accept ──> queue ──> pick ──> send handle ──> ack: accepted ──> close master's copy
+//                 ^                                    │
+//                 └──────── refused, or worker gone ───┘
+//
+// Node's steps, and where each is here:
+//   RoundRobinHandle(key, address, ...) + server.listen  -> constructor
+//   RoundRobinHandle.prototype.add(worker, send)         -> add()
+//   RoundRobinHandle.prototype.remove(worker)            -> remove()
+//   RoundRobinHandle.prototype.distribute(err, handle)   -> accept()
+//   RoundRobinHandle.prototype.handoff(worker)           -> #handoff()
+//   the reply callback passed to sendHelper() in handoff -> acknowledge()
+//
+// Where handoff does better than RoundRobinHandle:
+//  - a window of WINDOW hand-offs in flight per worker instead of one (see
+//    lane.ts), so the master never waits a round trip before the next one;
+//  - a connection in flight to a worker that dies is taken back and given to
+//    another worker (cluster never reclaims it: nodejs/node-v0.x-archive#7006);
+//  - the master holds at most maxPending connections: past that it stops
+//    accepting, and clients wait in the kernel's backlog instead of the
+//    master's memory and file descriptors (cluster's queue has no bound);
+//  - the last worker leaving does not close the queue: a replacement takes it;
+//  - a connection whose client reset while it waited is dropped here, not
+//    handed to a worker (PendingConnection.peerAlive()).
+
+import type { TcpHandle } from '../wire/node-internals.js';
+import type { Tracer } from '../trace.js';
+import type { Scheduler, WorkerView } from '../scheduler/types.js';
+import { ConnectionQueue, PendingConnection } from './connection.js';
+import type { DispatchHandle } from './handles.js';
+import { Lane, type DispatchWorker, type SendConnection } from './lane.js';
+
+export { PendingConnection } from './connection.js';
+export { STALL_MS, WINDOW, type DispatchWorker } from './lane.js';
+
+/** What the dispatcher needs of the listening socket. */
+export interface AcceptingSocket {
+  onconnection: (client: TcpHandle) => void;
+  /** Stop accepting: called when the master holds maxPending connections. */
+  pause(): void;
+  /** Accept again: called once the master holds half of that. */
+  resume(): void;
+}
+
+/** A worker the round-robin handle can send connections to. */
+export interface RoundRobinWorker extends DispatchWorker {
+  /** Writes a connection's handle to the worker; false if it could not even be written. */
+  sendConnection: SendConnection;
+}
+
+export interface DispatcherOptions {
+  maxPending: number;
+  trace: Tracer | null;
+  /** The clock the lanes measure stalls with (tests pass their own). */
+  now?: () => number;
+}
+
+export class Dispatcher implements DispatchHandle {
+  /** Like Node's handle key: the listening address this handle serves. */
+  readonly key: string;
+  /** Connections only once the worker listens. */
+  readonly addOn = 'listening';
+  readonly #socket: AcceptingSocket;
+  readonly #scheduler: Scheduler;
+  readonly #options: DispatcherOptions;
+  readonly #now: () => number;
+  /** Every worker with a lane (Node's `all`), by id: taking connections, or still owing answers. */
+  readonly #lanes = new Map<number, Lane>();
+  /** The lanes taking connections, in slot order, and their views (what the scheduler sees). */
+  readonly #ready: Lane[] = [];
+  readonly #readyViews: WorkerView[] = [];
+  readonly #byView = new Map<WorkerView, Lane>();
+  readonly #queue = new ConnectionQueue();
+  /** Every connection whose descriptor the master holds: queued plus in flight. */
+  #held = 0;
+  #seq = 0;
+  #paused = false;
+  /** Clients that reset while their connection waited in the master: closed by their client, not cut. */
+  #goneWhileQueued = 0;
+  #whenEmpty: Array<() => void> = [];
+
+  // RoundRobinHandle(key, address, ...): the socket is already bound and listening (Listener.bind).
+  constructor(key: string, socket: AcceptingSocket, scheduler: Scheduler, options: DispatcherOptions) {
+    this.key = key;
+    this.#socket = socket;
+    this.#scheduler = scheduler;
+    this.#options = options;
+    this.#now = options.now ?? Date.now;
+    socket.onconnection = (handle) => this.accept(handle);
+  }
+
+  get queued(): number {
+    return this.#queue.length;
+  }
+
+  get held(): number {
+    return this.#held;
+  }
+
+  get accepting(): boolean {
+    return !this.#paused;
+  }
+
+  get goneWhileQueued(): number {
+    return this.#goneWhileQueued;
+  }
+
+  /** Connections the worker accepted, and those in flight to it (0 if it has no lane). */
+  handedTo(worker: DispatchWorker): number {
+    return this.#lanes.get(worker.id)?.handed ?? 0;
+  }
+
+  inFlightTo(worker: DispatchWorker): number {
+    return this.#lanes.get(worker.id)?.inFlight.size ?? 0;
+  }
+
+  // RoundRobinHandle.prototype.distribute: queue the connection, then hand out what can be.
+  accept(handle: TcpHandle): void {
+    const connection = new PendingConnection(++this.#seq, handle);
+    this.#options.trace?.conn(connection.seq, `accepted by the master on fd ${handle.fd}, from ${connection.remoteAddress || 'a client already gone'}`);
+    this.#held++;
+    this.#queue.push(connection);
+    this.#handoff();
+    if (this.#held >= this.#options.maxPending && !this.#paused) {
+      this.#paused = true;
+      this.#options.trace?.conn(connection.seq, `master holds ${this.#held} connections: accepting paused`);
+      this.#socket.pause();
+    }
+  }
+
+  // RoundRobinHandle.prototype.add: a worker is listening; it may get connections from now on.
+  add(worker: RoundRobinWorker): void {
+    let lane = this.#lanes.get(worker.id);
+    if (lane === undefined) this.#lanes.set(worker.id, (lane = new Lane(worker, (connection) => worker.sendConnection(connection), this.#now)));
+    if (this.#byView.has(lane.view)) return;
+    const index = this.#ready.findIndex((other) => other.worker.slot > worker.slot);
+    const at = index === -1 ? this.#ready.length : index;
+    this.#ready.splice(at, 0, lane);
+    this.#readyViews.splice(at, 0, lane.view);
+    this.#byView.set(lane.view, lane);
+    this.#scheduler.add?.(lane.view);
+    this.#handoff();
+  }
+
+  // RoundRobinHandle.prototype.remove: none are sent from now on (draining, suicide, silent, dead).
+  // Unlike Node, the lane stays until its answers are in (reclaim), and the queue stays for the others.
+  remove(worker: DispatchWorker): boolean {
+    const lane = this.#lanes.get(worker.id);
+    if (lane === undefined || !this.#byView.delete(lane.view)) return false;
+    const index = this.#ready.indexOf(lane);
+    this.#ready.splice(index, 1);
+    this.#readyViews.splice(index, 1);
+    this.#scheduler.remove?.(lane.view);
+    return true;
+  }
+
+  /**
+   * The worker's channel is gone, so no answer will come: every connection in
+   * flight to it is taken back and re-dispatched, oldest first. Called only
+   * after the channel closed, i.e. after every acknowledgement it sent was read.
+   */
+  reclaim(worker: DispatchWorker): void {
+    const lane = this.#lanes.get(worker.id);
+    if (lane === undefined) return;
+    this.remove(worker);
+    const orphans = [...lane.inFlight.keys()].sort((a, b) => b - a); // newest first, so the oldest ends up at the front
+    for (const seq of orphans) this.#takeBack(lane, seq, `reclaimed from w${worker.id}, which is gone: re-dispatching`);
+    if (worker.state === 'dead') this.#lanes.delete(worker.id);
+    this.#handoff();
+  }
+
+  /** The worker exited: out of rotation; its lane goes once nothing is left in flight (else at reclaim). */
+  forget(worker: DispatchWorker): void {
+    this.remove(worker);
+    if (this.inFlightTo(worker) === 0) this.#lanes.delete(worker.id);
+  }
+
+  // The reply callback of RoundRobinHandle.prototype.handoff: accepted, close our copy; refused, distribute again.
+  acknowledge(worker: DispatchWorker, accepted: readonly number[], refused: readonly number[]): void {
+    const lane = this.#lanes.get(worker.id);
+    if (lane === undefined) return;
+    lane.answered(accepted.length, refused.length, () => this.#handoff());
+    const trace = this.#options.trace;
+    for (const seq of accepted) {
+      const connection = lane.take(seq);
+      if (connection === undefined) continue;
+      connection.handle.close(); // the worker has its own descriptor now
+      this.#held--;
+      lane.handed++;
+      trace?.conn(seq, `w${worker.id} accepted it: the master closes its copy`);
+    }
+    this.#released();
+    for (let i = refused.length - 1; i >= 0; i--) this.#takeBack(lane, refused[i] as number, `w${worker.id} refused it: re-dispatching`);
+    this.#maybeResume();
+    this.#handoff();
+  }
+
+  /** The worker reported fewer open connections: one that refused may take more; `retry` also tries the queue when it had not. */
+  roomAgain(worker: DispatchWorker, retry: boolean): void {
+    const wasRefusing = this.#lanes.get(worker.id)?.clearRefusal() ?? false;
+    if (wasRefusing || retry) this.#handoff();
+  }
+
+  /** A write that libuv had queued failed later: the worker never got that connection. */
+  writeFailed(worker: DispatchWorker, seq: number): void {
+    const lane = this.#lanes.get(worker.id);
+    if (lane === undefined || !this.#takeBack(lane, seq, `could not be written to w${worker.id}: re-dispatching`)) return;
+    this.remove(worker);
+    this.#handoff();
+  }
+
+  /** A connection in flight on `lane` comes back to the front of the queue; false if it was not in flight there. */
+  #takeBack(lane: Lane, seq: number, why: string): boolean {
+    const connection = lane.take(seq);
+    if (connection === undefined) return false;
+    connection.attempts++;
+    this.#options.trace?.conn(seq, why);
+    this.#queue.unshift(connection);
+    return true;
+  }
+
+  /** The master accepts on the listening socket already: nothing to take back (see SharedHandle.takeBack). */
+  takeBack(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  unshared(): void {}
+
+  /** Resolves once the master holds no connection (every one accepted by a worker, or closed). */
+  whenEmpty(): Promise<void> {
+    if (this.#held === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#whenEmpty.push(resolve));
+  }
+
+  #released(): void {
+    if (this.#held === 0 && this.#whenEmpty.length > 0) for (const resolve of this.#whenEmpty.splice(0)) resolve();
+  }
+
+  /** Closes every connection the master still holds in its queue (at shutdown, with no worker left). */
+  closeQueued(): number {
+    let closed = 0;
+    for (let connection = this.#queue.shift(); connection !== undefined; connection = this.#queue.shift()) {
+      connection.handle.close();
+      this.#held--;
+      closed++;
+    }
+    this.#released();
+    return closed;
+  }
+
+  // RoundRobinHandle.prototype.handoff: send queued connections while the scheduler picks a worker.
+  #handoff(): void {
+    const trace = this.#options.trace;
+    while (this.#queue.length > 0 && this.#ready.length > 0) {
+      const connection = this.#queue.peek() as PendingConnection;
+      // Only a connection that waited (not the one accepted just now) can have lost its client meanwhile.
+      // Checked before pick(), so a dead one takes no turn from a scheduler.
+      if ((connection.seq !== this.#seq || connection.attempts > 0) && !connection.peerAlive()) {
+        this.#queue.shift();
+        this.#dropGone(connection);
+        continue;
+      }
+      const view = this.#scheduler.pick(connection, this.#readyViews);
+      if (view === undefined) return;
+      const lane = this.#byView.get(view);
+      if (lane === undefined) return; // a scheduler returned something that is not a ready worker
+      this.#queue.shift();
+      const { id, pid } = lane.worker;
+      if (trace) {
+        trace.conn(connection.seq, `scheduler ${this.#scheduler.name} picked w${id}: ${this.#scheduler.explain?.(connection, view) ?? 'no reason given'}`);
+        // Before the write, so that the worker's "received" line cannot come first.
+        trace.conn(connection.seq, `handle sent to w${id} (pid ${pid})`);
+      }
+      if (!lane.hand(connection)) {
+        // The write failed outright (the channel is closing): take the worker out and retry elsewhere.
+        trace?.conn(connection.seq, `could not be written to w${id}: back to the queue`);
+        this.#queue.unshift(connection);
+        this.remove(lane.worker);
+      }
+    }
+  }
+
+  #dropGone(connection: PendingConnection): void {
+    connection.handle.close();
+    this.#held--;
+    this.#goneWhileQueued++;
+    this.#options.trace?.conn(connection.seq, 'the client reset while it waited in the master: dropped, not handed out');
+    this.#released();
+    this.#maybeResume();
+  }
+
+  #maybeResume(): void {
+    if (this.#paused && this.#held <= this.#options.maxPending / 2) {
+      this.#paused = false;
+      this.#socket.resume();
+    }
+  }
+}

@@ -1,0 +1,83 @@
+// Graceful shutdown (SIGTERM, SIGINT, `handoff ctl stop`, master.close()):
+//  0. with --shutdown-delay, keep serving that long first (status already says
+//     "shutting down"), so that a load balancer stops sending;
+//  1. stop forking, checking and scheduling; accept what the kernel has already
+//     completed (shared: once the workers have stopped accepting and closed
+//     their descriptors of the socket), then close the listener (new
+//     connections are refused);
+//  2. give the workers, for up to --kill-timeout, every connection the master
+//     still holds (queued, or in flight to a worker);
+//  3. drain every worker: each finishes what it has and exits, or is forced
+//     out after --kill-timeout;
+//  4. close what is left: connections no worker took, the pid file, the control socket.
+// Exit code 0 if every connection was answered, 1 if any had to be cut --
+// now or earlier in the master's life (../primary/cut.ts).
+
+import type { ControlServer } from '../control/server.js';
+import type { DispatchHandle } from '../dispatch/handles.js';
+import type { Listener } from '../dispatch/listener.js';
+import type { Logger } from '../cli/log.js';
+import type { ResolvedOptions } from '../cli/options.js';
+import { removePidFile } from '../cli/pid-file.js';
+import type { Pool } from '../primary/pool.js';
+import { formatDuration } from '../units.js';
+
+export interface ShutdownParts {
+  options: ResolvedOptions;
+  pool: Pool;
+  listener: Listener;
+  handle: DispatchHandle;
+  control: ControlServer | undefined;
+  log: Logger;
+  /** Stops the health monitor and the schedules. */
+  stopTimers(): void;
+}
+
+export async function shutDown(parts: ShutdownParts, initialCode: number): Promise<number> {
+  const { options, pool, listener, handle, log } = parts;
+  if (options.shutdownDelay > 0) {
+    log.log('info', `serving on for --shutdown-delay ${formatDuration(options.shutdownDelay)} before draining`);
+    await new Promise((resolve) => setTimeout(resolve, options.shutdownDelay));
+  }
+  pool.stop();
+  parts.stopTimers();
+  const deadline = Date.now() + options.killTimeout;
+  const serving = (): boolean => pool.workers().some((worker) => worker.state === 'listening');
+  if (serving()) {
+    // shared: the workers stop accepting and close their descriptors; the master accepts from here on.
+    await handle.takeBack(Math.min(1000, options.killTimeout));
+    const taken = await listener.acceptBacklog(deadline);
+    if (taken > 0) log.log('info', `accepted ${taken} connection(s) that were waiting in the kernel's backlog before closing the listener`);
+  }
+  listener.close();
+
+  if (serving()) {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([handle.whenEmpty(), new Promise((resolve) => (timer = setTimeout(resolve, Math.max(0, deadline - Date.now()))))]);
+    clearTimeout(timer);
+  }
+
+  const workers = pool.workers();
+  const exits = workers.map(
+    (worker) =>
+      new Promise<boolean>((resolve) => {
+        // 'gone': exited, and its exit report (what it cut) has been read.
+        if (worker.gone) return resolve(worker.exitCode === 0 && worker.exitSignal === null);
+        worker.once('gone', () => resolve(worker.exitCode === 0 && worker.exitSignal === null));
+      }),
+  );
+  for (const worker of workers) pool.retire(worker, 'shutdown');
+  const clean = await Promise.all(exits);
+
+  const dropped = handle.closeQueued();
+  if (dropped > 0) {
+    log.log('warn', `${dropped} connection(s) the master held were not taken by a worker within --kill-timeout ${formatDuration(options.killTimeout)}: closed without an answer`);
+  }
+  const forced = clean.filter((ok) => !ok).length;
+  if (forced > 0) log.log('warn', `${forced} worker(s) did not finish cleanly (forced out, or exited with an error): some requests may have been cut`);
+  const cut = pool.cut.total;
+  if (cut > 0) log.log('warn', pool.cut.summary());
+  if (options.pidFile !== undefined) removePidFile(options.pidFile);
+  await parts.control?.close(); // last: until now, `handoff ctl status` could watch the drain
+  return initialCode !== 0 || dropped > 0 || forced > 0 || cut > 0 ? Math.max(initialCode, 1) : 0;
+}

@@ -1,0 +1,174 @@
+// The IPC protocol between the master and the worker runtime, as one typed
+// union per direction.
+//
+// Node hands every message whose `cmd` starts with "NODE_" to the
+// undocumented 'internalMessage' event instead of 'message' (see isInternal()
+// in lib/internal/child_process.js). cluster tags its traffic 'NODE_CLUSTER';
+// we tag ours 'NODE_HANDOFF'. That is the whole trick that lets the user's
+// own process.send() / process.on('message') traffic pass through untouched,
+// in both directions: user code never sees ours, and ours never sees theirs.
+
+export const CMD = 'NODE_HANDOFF';
+export type Cmd = typeof CMD;
+
+/** How a worker's server came to be attached to the master's listener. */
+export type ScriptForm = 'listen' | 'server-export' | 'handler-export';
+
+/** Why a worker is asked to drain. */
+export type DrainReason = 'suicide' | 'shutdown' | 'reload' | 'scale-down' | 'max-memory' | 'max-lifetime' | 'master-gone';
+
+export interface SerializedError {
+  message: string;
+  stack: string;
+}
+
+// ---- master -> worker -------------------------------------------------------
+
+export type MasterMessage =
+  /** A connection for the worker's server; the accepted TCP handle rides with it (rr). */
+  | { cmd: Cmd; type: 'conn'; seq: number }
+  /** The master's bound listening socket rides with it; the worker accepts on it (shared). */
+  | { cmd: Cmd; type: 'listen-handle' }
+  /** shared, at shutdown: stop accepting on the listening socket; hand-offs from the master only from now on. Answered with 'unshared'. */
+  | { cmd: Cmd; type: 'unshare' }
+  /** Stop taking connections, finish what is open, exit; force exit after timeoutMs. */
+  | { cmd: Cmd; type: 'drain'; reason: DrainReason; timeoutMs: number }
+  /** A message from another worker (or the master) for the user's code. */
+  | { cmd: Cmd; type: 'relay'; from: number | 'master'; data: unknown }
+  /** The current shared state, sent before a worker is marked ready and on every change. */
+  | { cmd: Cmd; type: 'state'; state: Record<string, unknown> };
+
+// ---- worker -> master -------------------------------------------------------
+
+export type WorkerMessage =
+  /** The runtime is up and is about to load the user's script. */
+  | { cmd: Cmd; type: 'online' }
+  /** The user's server is attached: the worker can take connections. */
+  | { cmd: Cmd; type: 'listening'; form: ScriptForm }
+  /** Answers for connections received: accepted ones are the worker's now, refused ones go elsewhere. */
+  | { cmd: Cmd; type: 'ack'; accepted: number[]; refused: number[]; active: number }
+  /** shared: it no longer accepts on the listening socket, and has closed its descriptor of it. */
+  | { cmd: Cmd; type: 'unshared' }
+  /** The user's script threw while loading. */
+  | { cmd: Cmd; type: 'load-error'; error: SerializedError }
+  /** uncaughtException/unhandledRejection: replace me now, I am draining and will exit. */
+  | { cmd: Cmd; type: 'suicide'; error: SerializedError }
+  /** Open connections changed (only if the scheduler needs it: WorkerConfig.reportLoad); at most one per event-loop turn. */
+  | { cmd: Cmd; type: 'load'; active: number }
+  /** Sent every heartbeat interval; also carries load figures (`requests`: HTTP requests served so far). */
+  | { cmd: Cmd; type: 'heartbeat'; active: number; rss: number; requests: number }
+  /**
+   * Written as the process exits (its 'exit' event), however it exits: the
+   * HTTP requests it received and never finished answering (`inFlight`) and
+   * its open connections (`open`). The master counts them as cut.
+   */
+  | { cmd: Cmd; type: 'exiting'; code: number; inFlight: number; open: number }
+  /** The drain began (for the trace and for status). */
+  | { cmd: Cmd; type: 'draining'; reason: DrainReason; active: number }
+  /** User code asked to broadcast to all workers, or to send to the master. */
+  | { cmd: Cmd; type: 'broadcast'; data: unknown; includeSelf: boolean }
+  | { cmd: Cmd; type: 'to-master'; data: unknown }
+  /** User code changed the shared state: set a key, or add to a number atomically. */
+  | { cmd: Cmd; type: 'set-state'; key: string; value: unknown }
+  | { cmd: Cmd; type: 'increment-state'; key: string; by: number };
+
+export type WorkerMessageType = WorkerMessage['type'];
+export type MasterMessageType = MasterMessage['type'];
+
+/**
+ * The fast transport writes `conn` messages by hand, seq first, so that the
+ * receiving side can recognise one from its first bytes (see fast-handoff.ts installFastReceiver).
+ * Node's own handle messages always start with '{"cmd":'.
+ */
+export const FAST_CONN_PREFIX = '{"seq":';
+export function fastConnMessage(seq: number): string {
+  return `${FAST_CONN_PREFIX}${seq},"cmd":"${CMD}","type":"conn"}\n`;
+}
+
+/** An `ack` written by hand (the hot path: one per event-loop turn under load), identical to JSON.stringify's. */
+export function ackLine(accepted: readonly number[], refused: readonly number[], active: number): string {
+  return `{"cmd":"${CMD}","type":"ack","accepted":[${accepted.join(',')}],"refused":[${refused.join(',')}],"active":${active}}\n`;
+}
+
+export function isHandoffMessage(message: unknown): message is { cmd: Cmd; type: string } {
+  return (
+    typeof message === 'object' &&
+    message !== null &&
+    (message as { cmd?: unknown }).cmd === CMD &&
+    typeof (message as { type?: unknown }).type === 'string'
+  );
+}
+
+export function serializeError(error: unknown): SerializedError {
+  if (error instanceof Error) {
+    return { message: `${error.name}: ${error.message}`, stack: error.stack ?? String(error) };
+  }
+  const text = `non-error thrown: ${safeString(error)}`;
+  return { message: text, stack: text };
+}
+
+function safeString(value: unknown): string {
+  try {
+    return typeof value === 'string' ? value : JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}
+
+// ---- validation ---------------------------------------------------------------
+// Anything tagged NODE_HANDOFF is checked before a handler sees it: user code
+// can send messages with our tag too, and a malformed one must be dropped,
+// never crash the master.
+
+type Shape = Record<string, unknown>;
+const isSeqList = (value: unknown): boolean => Array.isArray(value) && value.every((seq) => Number.isSafeInteger(seq));
+const isCount = (value: unknown): boolean => typeof value === 'number' && Number.isFinite(value) && value >= 0;
+const isError = (value: unknown): boolean =>
+  typeof value === 'object' && value !== null && typeof (value as Shape)['message'] === 'string' && typeof (value as Shape)['stack'] === 'string';
+
+const workerMessageChecks: { readonly [T in WorkerMessageType]: (message: Shape) => boolean } = {
+  online: () => true,
+  listening: (m) => m['form'] === 'listen' || m['form'] === 'server-export' || m['form'] === 'handler-export',
+  ack: (m) => isSeqList(m['accepted']) && isSeqList(m['refused']) && isCount(m['active']),
+  unshared: () => true,
+  'load-error': (m) => isError(m['error']),
+  suicide: (m) => isError(m['error']),
+  load: (m) => isCount(m['active']),
+  heartbeat: (m) => isCount(m['active']) && isCount(m['rss']) && isCount(m['requests']),
+  exiting: (m) => typeof m['code'] === 'number' && isCount(m['inFlight']) && isCount(m['open']),
+  draining: (m) => typeof m['reason'] === 'string' && isCount(m['active']),
+  broadcast: (m) => typeof m['includeSelf'] === 'boolean' && 'data' in m,
+  'to-master': (m) => 'data' in m,
+  'set-state': (m) => typeof m['key'] === 'string' && m['key'] !== '',
+  'increment-state': (m) => typeof m['key'] === 'string' && m['key'] !== '' && typeof m['by'] === 'number' && Number.isFinite(m['by']),
+};
+
+/** The message, if it is a well-formed handoff message from a worker; undefined otherwise. */
+export function decodeWorkerMessage(raw: unknown): WorkerMessage | undefined {
+  if (!isHandoffMessage(raw)) return undefined;
+  const check = (workerMessageChecks as Record<string, ((message: Shape) => boolean) | undefined>)[raw.type];
+  return check !== undefined && check(raw as unknown as Shape) ? (raw as WorkerMessage) : undefined;
+}
+
+// ---- start-up configuration ----------------------------------------------------
+
+/** Given to each worker runtime in the HANDOFF_WORKER environment variable. */
+export interface WorkerConfig {
+  id: number;
+  slot: number;
+  script: string;
+  /** rr family: connections arrive one by one from the master; shared: the worker accepts itself. */
+  accepts: 'master' | 'self';
+  address: { address: string; port: number; family: 'IPv4' | 'IPv6' };
+  killTimeout: number;
+  heartbeatInterval: number;
+  /** Ready only once the app calls process.send('ready') (PM2's wait_ready). */
+  waitReady: boolean;
+  /** The master sends this signal with every drain request; it must not kill the worker by itself. */
+  killSignal: NodeJS.Signals;
+  trace: boolean;
+  /** The scheduler reads open-connection counts: report each change (child/connection-count.ts). */
+  reportLoad: boolean;
+}
+
+export const WORKER_CONFIG_ENV = 'HANDOFF_WORKER';

@@ -3,12 +3,13 @@
 // `{ online, listening, queryServer, ... }`.
 
 import path from 'node:path';
-import { CMD, type WorkerMessage } from '../wire/protocol.js';
+import { CMD, type DrainReason, type WorkerMessage } from '../wire/protocol.js';
 import type { DispatchHandle } from '../dispatch/handles.js';
 import type { Tracer } from '../trace.js';
 import type { Logger } from '../cli/log.js';
 import type { ResolvedOptions } from '../cli/options.js';
 import type { Pool, Replacement } from './pool.js';
+import { retirements } from './retire.js';
 import type { Messaging } from '../operations/messaging.js';
 import { jsonSize, MAX_MESSAGE_BYTES, type StateChange } from '../operations/shared-state.js';
 import type { Worker } from './worker.js';
@@ -50,10 +51,12 @@ export function createMessageHandlers(context: MessageContext): (worker: Worker,
 
   const handlers: Handlers = {
     online(worker) {
-      if (worker.state === 'closing' && worker.drainReason !== undefined && worker.drainReason !== 'suicide') {
-        // Asked to drain while still starting (a shutdown during a reload): that message may have
-        // arrived before the runtime listened for it. Say it again, now that it listens.
-        worker.send({ cmd: CMD, type: 'drain', reason: worker.drainReason, timeoutMs: options.killTimeout });
+      const toldToDrain = worker.state === 'closing' ? drainSent(worker) : undefined;
+      if (toldToDrain !== undefined) {
+        // Asked to drain while still starting (a shutdown during a reload, or while a crashed worker's
+        // replacement starts): that message may have arrived before the runtime listened for it. Say it
+        // again, now that it listens.
+        worker.send({ cmd: CMD, type: 'drain', reason: toldToDrain, timeoutMs: options.killTimeout });
         return;
       }
       if (!worker.moveTo('online')) return;
@@ -66,6 +69,7 @@ export function createMessageHandlers(context: MessageContext): (worker: Worker,
     },
     listening(worker, message) {
       if (!worker.moveTo('listening')) return;
+      worker.tls = message.tls === true;
       trace?.worker(worker.id, worker.pid, `ready: server attached (${message.form})`);
       if (handle.addOn === 'listening') handle.add(worker);
       context.ready(worker);
@@ -106,6 +110,12 @@ export function createMessageHandlers(context: MessageContext): (worker: Worker,
     },
     draining(worker, message) {
       trace?.worker(worker.id, worker.pid, `draining (${message.reason}): ${message.active} connection${message.active === 1 ? '' : 's'} open`);
+      // The app called cluster.worker.disconnect(): out of the rotation now, and its slot refilled, as under PM2.
+      if (message.reason === 'disconnect' && worker.state !== 'closing' && worker.state !== 'dead') {
+        const replacement = replacementSaid[pool.retire(worker, 'disconnect')];
+        worker.exitedAfterDisconnect = true; // as cluster says of a worker that disconnected itself
+        log.log('info', `worker ${worker.id} (pid ${worker.pid}) called cluster.worker.disconnect(); ${replacement}draining it`);
+      }
     },
     broadcast(worker, message) {
       if (tooBig(worker, 'broadcast', message.data)) return;
@@ -135,6 +145,12 @@ export function createMessageHandlers(context: MessageContext): (worker: Worker,
   }
 
   return (worker, message) => (handlers[message.type] as (w: Worker, m: TableMessage) => void)(worker, message);
+}
+
+/** Why the master sent it the drain message (retire.ts); undefined for a worker that drains by itself. */
+function drainSent(worker: Worker): DrainReason | undefined {
+  const reason = worker.drainReason;
+  return reason !== undefined && reason !== 'master-gone' && retirements[reason].drain ? reason : undefined;
 }
 
 /** A warning about a misbehaving worker is logged once a minute per kind, not once per message. */

@@ -13,6 +13,8 @@ import { SharedHandle } from './shared-handle.js';
 /** A worker as a dispatch handle sees it: it can take connections, or the listening socket itself. */
 export interface HandleWorker extends RoundRobinWorker {
   sendListenHandle(handle: TcpHandle): boolean;
+  /** shared, at shutdown: stop accepting on the listening socket and close your descriptor of it (answered with `unshared`). */
+  sendUnshare(): boolean;
 }
 
 /** What both kinds of handle do, with Node's add/remove shape. */
@@ -37,6 +39,14 @@ export interface DispatchHandle {
   inFlightTo(worker: HandleWorker): number;
   whenEmpty(): Promise<void>;
   closeQueued(): number;
+  /**
+   * At shutdown, before the listener accepts its backlog and closes: from now
+   * on only the master accepts on the socket (shared: the workers give it
+   * back; rr: nothing to do). Resolves when done, or after `timeoutMs`.
+   */
+  takeBack(timeoutMs: number): Promise<void>;
+  /** shared: `worker` no longer accepts on the socket, and closed its descriptor of it. */
+  unshared(worker: HandleWorker): void;
 }
 
 /** Node's key is address:port:addressType:fd; handoff binds by address and port. */
@@ -45,7 +55,7 @@ export function handleKey(address: BoundAddress): string {
 }
 
 /** The socket(s) a handle serves: one Listener, or a ListenerSet (several sockets as one, for the same workers). */
-export type ListeningSockets = AcceptingSocket & Pick<Listener, 'address' | 'sharedHandle' | 'stopAccepting'>;
+export type ListeningSockets = AcceptingSocket & Pick<Listener, 'address' | 'sharedHandle' | 'stopAccepting' | 'acceptAgain' | 'acceptBacklog'>;
 
 export interface HandleChoice {
   listener: ListeningSockets;
@@ -59,5 +69,5 @@ export interface HandleChoice {
 export function createHandle(choice: HandleChoice): DispatchHandle {
   const { listener, scheduler, maxPending, trace } = choice;
   const key = handleKey(listener.address);
-  return choice.workersAccept ? new SharedHandle(key, listener) : new Dispatcher(key, listener, scheduler, { maxPending, trace });
+  return choice.workersAccept ? new SharedHandle(key, listener, scheduler, { maxPending, trace }) : new Dispatcher(key, listener, scheduler, { maxPending, trace });
 }

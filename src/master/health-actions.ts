@@ -29,6 +29,7 @@ export function createHealthActions(pool: Pool, options: ResolvedOptions, log: L
     silent(worker, silentMs) {
       const message = `no heartbeat for ${formatDuration(silentMs)} (over --heartbeat-timeout ${formatDuration(options.heartbeatTimeout)}): its event loop is blocked`;
       worker.lastError = { message, stack: message };
+      worker.killedFor = 'heartbeat';
       log.log('warn', `worker ${worker.id} (pid ${worker.pid}) sent ${message.replace(': its', '; its')}; replacing it and killing it`);
       trace?.worker(worker.id, worker.pid, 'silent: taken out of the rotation, replaced, killed');
       worker.moveTo('closing');

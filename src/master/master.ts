@@ -40,6 +40,11 @@ import { checkWatchPaths } from './watch.js';
 import { checkWorkerScript } from './worker-script.js';
 import { createMessageHandlers } from './worker-messages.js';
 import type { Worker } from './worker.js';
+import { AppMetrics } from '../operations/metrics/app-metrics.js';
+import { DispatchStats } from '../operations/metrics/dispatch-stats.js';
+import { MetricsEndpoint, parseMetricsAddress } from '../operations/metrics/endpoint.js';
+import { HandoffRegistry } from '../operations/metrics/registry.js';
+import { WorkerTotals } from '../operations/metrics/worker-totals.js';
 
 export interface MasterEvents {
   fork: [worker: Worker];
@@ -86,6 +91,12 @@ export class Master extends EventEmitter<MasterEvents> {
   /** With --no-restart: how each worker ended, so the master's exit says whether the job succeeded. */
   readonly #exitCodes: number[] = [];
   #stopSchedules: () => void = () => undefined;
+  /** What the dispatcher counts, and what outlives the workers: for status and /metrics. */
+  readonly #dispatchStats = new DispatchStats();
+  readonly #workerTotals = new WorkerTotals();
+  readonly #appMetrics: AppMetrics | undefined;
+  readonly #metrics: MetricsEndpoint | undefined;
+  #shuttingDown = false;
 
   constructor(input: MasterOptions, dependencies: MasterDependencies = {}) {
     super();
@@ -111,6 +122,7 @@ export class Master extends EventEmitter<MasterEvents> {
         throw error;
       }
     }
+    const metricsAddress = options.metrics === undefined ? undefined : parseMetricsAddress(options.metrics);
     const control = resolveControlPath(options.control);
     this.#control = control && new ControlServer({ ...control, target: this, logger: this.#log });
 
@@ -120,6 +132,7 @@ export class Master extends EventEmitter<MasterEvents> {
       pause: () => this.#listener.pause(),
       resume: () => this.#listener.resume(),
       trace: this.#trace,
+      observer: this.#dispatchStats,
     });
     this.#listener.onconnection = (handle) => this.#dispatcher.accept(handle);
     this.#shared = this.scheduler.workersAccept ? new SharedSocket(this.#listener) : undefined;
@@ -155,7 +168,22 @@ export class Master extends EventEmitter<MasterEvents> {
         this.#checkReady();
       },
       message: (worker, data) => this.emit('message', worker, data, undefined),
+      appMetrics: (worker, message) => this.#appMetrics?.answer(worker, message.id, message.metrics, message.error),
     });
+    if (metricsAddress !== undefined) {
+      const appMetrics = new AppMetrics();
+      this.#appMetrics = appMetrics;
+      const registry = new HandoffRegistry({ status: () => this.status(), workers: () => this.workers, appMetrics });
+      this.#metrics = new MetricsEndpoint(
+        metricsAddress,
+        {
+          healthy: () => this.listeningWorkers.length > 0,
+          shuttingDown: () => this.shuttingDown,
+          scrape: () => registry.scrape(),
+        },
+        (message) => this.#log.log('warn', message),
+      );
+    }
 
     this.#health = new HealthMonitor(() => this.workers, options, createHealthActions(this.#pool, options, this.#log, this.#trace));
     // Fork on the next tick, so that whoever called createMaster() can attach listeners first.
@@ -166,6 +194,8 @@ export class Master extends EventEmitter<MasterEvents> {
   async #start(): Promise<void> {
     try {
       await this.#control?.listen();
+      await this.#metrics?.listen();
+      if (this.#metrics !== undefined) this.#log.log('info', `metrics on ${this.#metrics.url} (and /healthz, /readyz)`);
     } catch (error) {
       this.#log.log('error', error instanceof Error ? error.message : String(error));
       void this.close(1);
@@ -224,8 +254,26 @@ export class Master extends EventEmitter<MasterEvents> {
       dispatcher: this.#dispatcher,
       reloading: this.#reloads.running,
       closing: this.#closing !== undefined,
+      shuttingDown: this.shuttingDown,
+      metricsUrl: this.#metrics?.url,
       sharedStateBytes: this.#messaging.state.bytes,
+      observed: { stats: this.#dispatchStats, totals: this.#workerTotals, appMetrics: this.#appMetrics },
     });
+  }
+
+  /**
+   * True from the first moment of a shutdown: /readyz answers 503 from then
+   * on, so load balancers and Kubernetes stop sending traffic while the
+   * master drains. close() sets it; markShuttingDown() sets it earlier, for a
+   * delay before the shutdown proper (--shutdown-delay).
+   */
+  get shuttingDown(): boolean {
+    return this.#shuttingDown || this.#closing !== undefined;
+  }
+
+  /** Not ready from now on (/readyz 503), while everything keeps serving: the start of a shutdown delay. */
+  markShuttingDown(): void {
+    this.#shuttingDown = true;
   }
 
   // ---- messages and shared state ------------------------------------------------------
@@ -259,13 +307,17 @@ export class Master extends EventEmitter<MasterEvents> {
     worker.on('write-failed', (seq) => this.#dispatcher.writeFailed(worker, seq));
     // Only once the channel is closed have all its acknowledgements been read:
     // whatever is still in flight then was never accepted, and can go elsewhere.
-    worker.on('disconnect', () => this.#dispatcher.reclaim(worker));
+    worker.on('disconnect', () => {
+      this.#dispatcher.reclaim(worker);
+      this.#appMetrics?.retire(worker);
+    });
     worker.on('exit', (code, signal) => this.#onExit(worker, code, signal));
   }
 
   #onExit(worker: Worker, code: number | null, signal: NodeJS.Signals | null): void {
     worker.moveTo('dead');
     this.#dispatcher.remove(worker);
+    this.#workerTotals.exited(worker, this.#pool.stopping);
     this.#trace?.worker(worker.id, worker.pid, `exited (${describeExit(code, signal)})`);
     this.emit('exit', worker, code, signal);
     if (!worker.exitedAfterDisconnect && !worker.replaced && !worker.onProbation && !this.#pool.stopping) {
@@ -334,6 +386,7 @@ export class Master extends EventEmitter<MasterEvents> {
       },
       initialCode,
     );
+    await this.#metrics?.close(); // last, with the control socket: probes and scrapes watch the drain
     this.emit('close', exitCode);
     return exitCode;
   }

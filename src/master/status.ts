@@ -2,6 +2,7 @@
 // every worker process, safe to send as JSON.
 
 import type { Dispatcher } from '../scheduler/dispatcher.js';
+import { observedStatus, type ObservedParts, type ObservedStatus } from '../operations/metrics/status-counts.js';
 import { VERSION } from '../version.js';
 import type { BoundAddress } from './listener.js';
 import type { Pool } from './pool.js';
@@ -27,9 +28,13 @@ export interface WorkerStatus {
   requestsPerSecond: number;
   rssBytes: number;
   cpuPercent: number;
+  /** Event-loop delay in ms and utilisation (0..1), as the worker's heartbeat reports them; null until it does. */
+  loopDelayMs: number | null;
+  loopUtilization: number | null;
 }
 
-export interface MasterStatus {
+/** Everything `handoff ctl status --json` prints; /metrics reads the same snapshot (operations/metrics/series.ts). */
+export interface MasterStatus extends ObservedStatus {
   pid: number;
   version: string;
   node: string;
@@ -48,6 +53,10 @@ export interface MasterStatus {
   reloading: boolean;
   /** Graceful shutdown has begun: workers drain, and nothing can be changed any more. */
   closing: boolean;
+  /** Not ready for traffic (/readyz 503): set from the first moment of a shutdown, or of its delay. */
+  shuttingDown: boolean;
+  /** Where --metrics serves /metrics; null without it. */
+  metricsUrl: string | null;
   gaveUp: boolean;
   sharedStateBytes: number;
   processes: WorkerStatus[];
@@ -71,6 +80,8 @@ export function workerStatuses(pool: Pool, now = Date.now()): WorkerStatus[] {
       requestsPerSecond: Math.round(worker.requestsPerSecond),
       rssBytes: worker.rss,
       cpuPercent: Math.round(worker.cpuPercent * 10) / 10,
+      loopDelayMs: worker.loopDelayMs ?? null,
+      loopUtilization: worker.loopUtilization ?? null,
     }));
 }
 
@@ -83,7 +94,10 @@ export interface StatusSource {
   dispatcher: Dispatcher;
   reloading: boolean;
   closing: boolean;
+  shuttingDown: boolean;
+  metricsUrl: string | undefined;
   sharedStateBytes: number;
+  observed: Omit<ObservedParts, 'queued' | 'workers'>;
 }
 
 export function masterStatus(source: StatusSource): MasterStatus {
@@ -102,8 +116,11 @@ export function masterStatus(source: StatusSource): MasterStatus {
     heldConnections: source.dispatcher.held,
     reloading: source.reloading,
     closing: source.closing,
+    shuttingDown: source.shuttingDown,
+    metricsUrl: source.metricsUrl ?? null,
     gaveUp: source.pool.gaveUp,
     sharedStateBytes: source.sharedStateBytes,
     processes,
+    ...observedStatus({ ...source.observed, queued: source.dispatcher.queued, workers: source.pool.workers() }),
   };
 }

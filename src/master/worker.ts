@@ -86,6 +86,11 @@ export class Worker extends EventEmitter<WorkerEvents> implements DispatchTarget
   requestsPerSecond = 0;
   /** CPU use over the last second, in percent of one core. */
   cpuPercent = 0;
+  /** Event-loop delay (ms) and utilisation (0..1), once the heartbeat reports them; undefined until then. */
+  loopDelayMs: number | undefined;
+  loopUtilization: number | undefined;
+  /** The master killed it for a reason of its own (silence), for the restart counts. */
+  killedFor: 'heartbeat' | undefined;
   lastSample: (ProcessSample & { requests: number }) | undefined;
   listeningAt: number | undefined;
   lastHeartbeat = Date.now();
@@ -216,6 +221,11 @@ export class Worker extends EventEmitter<WorkerEvents> implements DispatchTarget
 
   send(message: MasterMessage, handle?: unknown): boolean {
     return sendSafely(this.process, message, handle);
+  }
+
+  /** Asks the worker for its app's prom-client metrics (answered with a `metrics` message). */
+  requestMetrics(id: number): boolean {
+    return this.send({ cmd: CMD, type: 'metrics-req', id });
   }
 
   /**

@@ -21,6 +21,7 @@
 // is still here, unread, and goes to someone else.
 
 import type { TcpHandle } from '../node-internals.js';
+import type { DispatchObserver } from '../operations/metrics/dispatch-stats.js';
 import type { Tracer } from '../trace.js';
 import type { ConnectionInfo, Scheduler, WorkerView } from './types.js';
 
@@ -40,6 +41,8 @@ export class PendingConnection implements ConnectionInfo {
   /** Internal: the accepted libuv handle. Schedulers only see ConnectionInfo. */
   readonly handle: TcpHandle;
   attempts = 0;
+  /** When the master accepted it (performance.now()), for the hand-off latency; 0 without an observer. */
+  acceptedAt = 0;
   #remoteAddress: string | undefined;
 
   constructor(seq: number, handle: TcpHandle) {
@@ -75,6 +78,8 @@ export interface DispatcherOptions {
   /** Accept again: called once the master holds half of that. */
   resume(): void;
   trace: Tracer | null;
+  /** Counts and times for status and /metrics (operations/metrics/dispatch-stats.ts). */
+  observer?: DispatchObserver;
 }
 
 export class Dispatcher {
@@ -111,6 +116,7 @@ export class Dispatcher {
   /** A new connection from the listener (RoundRobinHandle.distribute). */
   accept(handle: TcpHandle): void {
     const connection = new PendingConnection(++this.#seq, handle);
+    if (this.#options.observer) connection.acceptedAt = this.#options.observer.accepted();
     this.#options.trace?.conn(connection.seq, `accepted by the master on fd ${handle.fd}, from ${connection.remoteAddress || 'a client already gone'}`);
     this.#held++;
     this.#queue.push(connection);
@@ -151,13 +157,17 @@ export class Dispatcher {
   reclaim(target: DispatchTarget): void {
     this.remove(target);
     const orphans = [...target.inFlight.keys()].sort((a, b) => b - a); // newest first, so the oldest ends up at the front
-    for (const seq of orphans) this.#takeBack(target, seq, `reclaimed from w${target.id}, which is gone: re-dispatching`);
+    for (const seq of orphans) {
+      if (this.#takeBack(target, seq, `reclaimed from w${target.id}, which is gone: re-dispatching`)) this.#options.observer?.reclaimed(target.view.slot);
+    }
     this.#drain();
   }
 
   /** The worker's answers (child.js: accepted first, then the socket is built). */
   acknowledge(target: DispatchTarget, accepted: readonly number[], refused: readonly number[]): void {
-    const trace = this.#options.trace;
+    const { trace, observer } = this.#options;
+    // One clock reading for the whole batch: it answers every connection the worker took in one turn.
+    const now = observer !== undefined && accepted.length > 0 ? observer.now() : 0;
     for (const seq of accepted) {
       const connection = target.inFlight.get(seq);
       if (connection === undefined) continue;
@@ -165,10 +175,13 @@ export class Dispatcher {
       connection.handle.close(); // the worker has its own descriptor now
       this.#held--;
       target.countHanded();
+      observer?.handed(target.view.slot, connection.acceptedAt, now);
       trace?.conn(seq, `w${target.id} accepted it: the master closes its copy`);
     }
     this.#released();
-    for (let i = refused.length - 1; i >= 0; i--) this.#takeBack(target, refused[i] as number, `w${target.id} refused it: re-dispatching`);
+    for (let i = refused.length - 1; i >= 0; i--) {
+      if (this.#takeBack(target, refused[i] as number, `w${target.id} refused it: re-dispatching`)) observer?.refused(target.view.slot);
+    }
     this.#maybeResume();
     this.#drain();
   }
@@ -176,6 +189,7 @@ export class Dispatcher {
   /** A write that libuv had queued failed later: the worker never got that connection. */
   writeFailed(target: DispatchTarget, seq: number): void {
     if (!this.#takeBack(target, seq, `could not be written to w${target.id}: re-dispatching`)) return;
+    this.#options.observer?.reclaimed(target.view.slot);
     this.remove(target);
     this.#drain();
   }

@@ -13,6 +13,7 @@ import { answerThrownRequest, createDrain, requestsServed, trackRequests } from 
 import { interceptListen } from './listen-intercept.js';
 import { loadScript } from './load-script.js';
 import { LoadReport } from './load-report.js';
+import { AppMetricsReader } from './app-metrics.js';
 import { installChannel, WorkerChannel } from './channel.js';
 
 const config = readConfig();
@@ -92,9 +93,20 @@ const writeLine = createLineWriter() ?? ((line: string, done?: () => void) => se
 const acks = new AckBatcher(writeLine, () => load.take());
 const fast = installFastReceiver((seq, handle) => onConnection(seq, handle));
 
-/** Exits once the master has everything we wrote, so no acknowledgement is lost. */
+const appMetrics = new AppMetricsReader(config.script);
+
+/** Exits once the master has everything we wrote, so no acknowledgement (and no last metrics snapshot) is lost. */
 function exit(code: number): void {
-  acks.flush(() => process.exit(code));
+  void lastMetrics().then(() => acks.flush(() => process.exit(code)));
+}
+
+/** With --metrics, the app's counters as they are at the end, so the master keeps counting them (briefly: a hung collect must not hold the exit). */
+async function lastMetrics(): Promise<void> {
+  if (!config.metrics || appMetrics.registry() === undefined) return;
+  let timer: NodeJS.Timeout | undefined;
+  const reply = await Promise.race([appMetrics.answer(0), new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), 250)))]);
+  clearTimeout(timer);
+  if (reply !== undefined) await new Promise<void>((resolve) => send(reply, () => resolve()));
 }
 
 const drainer = createDrain({
@@ -102,7 +114,7 @@ const drainer = createDrain({
   killSignal: config.killSignal,
   announce: (reason, active) => send({ cmd: CMD, type: 'draining', reason, active }),
   exit,
-  letGo: () => acks.flush(() => process.channel?.unref()),
+  letGo: () => void lastMetrics().then(() => acks.flush(() => process.channel?.unref())),
   log,
 });
 const drain = (reason: DrainReason, timeoutMs: number): void => drainer.start(reason, timeoutMs);
@@ -157,6 +169,7 @@ const handlers: Handlers = {
     reportReadyWhenReady();
   },
   drain: (message) => drain(message.reason, message.timeoutMs),
+  'metrics-req': (message) => void appMetrics.answer(message.id).then((reply) => send(reply)),
   relay: (message) => channel.deliver(message.from, message.data),
   state: (message) => {
     channel.replaceState(message.state);

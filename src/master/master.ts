@@ -45,6 +45,7 @@ import { DispatchStats } from '../operations/metrics/dispatch-stats.js';
 import { MetricsEndpoint, parseMetricsAddress } from '../operations/metrics/endpoint.js';
 import { HandoffRegistry } from '../operations/metrics/registry.js';
 import { WorkerTotals } from '../operations/metrics/worker-totals.js';
+import { installClusterView, loadPrimaryModule } from '../primary/cluster-view.js';
 
 export interface MasterEvents {
   fork: [worker: Worker];
@@ -196,6 +197,10 @@ export class Master extends EventEmitter<MasterEvents> {
       await this.#control?.listen();
       await this.#metrics?.listen();
       if (this.#metrics !== undefined) this.#log.log('info', `metrics on ${this.#metrics.url} (and /healthz, /readyz)`);
+      if (this.options.primary !== undefined) {
+        installClusterView(this, this.address);
+        await loadPrimaryModule(this.options.primary);
+      }
     } catch (error) {
       this.#log.log('error', error instanceof Error ? error.message : String(error));
       void this.close(1);

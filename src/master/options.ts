@@ -65,6 +65,8 @@ export interface ResolvedOptions {
   trace: boolean;
   /** [host:]port of the /metrics, /healthz and /readyz endpoint; undefined: none. */
   metrics: string | undefined;
+  /** A module loaded into the master, with node:cluster's primary API, before any fork. */
+  primary: string | undefined;
 }
 
 /** What createMaster() accepts: the script, and any setting by its camelCase name. */
@@ -218,6 +220,13 @@ export const optionSpecs: Readonly<Record<SettingKey, OptionSpec>> = {
     section: 'operations',
     help: "serve /metrics (Prometheus: handoff's series and the app's prom-client metrics over all workers), /healthz and /readyz on this port (default off)",
   },
+  primary: {
+    flag: 'primary',
+    kind: 'string',
+    placeholder: 'module',
+    section: 'operations',
+    help: "load this module into the master before any fork, with node:cluster's primary API (e.g. @socket.io/cluster-adapter's setupPrimary())",
+  },
 };
 
 export function defaultOptions(): Omit<ResolvedOptions, 'script' | 'args' | 'env'> {
@@ -250,6 +259,7 @@ export function defaultOptions(): Omit<ResolvedOptions, 'script' | 'args' | 'env
     timestamps: true,
     trace: /\bhandoff\b/i.test(process.env['NODE_DEBUG'] ?? ''),
     metrics: undefined,
+    primary: undefined,
   };
 }
 

@@ -31,6 +31,11 @@ export class HandoffRegistry {
     this.#source = source;
     for (const series of SERIES) this.#own.registerMetric(this.#metric(series) as unknown as client.Metric);
     client.collectDefaultMetrics({ register: this.#own, prefix: 'handoff_master_' });
+    // prom-client names three gauges *_total (active handles, requests, resources), which
+    // `promtool check metrics` rejects: a _total suffix promises a counter. Ours must pass.
+    for (const metric of this.#own.getMetricsAsArray() as unknown as Array<{ name: string; type: string }>) {
+      if (metric.type === 'gauge' && metric.name.endsWith('_total')) this.#own.removeSingleMetric(metric.name);
+    }
   }
 
   /** One scrape: the status once, the app's metrics from every worker, everything formatted by prom-client. */

@@ -63,6 +63,7 @@ export function createMessageHandlers(context: MessageContext): (worker: Worker,
     },
     listening(worker, message) {
       if (!worker.moveTo('listening')) return;
+      worker.tls = message.tls === true;
       trace?.worker(worker.id, worker.pid, `ready: server attached (${message.form})`);
       dispatcher.add(worker);
       context.ready(worker);
@@ -112,6 +113,14 @@ export function createMessageHandlers(context: MessageContext): (worker: Worker,
     draining(worker, message) {
       worker.active = message.active;
       trace?.worker(worker.id, worker.pid, `draining (${message.reason}): ${message.active} connection${message.active === 1 ? '' : 's'} open`);
+      // The app called cluster.worker.disconnect(): out of the rotation now, and its slot refilled, as under PM2.
+      if (message.reason === 'disconnect' && worker.moveTo('closing')) {
+        worker.drainReason = 'disconnect';
+        const replacement = replacementSaid[pool.replace(worker)];
+        worker.exitedAfterDisconnect = true;
+        log.log('info', `worker ${worker.id} (pid ${worker.pid}) called cluster.worker.disconnect(); ${replacement}draining it`);
+        worker.expectExit(options.killTimeout + KILL_GRACE_MS, () => log.log('warn', `worker ${worker.id} (pid ${worker.pid}) did not exit after its disconnect(): SIGKILL`));
+      }
     },
     broadcast(worker, message) {
       if (tooBig(worker, 'broadcast', message.data)) return;

@@ -3,6 +3,7 @@
 // master's socket (Node's counterpart: lib/internal/cluster/child.js).
 
 import type net from 'node:net';
+import tls from 'node:tls';
 import { createLineWriter, installFastReceiver } from '../fast-handoff.js';
 import { isTcpHandle, type TcpHandle } from '../node-internals.js';
 import { CMD, isHandoffMessage, serializeError, WORKER_CONFIG_ENV, type DrainReason, type MasterMessage, type MasterMessageType, type ScriptForm, type WorkerConfig, type WorkerMessage } from '../protocol.js';
@@ -15,6 +16,7 @@ import { loadScript } from './load-script.js';
 import { LoadReport } from './load-report.js';
 import { AppMetricsReader } from './app-metrics.js';
 import { installChannel, WorkerChannel } from './channel.js';
+import { becomeClusterWorker } from './cluster-worker.js';
 
 const config = readConfig();
 
@@ -72,7 +74,7 @@ function reportReadyWhenReady(): void {
   if (reportedReady || attachedAs === undefined || !haveState || !appReady) return;
   if (config.accepts === 'self' && !attacher.acceptOnSharedSocket()) return; // the socket is on its way
   reportedReady = true;
-  send({ cmd: CMD, type: 'listening', form: attachedAs });
+  send({ cmd: CMD, type: 'listening', form: attachedAs, tls: attacher.server instanceof tls.Server });
 }
 
 if (config.waitReady) {
@@ -224,6 +226,7 @@ if (config.heartbeatInterval > 0) {
 // ---- start ------------------------------------------------------------------------------
 
 interceptListen((server, backlog) => attacher.attach(server, 'listen', backlog));
+becomeClusterWorker({ id: config.id, disconnect: () => drain('disconnect', config.killTimeout) });
 process.channel?.ref(); // internal messages alone do not keep a child alive
 send({ cmd: CMD, type: 'online' });
 process.argv[1] = config.script; // the script sees the argv it would have had, run directly

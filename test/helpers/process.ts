@@ -24,8 +24,9 @@ export class MasterProcess {
   stderr = '';
   #watchers: Array<() => void> = [];
 
-  constructor(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string } = {}) {
-    this.child = spawn(process.execPath, [cli, ...args], {
+  /** `entry`: the script node runs (default: handoff's CLI; test/fixtures/cluster-runner.mjs runs the same app under node:cluster). */
+  constructor(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; entry?: string } = {}) {
+    this.child = spawn(process.execPath, [options.entry ?? cli, ...args], {
       cwd: options.cwd ?? root,
       env: { ...process.env, ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -122,7 +123,7 @@ export interface RunningMaster {
   url: string;
 }
 
-export async function startMaster(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {}): Promise<RunningMaster> {
+export async function startMaster(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number; entry?: string } = {}): Promise<RunningMaster> {
   // --port 0 goes before any "--", after which everything belongs to the worker.
   const end = args.includes('--') ? args.indexOf('--') : args.length;
   const master = new MasterProcess(args.slice(0, end).includes('--port') ? args : [...args.slice(0, end), '--port', '0', ...args.slice(end)], options);

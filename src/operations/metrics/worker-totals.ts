@@ -9,8 +9,8 @@
 import type { DrainReason } from '../../protocol.js';
 
 /** Why a worker process ended and its slot was refilled or removed. */
-export type RestartReason = 'crash' | 'suicide' | 'heartbeat' | 'memory' | 'lifetime' | 'reload' | 'scale';
-export const RESTART_REASONS: readonly RestartReason[] = ['crash', 'suicide', 'heartbeat', 'memory', 'lifetime', 'reload', 'scale'];
+export type RestartReason = 'crash' | 'suicide' | 'heartbeat' | 'memory' | 'lifetime' | 'reload' | 'scale' | 'disconnect';
+export const RESTART_REASONS: readonly RestartReason[] = ['crash', 'suicide', 'heartbeat', 'memory', 'lifetime', 'reload', 'scale', 'disconnect'];
 
 const byDrainReason: Readonly<Record<DrainReason, RestartReason | undefined>> = {
   suicide: 'suicide',
@@ -18,6 +18,8 @@ const byDrainReason: Readonly<Record<DrainReason, RestartReason | undefined>> = 
   'scale-down': 'scale',
   'max-memory': 'memory',
   'max-lifetime': 'lifetime',
+  /** The app called cluster.worker.disconnect(). */
+  disconnect: 'disconnect',
   shutdown: undefined,
   'master-gone': undefined,
 };
@@ -48,7 +50,7 @@ export interface SlotTotals {
 }
 
 export class WorkerTotals {
-  readonly restarts: Record<RestartReason, number> = { crash: 0, suicide: 0, heartbeat: 0, memory: 0, lifetime: 0, reload: 0, scale: 0 };
+  readonly restarts = Object.fromEntries(RESTART_REASONS.map((reason) => [reason, 0])) as Record<RestartReason, number>;
   readonly #slots: SlotTotals[] = [];
   /** The last reading taken of each live worker, by worker id. */
   readonly #seen = new Map<number, { requests: number; cpuMs: number }>();

@@ -9,8 +9,8 @@ import type { ControlTarget } from '../dist/control/commands.js';
 import { formatCpu, formatRss, formatUptime, renderStatus } from '../dist/control/format.js';
 import { LineReader } from '../dist/control/lines.js';
 import { ControlServer } from '../dist/control/server.js';
-import { silentLogger } from '../dist/master/log.js';
-import type { MasterStatus, WorkerStatus } from '../dist/master/status.js';
+import { silentLogger } from '../dist/cli/log.js';
+import type { MasterStatus, WorkerStatus } from '../dist/control/status.js';
 import { RawControl, removeTempDirs, tempDir } from './helpers/control.js';
 
 afterEach(removeTempDirs);
@@ -51,6 +51,8 @@ const worker = (id: number, extra: Partial<WorkerStatus> = {}): WorkerStatus => 
   requestsPerSecond: 3,
   rssBytes: 47_395_635,
   cpuPercent: 3.14,
+  loopDelayMs: null,
+  loopUtilization: null,
   ...extra,
 });
 
@@ -70,6 +72,13 @@ const status = (processes: WorkerStatus[], extra: Partial<MasterStatus> = {}): M
   closing: false,
   gaveUp: false,
   sharedStateBytes: 2,
+  shuttingDown: false,
+  metricsUrl: null,
+  connections: { accepted: 10, handed: 10, refused: 0, reclaimed: 0, resetWhileQueued: 0, queued: 0 },
+  handoffLatency: { count: 10, sumSeconds: 0.004, buckets: [[0.0005, 9], [0.001, 10], ['+Inf', 10]] },
+  restarts: { crash: 0, suicide: 0, heartbeat: 0, memory: 0, lifetime: 0, reload: 0, scale: 0, disconnect: 0 },
+  slots: [],
+  appMetrics: null,
   processes,
   ...extra,
 });

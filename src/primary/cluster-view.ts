@@ -27,9 +27,9 @@ import cluster, { type Worker as ClusterWorker } from 'node:cluster';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { HandoffError } from '../errors.js';
-import type { BoundAddress } from '../master/listener.js';
-import type { Worker } from '../master/worker.js';
-import type { WorkerState } from '../master/worker-state.js';
+import type { BoundAddress } from '../dispatch/listener.js';
+import type { Worker } from './worker.js';
+import type { WorkerState } from './lifecycle.js';
 
 /** The master's events the view follows (Master emits all of them). */
 export interface PrimaryEvents {

@@ -4,7 +4,7 @@
 // prom-client.
 
 import client from 'prom-client';
-import type { MasterStatus } from '../../master/status.js';
+import type { MasterStatus } from '../../control/status.js';
 import type { AppMetrics, MetricsWorker } from './app-metrics.js';
 import { SERIES, type Series } from './series.js';
 

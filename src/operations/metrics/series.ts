@@ -8,7 +8,7 @@
 // metric object that prom-client's Registry formats (the way
 // AggregatorRegistry registers the metrics it aggregates).
 
-import type { MasterStatus, WorkerStatus } from '../../master/status.js';
+import type { MasterStatus, WorkerStatus } from '../../control/status.js';
 import { RESTART_REASONS } from './worker-totals.js';
 
 export type SeriesType = 'counter' | 'gauge' | 'histogram';

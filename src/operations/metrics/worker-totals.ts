@@ -6,7 +6,7 @@
 // that only go up, so each new reading adds its increase over the last one
 // to the slot's total, and a worker's last reading stays counted after it exits.
 
-import type { DrainReason } from '../../protocol.js';
+import type { DrainReason } from '../../wire/protocol.js';
 
 /** Why a worker process ended and its slot was refilled or removed. */
 export type RestartReason = 'crash' | 'suicide' | 'heartbeat' | 'memory' | 'lifetime' | 'reload' | 'scale' | 'disconnect';

@@ -1,0 +1,145 @@
+// A worker's graceful exit (seed 002, 自杀信号; egg-graceful; PM2's reload):
+//  1. stop accepting -- in rr, connections still in flight from the master
+//     are refused and the master re-dispatches them;
+//  2. every later response says `Connection: close`, so keep-alive clients
+//     move to another worker after the answer they are waiting for;
+//  3. keep-alive sockets that stay idle are closed (after IDLE_GRACE_MS, see below);
+//  4. when the master asked for the stop, the process also gets --kill-signal
+//     (SIGINT by default), so the app's own process.on('SIGINT') clean-up runs,
+//     as under PM2;
+//  5. exit as soon as the last connection closes -- or, if the app handles
+//     that signal itself, leave the exit to the app, as PM2 does;
+//  6. or exit anyway after timeoutMs (the master SIGKILLs a moment later if
+//     even that timer cannot run, e.g. the event loop is blocked).
+//
+// Why the grace before closing idle sockets: Node's http.Server#close()
+// destroys idle keep-alive sockets at once. A busy keep-alive client may have
+// its next request already on the wire to such a socket, and that request
+// then fails -- through no fault of the app. Waiting a moment lets those
+// requests arrive: each is answered with `Connection: close` and its socket
+// closes itself. What is still idle after the grace has not been used for
+// that long, and is closed.
+
+import http from 'node:http';
+import net from 'node:net';
+import type { DrainReason } from '../wire/protocol.js';
+import type { Attacher } from './attach.js';
+
+const IDLE_GRACE_MS = 100;
+
+export interface DrainDependencies {
+  attacher: Attacher;
+  killSignal: NodeJS.Signals;
+  /** Tells the master the drain began (its open connection count). */
+  announce(reason: DrainReason, active: number): void;
+  /** Flushes pending answers to the master, then exits with `code`. */
+  exit(code: number): void;
+  /** Flushes pending answers to the master and stops keeping the process alive, so the app can end it. */
+  letGo(): void;
+  log(message: string): void;
+}
+
+export interface Drain {
+  start(reason: DrainReason, timeoutMs: number): void;
+  /** Our listener for the kill signal saw it arrive (from us, the master, or a terminal). */
+  killSignalArrived(): void;
+}
+
+export function createDrain(deps: DrainDependencies): Drain {
+  let draining = false;
+  let signalArrived = false;
+  let serverClosed = false;
+  let exitCode = 0;
+  /** The master (not a crash) asked for this stop: the kill signal is part of it. */
+  let askedToStop = false;
+
+  // Our own listener for the kill signal is one; any other is the app's.
+  const appHandlesSignal = (): boolean => process.listenerCount(deps.killSignal) > 1;
+
+  const finish = (): void => {
+    if (!serverClosed || (askedToStop && !signalArrived)) return;
+    if (askedToStop && appHandlesSignal()) deps.letGo();
+    else deps.exit(exitCode);
+  };
+
+  return {
+    start(reason, timeoutMs) {
+      if (draining) return;
+      draining = true;
+      exitCode = reason === 'suicide' ? 1 : 0;
+      askedToStop = reason !== 'suicide' && reason !== 'disconnect'; // the app's own choices: no kill signal
+      const server = deps.attacher.server;
+      deps.announce(reason, deps.attacher.active);
+      const force = setTimeout(() => {
+        const open = deps.attacher.active;
+        deps.log(
+          open > 0
+            ? `still ${open} connection(s) open ${timeoutMs} ms after draining began (${reason}); exiting anyway`
+            : `the app did not exit within ${timeoutMs} ms of ${deps.killSignal} (${reason}); exiting anyway`,
+        );
+        deps.exit(1);
+      }, timeoutMs);
+      force.unref();
+      if (askedToStop && !signalArrived) process.kill(process.pid, deps.killSignal); // a real signal, as PM2 sends
+      if (server === undefined) {
+        serverClosed = true;
+        return finish();
+      }
+      closeKeepAliveFromNowOn();
+      // net.Server#close, not http.Server#close: stop accepting, but do not destroy idle sockets yet.
+      net.Server.prototype.close.call(server, () => {
+        serverClosed = true;
+        finish();
+      });
+      if (server instanceof http.Server) setTimeout(() => server.closeIdleConnections(), IDLE_GRACE_MS).unref();
+    },
+    killSignalArrived() {
+      signalArrived = true;
+      if (draining) finish();
+    },
+  };
+}
+
+/** From now on every HTTP response this process writes ends its connection. */
+function closeKeepAliveFromNowOn(): void {
+  const proto = http.ServerResponse.prototype as unknown as { writeHead: (...args: unknown[]) => unknown };
+  const writeHead = proto.writeHead;
+  proto.writeHead = function (this: { shouldKeepAlive: boolean }, ...args: unknown[]) {
+    this.shouldKeepAlive = false; // Node then writes "Connection: close" and ends the socket after this response
+    return writeHead.apply(this, args);
+  };
+}
+
+/**
+ * Remembers the response whose 'request' handlers are running right now. If
+ * one of them throws, the uncaught exception arrives while it is still set,
+ * and answerThrownRequest() can give that client a 500 at once, instead of
+ * leaving its connection open until the kill timeout.
+ */
+let dispatching: http.ServerResponse | undefined;
+/** HTTP requests this worker has received, for req/s in `handoff ctl top`. */
+export let requestsServed = 0;
+export function trackRequests(server: net.Server): void {
+  if (!(server instanceof http.Server)) return;
+  server.prependListener('request', (_request, response) => {
+    dispatching = response;
+    requestsServed++;
+  });
+  server.on('request', () => {
+    dispatching = undefined; // every handler returned without throwing
+  });
+}
+
+export function answerThrownRequest(): void {
+  const response = dispatching;
+  dispatching = undefined;
+  if (response === undefined || response.writableEnded) return;
+  if (response.headersSent) {
+    response.socket?.destroy();
+    return;
+  }
+  response.statusCode = 500;
+  response.shouldKeepAlive = false;
+  response.setHeader('content-type', 'text/plain');
+  response.end('Internal Server Error\n');
+}

@@ -1,0 +1,126 @@
+// What `handoff ctl status` shows: a plain-data snapshot of the master and
+// every worker process, safe to send as JSON.
+
+import type { Dispatcher } from '../dispatch/round-robin-handle.js';
+import { observedStatus, type ObservedParts, type ObservedStatus } from '../operations/metrics/status-counts.js';
+import { VERSION } from '../version.js';
+import type { BoundAddress } from '../dispatch/listener.js';
+import type { Pool } from '../primary/pool.js';
+import type { WorkerState } from '../primary/lifecycle.js';
+
+export interface WorkerStatus {
+  id: number;
+  slot: number;
+  pid: number;
+  state: WorkerState;
+  /** Since the worker became ready; 0 if it is not (yet). */
+  uptimeMs: number;
+  /** Unexpected exits replaced in this worker's slot. */
+  restarts: number;
+  /** Connections handed to it and accepted. */
+  handed: number;
+  /** Connections open in it, as it last reported. */
+  active: number;
+  /** Hand-offs sent and not yet acknowledged. */
+  inFlight: number;
+  /** HTTP requests served (reported with each heartbeat), and per second over the last second. */
+  requests: number;
+  requestsPerSecond: number;
+  rssBytes: number;
+  cpuPercent: number;
+  /** Event-loop delay in ms and utilisation (0..1), as the worker's heartbeat reports them; null until it does. */
+  loopDelayMs: number | null;
+  loopUtilization: number | null;
+}
+
+/** Everything `handoff ctl status --json` prints; /metrics reads the same snapshot (operations/metrics/series.ts). */
+export interface MasterStatus extends ObservedStatus {
+  pid: number;
+  version: string;
+  node: string;
+  address: BoundAddress;
+  scheduler: string;
+  transport: string;
+  uptimeMs: number;
+  /** Configured number of workers. */
+  workers: number;
+  /** Workers taking connections now. */
+  ready: number;
+  /** False while the master has paused accepting (its queue is full). */
+  accepting: boolean;
+  /** Connections the master holds: queued or in flight to a worker. */
+  heldConnections: number;
+  reloading: boolean;
+  /** Graceful shutdown has begun: workers drain, and nothing can be changed any more. */
+  closing: boolean;
+  /** Not ready for traffic (/readyz 503): set from the first moment of a shutdown, or of its delay. */
+  shuttingDown: boolean;
+  /** Where --metrics serves /metrics; null without it. */
+  metricsUrl: string | null;
+  gaveUp: boolean;
+  sharedStateBytes: number;
+  processes: WorkerStatus[];
+}
+
+export function workerStatuses(pool: Pool, now = Date.now()): WorkerStatus[] {
+  return pool
+    .workers()
+    .sort((a, b) => a.slot - b.slot || a.id - b.id)
+    .map((worker) => ({
+      id: worker.id,
+      slot: worker.slot,
+      pid: worker.pid,
+      state: worker.state,
+      uptimeMs: worker.uptime(now),
+      restarts: pool.slots[worker.slot]?.restarts ?? 0,
+      handed: worker.handed,
+      active: worker.active,
+      inFlight: worker.inFlight.size,
+      requests: worker.requests,
+      requestsPerSecond: Math.round(worker.requestsPerSecond),
+      rssBytes: worker.rss,
+      cpuPercent: Math.round(worker.cpuPercent * 10) / 10,
+      loopDelayMs: worker.loopDelayMs ?? null,
+      loopUtilization: worker.loopUtilization ?? null,
+    }));
+}
+
+export interface StatusSource {
+  address: BoundAddress;
+  scheduler: string;
+  transport: string;
+  startedAt: number;
+  pool: Pool;
+  dispatcher: Dispatcher;
+  reloading: boolean;
+  closing: boolean;
+  shuttingDown: boolean;
+  metricsUrl: string | undefined;
+  sharedStateBytes: number;
+  observed: Omit<ObservedParts, 'queued' | 'workers'>;
+}
+
+export function masterStatus(source: StatusSource): MasterStatus {
+  const processes = workerStatuses(source.pool);
+  return {
+    pid: process.pid,
+    version: VERSION,
+    node: process.version,
+    address: source.address,
+    scheduler: source.scheduler,
+    transport: source.transport,
+    uptimeMs: Date.now() - source.startedAt,
+    workers: source.pool.size,
+    ready: processes.filter((worker) => worker.state === 'listening').length,
+    accepting: source.dispatcher.accepting,
+    heldConnections: source.dispatcher.held,
+    reloading: source.reloading,
+    closing: source.closing,
+    shuttingDown: source.shuttingDown,
+    metricsUrl: source.metricsUrl ?? null,
+    gaveUp: source.pool.gaveUp,
+    sharedStateBytes: source.sharedStateBytes,
+    processes,
+    ...observedStatus({ ...source.observed, queued: source.dispatcher.queued, workers: source.pool.workers() }),
+  };
+}

@@ -1,0 +1,147 @@
+// The one listening socket, owned by the master, bound before any fork.
+//
+// Like cluster's RoundRobinHandle, the master accepts on the raw libuv handle:
+// an accepted connection arrives as a bare TCP handle, and no net.Socket is
+// ever built for it here. Unlike cluster, the master can also stop accepting
+// (pause) and start again (resume) without losing what waits in the kernel's
+// backlog: see handle-dup.ts for the spare descriptor that makes it possible.
+
+import net from 'node:net';
+import util from 'node:util';
+import { ListenError } from '../errors.js';
+import { createServerHandle, type TcpHandle } from '../wire/node-internals.js';
+import { HandleDuplicator } from './handle-dup.js';
+
+/** Node's own default: the kernel rounds 511 + 1 up to a backlog of 512. */
+const BACKLOG = 511;
+
+export interface BoundAddress {
+  address: string;
+  port: number;
+  family: 'IPv4' | 'IPv6';
+}
+
+export class Listener {
+  readonly address: BoundAddress;
+  /** Called for every connection the master accepts. */
+  onconnection: (client: TcpHandle) => void = (client) => client.close();
+
+  /** The descriptor libuv polls for new connections; null while paused or stopped. */
+  #accepting: TcpHandle | null;
+  /** A second, never-polled descriptor of the same socket; keeps it listening while paused. */
+  #spare: Promise<TcpHandle> | null = null;
+  #duplicator: Promise<HandleDuplicator> | null = null;
+  #wantPaused = false;
+  #stopped = false;
+  #closed = false;
+
+  private constructor(handle: TcpHandle, address: BoundAddress) {
+    this.#accepting = handle;
+    this.address = address;
+    handle.onconnection = this.#onconnection;
+    // Made now, while nothing is queued, so that the first pause() takes effect at once.
+    this.#spare = this.#duplicate(handle);
+  }
+
+  /** Binds and listens, synchronously: a bad host or a busy port throws a ListenError here. */
+  static bind(host: string | undefined, port: number): Listener {
+    const address = host === 'localhost' ? '127.0.0.1' : host;
+    const family = address === undefined ? 4 : net.isIP(address);
+    if (family === 0) throw new ListenError(String(host), port, 'EINVAL: --host must be an IP address or localhost');
+    const handle = createServerHandle(address ?? null, port, family === 6 ? 6 : 4);
+    const shown = address ?? '*'; // no host: all interfaces, as net.Server does
+    if (typeof handle === 'number') throw new ListenError(shown, port, util.getSystemErrorName(handle));
+    const status = handle.listen(BACKLOG);
+    if (status !== 0) {
+      handle.close();
+      throw new ListenError(shown, port, util.getSystemErrorName(status));
+    }
+    const out: Record<string, unknown> = {};
+    handle.getsockname(out);
+    return new Listener(handle, {
+      address: String(out['address']),
+      port: Number(out['port']),
+      family: out['family'] === 'IPv6' ? 'IPv6' : 'IPv4',
+    });
+  }
+
+  // An arrow function, so libuv's call gets `this` right without a bind per connection.
+  #onconnection = (status: number, client?: TcpHandle): void => {
+    // A failed accept() (EMFILE, ECONNABORTED...) is not fatal: cluster once
+    // crashed the primary here (nodejs/node#44202).
+    if (status !== 0 || client === undefined) return;
+    this.onconnection(client);
+  };
+
+  get paused(): boolean {
+    return this.#accepting === null && !this.#stopped;
+  }
+
+  /** Stop accepting; new connections wait in the kernel's backlog until resume(). */
+  pause(): void {
+    this.#wantPaused = true;
+    void this.#applyPause();
+  }
+
+  resume(): void {
+    this.#wantPaused = false;
+    if (this.#accepting !== null || this.#stopped || this.#closed || this.#spare === null) return;
+    const spare = this.#spare;
+    this.#spare = null;
+    void spare.then((handle) => {
+      if (this.#closed) return handle.close();
+      if (this.#wantPaused || this.#stopped || this.#accepting !== null) {
+        this.#spare ??= Promise.resolve(handle);
+        return;
+      }
+      handle.onconnection = this.#onconnection;
+      handle.listen(BACKLOG);
+      this.#accepting = handle;
+      this.#spare = this.#duplicate(handle);
+    });
+  }
+
+  /** For the shared scheduler: never accept here again; workers accept on sharedHandle(). */
+  stopAccepting(): void {
+    this.#stopped = true;
+    void this.#applyPause();
+  }
+
+  /** A descriptor of the listening socket that this process never polls, to send to workers. */
+  async sharedHandle(): Promise<TcpHandle> {
+    if (this.#spare === null && this.#accepting !== null) this.#spare = this.#duplicate(this.#accepting);
+    if (this.#spare === null) throw new Error('listener is closed');
+    return this.#spare;
+  }
+
+  async #applyPause(): Promise<void> {
+    const accepting = this.#accepting;
+    if (accepting === null) return;
+    // Never close the last descriptor: make sure the spare exists first.
+    this.#spare ??= this.#duplicate(accepting);
+    try {
+      await this.#spare;
+    } catch {
+      return; // no spare, no pause: keep accepting rather than lose the backlog
+    }
+    if ((this.#wantPaused || this.#stopped) && this.#accepting === accepting) {
+      this.#accepting = null;
+      accepting.close();
+    }
+  }
+
+  #duplicate(handle: TcpHandle): Promise<TcpHandle> {
+    this.#duplicator ??= HandleDuplicator.open();
+    return this.#duplicator.then((duplicator) => duplicator.duplicate(handle));
+  }
+
+  /** Closes every descriptor: the port is free afterwards and the backlog is reset. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#accepting?.close();
+    this.#accepting = null;
+    void this.#spare?.then((handle) => handle.close()).catch(() => undefined);
+    void this.#duplicator?.then((duplicator) => duplicator.close()).catch(() => undefined);
+  }
+}

@@ -1,0 +1,174 @@
+// What the master does with each message a worker runtime sends: one handler
+// per message type, in one table -- Node's primary.js does the same with
+// `{ online, listening, queryServer, ... }`.
+
+import path from 'node:path';
+import { CMD, type WorkerMessage, type WorkerMessageType } from '../wire/protocol.js';
+import type { Dispatcher } from '../dispatch/round-robin-handle.js';
+import type { SharedSocket } from '../dispatch/shared-handle.js';
+import type { Tracer } from '../trace.js';
+import type { Logger } from '../cli/log.js';
+import type { ResolvedOptions } from '../cli/options.js';
+import { KILL_GRACE_MS, type Pool, type Replacement } from './pool.js';
+import type { Messaging } from '../operations/messaging.js';
+import { jsonSize, MAX_MESSAGE_BYTES, type StateChange } from '../operations/shared-state.js';
+import { formatDuration } from '../units.js';
+import type { Worker } from './worker.js';
+
+/** The parts of the master the handlers act on. */
+export interface MessageContext {
+  readonly options: ResolvedOptions;
+  readonly dispatcher: Dispatcher;
+  readonly pool: Pool;
+  readonly messaging: Messaging;
+  readonly shared: SharedSocket | undefined;
+  readonly log: Logger;
+  readonly trace: Tracer | null;
+  /** A worker's runtime is up (it is loading the script). */
+  online(worker: Worker): void;
+  /** A worker became ready (it listens and may get connections). */
+  ready(worker: Worker): void;
+  /** Data from a worker's code for the master's 'message' event. */
+  message(worker: Worker, data: unknown): void;
+  /** The app's prom-client metrics, asked for by a scrape of --metrics (or sent as the worker exits). */
+  appMetrics(worker: Worker, message: Extract<WorkerMessage, { type: 'metrics' }>): void;
+}
+
+/** How the suicide log line tells what became of the worker's slot. */
+const replacementSaid: Readonly<Record<Replacement, string>> = {
+  forked: 'forking its replacement and ',
+  'after-backoff': 'its replacement follows after the backoff; ',
+  'gave-up': 'not replacing it (reforking was given up); ',
+  'not-restarting': 'not replacing it (--no-restart); ',
+  none: '',
+};
+
+type Handlers = { [T in WorkerMessageType]: (worker: Worker, message: Extract<WorkerMessage, { type: T }>) => void };
+
+export function createMessageHandlers(context: MessageContext): (worker: Worker, message: WorkerMessage) => void {
+  const { options, dispatcher, pool, messaging, log, trace } = context;
+  const { state } = messaging;
+  const reportedLoadErrors = new Set<string>();
+  const warned = new WarnOnce(log);
+
+  const handlers: Handlers = {
+    online(worker) {
+      if (!worker.moveTo('online')) return;
+      trace?.worker(worker.id, worker.pid, 'online: runtime up, loading the script');
+      // Sent only now: Node does not buffer internal messages for a child not yet listening for them.
+      // The runtime reports ready only after it has this state.
+      worker.send({ cmd: CMD, type: 'state', state: state.snapshot() });
+      if (context.shared) void context.shared.giveTo(worker.process);
+      context.online(worker);
+    },
+    listening(worker, message) {
+      if (!worker.moveTo('listening')) return;
+      worker.tls = message.tls === true;
+      trace?.worker(worker.id, worker.pid, `ready: server attached (${message.form})`);
+      dispatcher.add(worker);
+      context.ready(worker);
+    },
+    ack(worker, message) {
+      worker.active = message.active;
+      worker.noteAnswered();
+      if (message.refused.length > 0 && message.accepted.length === 0) worker.pauseAfterRefusal(() => dispatcher.poke());
+      else if (message.accepted.length > 0) worker.clearRefusal();
+      dispatcher.acknowledge(worker, message.accepted, message.refused);
+    },
+    'load-error'(worker, message) {
+      worker.lastError = message.error;
+      const script = path.relative(process.cwd(), options.script) || options.script;
+      if (reportedLoadErrors.has(message.error.message)) {
+        log.log('error', `worker ${worker.id} (pid ${worker.pid}) failed to load ${script} again: ${message.error.message}`);
+      } else {
+        reportedLoadErrors.add(message.error.message);
+        log.log('error', `worker ${worker.id} (pid ${worker.pid}) failed to load ${script}:\n${message.error.stack}`);
+      }
+    },
+    suicide(worker, message) {
+      worker.lastError = message.error;
+      trace?.worker(worker.id, worker.pid, `suicide signal: ${message.error.message}`);
+      // Closing takes it out of the rotation at once; the replacement is forked now, not after the exit.
+      worker.drainReason = 'suicide';
+      worker.moveTo('closing');
+      const replacement = replacementSaid[pool.replace(worker)];
+      log.log('error', `worker ${worker.id} (pid ${worker.pid}) threw ${message.error.message}; ${replacement}draining it`);
+      const deadline = options.killTimeout + KILL_GRACE_MS;
+      worker.expectExit(deadline, () => log.log('warn', `worker ${worker.id} (pid ${worker.pid}) did not exit ${formatDuration(deadline)} after its suicide signal: SIGKILL`));
+    },
+    load(worker, message) {
+      worker.active = message.active;
+      trace?.worker(worker.id, worker.pid, `load: ${message.active} open`);
+      // Connections closed: one that refused at maxConnections may take more now (as after a heartbeat).
+      worker.clearRefusal();
+      dispatcher.poke(); // a scheduler may have been holding connections back
+    },
+    heartbeat(worker, message) {
+      worker.lastHeartbeat = Date.now();
+      worker.active = message.active;
+      worker.requests = message.requests;
+      worker.rss ||= message.rss; // /proc, when there is one, is read by the health monitor
+      if (worker.clearRefusal()) dispatcher.poke();
+    },
+    draining(worker, message) {
+      worker.active = message.active;
+      trace?.worker(worker.id, worker.pid, `draining (${message.reason}): ${message.active} connection${message.active === 1 ? '' : 's'} open`);
+      // The app called cluster.worker.disconnect(): out of the rotation now, and its slot refilled, as under PM2.
+      if (message.reason === 'disconnect' && worker.moveTo('closing')) {
+        worker.drainReason = 'disconnect';
+        const replacement = replacementSaid[pool.replace(worker)];
+        worker.exitedAfterDisconnect = true;
+        log.log('info', `worker ${worker.id} (pid ${worker.pid}) called cluster.worker.disconnect(); ${replacement}draining it`);
+        worker.expectExit(options.killTimeout + KILL_GRACE_MS, () => log.log('warn', `worker ${worker.id} (pid ${worker.pid}) did not exit after its disconnect(): SIGKILL`));
+      }
+    },
+    broadcast(worker, message) {
+      if (tooBig(worker, 'broadcast', message.data)) return;
+      messaging.relay(worker, message.data, message.includeSelf);
+    },
+    'to-master'(worker, message) {
+      context.message(worker, message.data);
+    },
+    metrics(worker, message) {
+      context.appMetrics(worker, message);
+    },
+    'set-state'(worker, message) {
+      applied(worker, state.set(message.key, message.value));
+    },
+    'increment-state'(worker, message) {
+      applied(worker, state.increment(message.key, message.by));
+    },
+  };
+
+  function tooBig(worker: Worker, what: string, data: unknown): boolean {
+    const size = jsonSize(data);
+    if (size !== undefined && size <= MAX_MESSAGE_BYTES) return false;
+    const why = size === undefined ? 'cannot be sent as JSON' : `is ${size} bytes of JSON, over the ${MAX_MESSAGE_BYTES}-byte limit`;
+    warned.once(`${worker.slot}:${what}`, `worker ${worker.id} (pid ${worker.pid}): a ${what} message ${why}; dropped`);
+    return true;
+  }
+
+  function applied(worker: Worker, change: StateChange): void {
+    if (!messaging.apply(change).ok && !change.ok) warned.once(`${worker.slot}:state`, `worker ${worker.id} (pid ${worker.pid}): shared state not changed: ${change.reason}`);
+  }
+
+  return (worker, message) => (handlers[message.type] as (w: Worker, m: WorkerMessage) => void)(worker, message);
+}
+
+/** A warning about a misbehaving worker is logged once a minute per kind, not once per message. */
+class WarnOnce {
+  readonly #log: Logger;
+  readonly #last = new Map<string, number>();
+
+  constructor(log: Logger) {
+    this.#log = log;
+  }
+
+  once(key: string, message: string): void {
+    const now = Date.now();
+    if (now - (this.#last.get(key) ?? -Infinity) < 60_000) return;
+    this.#last.set(key, now);
+    this.#log.log('warn', message);
+  }
+}
+

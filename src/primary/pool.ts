@@ -1,0 +1,298 @@
+// The worker slots: how many workers there should be, which process fills
+// each slot now, and every way a process enters or leaves one.
+//
+// A slot is a stable position (0..n-1). A replacement takes over the slot of
+// the worker it replaces, which is what lets ip-hash keep clients in place,
+// lets backoff count "consecutive crashes of a slot", and lets status show
+// restarts per slot.
+
+import { EventEmitter } from 'node:events';
+import type { DrainReason, SerializedError } from '../wire/protocol.js';
+import type { PoolOptions } from './pool-config.js';
+import { RestartPolicy } from './restart-policy.js';
+import { formatDuration } from '../units.js';
+import { Worker } from './worker.js';
+
+/**
+ * After a worker's own kill timeout, how long the master waits before SIGKILL.
+ * Long enough for a loaded machine to run the worker's own timer first.
+ */
+export const KILL_GRACE_MS = 1000;
+
+export interface Slot {
+  readonly index: number;
+  /** The process that fills the slot now (during a rotation, the new one). */
+  current: Worker | undefined;
+  /** Unexpected exits replaced in this slot. */
+  restarts: number;
+  /** A backoff timer waiting to refork this slot. */
+  pendingFork: NodeJS.Timeout | undefined;
+}
+
+/** What replace() did: forked at once, will fork after the backoff, or does not replace at all (and why). */
+export type Replacement = 'forked' | 'after-backoff' | 'gave-up' | 'not-restarting' | 'none';
+
+/** The outcome of rotate() or refill(): whether the new worker became ready, and which it was. */
+export interface Rotation {
+  ok: boolean;
+  worker: Worker | undefined;
+}
+
+export interface GiveUp {
+  exitsInWindow: number;
+  windowMs: number;
+  lastError: string;
+}
+
+export interface PoolEvents {
+  /** A process was forked; the master wires its messages. */
+  worker: [worker: Worker];
+  giveup: [info: GiveUp];
+}
+
+export class Pool extends EventEmitter<PoolEvents> {
+  readonly #options: PoolOptions;
+  readonly #slots: Slot[] = [];
+  /** Every live process, by id, including closing ones. */
+  readonly #workers = new Map<number, Worker>();
+  readonly #restarts: RestartPolicy;
+  #nextId = 1;
+  #stopping = false;
+  /**
+   * The size start() fills to. The master may open its control socket before
+   * it starts the pool, and a SIGTTIN in that moment resizes a pool with no
+   * slots yet: it changes this number instead of forking early.
+   */
+  #startSize: number;
+  #started = false;
+
+  constructor(options: PoolOptions) {
+    super();
+    this.#options = options;
+    this.#startSize = options.size;
+    this.#restarts = new RestartPolicy(options.restart);
+  }
+
+  get size(): number {
+    return this.#started ? this.#slots.length : this.#startSize;
+  }
+
+  get slots(): readonly Slot[] {
+    return this.#slots;
+  }
+
+  get gaveUp(): boolean {
+    return this.#restarts.gaveUp;
+  }
+
+  /** Live processes, oldest first. */
+  workers(): Worker[] {
+    return [...this.#workers.values()];
+  }
+
+  /** Fills every slot. */
+  start(): void {
+    this.#started = true;
+    for (let index = 0; index < this.#startSize; index++) this.#addSlot();
+  }
+
+  #addSlot(): Slot {
+    const slot: Slot = { index: this.#slots.length, current: undefined, restarts: 0, pendingFork: undefined };
+    this.#slots.push(slot);
+    this.fork(slot);
+    return slot;
+  }
+
+  /** Forks a process into `slot`; it becomes the slot's current worker. */
+  fork(slot: Slot): Worker {
+    clearTimeout(slot.pendingFork);
+    slot.pendingFork = undefined;
+    const worker = new Worker({
+      id: this.#nextId++,
+      slot: slot.index,
+      config: this.#options.config,
+      args: this.#options.args,
+      env: this.#options.env,
+      transport: this.#options.transport,
+      output: this.#options.output,
+    });
+    slot.current = worker;
+    this.#workers.set(worker.id, worker);
+    this.#options.trace?.worker(worker.id, worker.pid, `forked into slot ${slot.index}`);
+    // With --no-restart a worker may be a one-shot job that never listens: no deadline for it.
+    const listenTimer = this.#options.replaceExited ? setTimeout(() => this.#notReadyInTime(worker), this.#options.listenTimeout) : undefined;
+    worker.once('exit', () => {
+      clearTimeout(listenTimer);
+      this.#workers.delete(worker.id);
+      if (slot.current === worker) slot.current = undefined;
+    });
+    this.emit('worker', worker);
+    return worker;
+  }
+
+  #notReadyInTime(worker: Worker): void {
+    if (worker.state === 'listening' || worker.state === 'dead' || worker.state === 'closing') return;
+    const error = notReadyError(this.#options.listenTimeout);
+    worker.lastError ??= error;
+    this.#options.logger.log('warn', `worker ${worker.id} (pid ${worker.pid}) was ${error.message}; killing it`);
+    worker.kill('SIGKILL');
+  }
+
+  /** Resolves true once `worker` listens, false if it exits (or is killed for being too slow) first. */
+  whenReady(worker: Worker): Promise<boolean> {
+    if (worker.state === 'listening') return Promise.resolve(true);
+    if (worker.state === 'dead' || worker.state === 'closing') return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const onState = (): void => {
+        if (worker.state === 'listening') done(true);
+        else if (worker.state === 'closing') done(false);
+      };
+      const onExit = (): void => done(false);
+      const done = (ready: boolean): void => {
+        worker.off('state', onState);
+        worker.off('exit', onExit);
+        resolve(ready);
+      };
+      worker.on('state', onState);
+      worker.once('exit', onExit);
+    });
+  }
+
+  /**
+   * A worker left without being asked to (it crashed, or sent the suicide
+   * signal, or went silent): fork its replacement now, or after the backoff,
+   * or give up (said once, when it happens). Called once per worker.
+   */
+  replace(worker: Worker): Replacement {
+    if (worker.replaced || worker.exitedAfterDisconnect || worker.onProbation || this.#stopping) return 'none';
+    worker.replaced = true;
+    const slot = this.#slots[worker.slot];
+    if (slot === undefined || (slot.current !== worker && slot.current !== undefined)) return 'none';
+    if (!this.#options.replaceExited) {
+      this.#options.logger.log('info', `worker ${worker.id} (pid ${worker.pid}) is not replaced (--no-restart)`);
+      if (slot.current === worker) slot.current = undefined;
+      return 'not-restarting';
+    }
+    const alreadyGaveUp = this.#restarts.gaveUp;
+    const decision = this.#restarts.onUnexpectedExit(worker.slot, worker.uptime());
+    if (!decision.restart) {
+      if (slot.current === worker) slot.current = undefined;
+      if (alreadyGaveUp) return 'gave-up'; // said once, when it happened
+      const lastError = worker.lastError?.message ?? describeExit(worker.exitCode, worker.exitSignal);
+      this.emit('giveup', { exitsInWindow: decision.exitsInWindow, windowMs: this.#options.restart.windowMs, lastError });
+      return 'gave-up';
+    }
+    slot.restarts++;
+    if (decision.delayMs === 0) {
+      this.fork(slot);
+      return 'forked';
+    }
+    if (slot.current === worker) slot.current = undefined;
+    this.#options.trace?.worker(worker.id, worker.pid, `slot ${slot.index} crashed ${decision.streak} times in a row: refork in ${decision.delayMs} ms`);
+    slot.pendingFork = setTimeout(() => {
+      if (!this.#stopping) this.fork(slot);
+    }, decision.delayMs);
+    return 'after-backoff';
+  }
+
+  /** Tells a worker to drain and exit; it is forced out after the kill timeout. */
+  drain(worker: Worker, reason: DrainReason, onForced?: () => void): void {
+    if (worker.state === 'dead') return;
+    worker.drain(reason, this.#options.killTimeout, KILL_GRACE_MS, () => {
+      this.#options.logger.log('warn', `worker ${worker.id} (pid ${worker.pid}) still alive ${formatDuration(this.#options.killTimeout + KILL_GRACE_MS)} after it was told to close: SIGKILL`);
+      onForced?.();
+    });
+  }
+
+  /**
+   * Replaces a healthy worker without losing capacity: fork the replacement,
+   * wait until it is ready, and only then drain the old one. If the
+   * replacement does not become ready, the old worker stays and keeps serving.
+   */
+  async rotate(worker: Worker, reason: DrainReason): Promise<Rotation> {
+    const slot = this.#slots[worker.slot];
+    if (slot === undefined || worker.state !== 'listening' || worker.replaced || this.#stopping) return { ok: false, worker: undefined };
+    worker.replaced = true;
+    const fresh = this.#forkOnProbation(slot);
+    const ready = await this.whenReady(fresh);
+    if (!ready) {
+      fresh.kill('SIGKILL');
+      worker.replaced = false;
+      if (!isDead(worker)) slot.current = worker;
+      return { ok: false, worker: fresh };
+    }
+    this.drain(worker, reason);
+    return { ok: true, worker: fresh };
+  }
+
+  /** Fills a slot left empty (after a give-up) and waits until its worker is ready. */
+  async refill(slot: Slot): Promise<Rotation> {
+    if (this.#stopping) return { ok: false, worker: undefined };
+    const fresh = this.#forkOnProbation(slot);
+    const ready = await this.whenReady(fresh);
+    if (!ready) {
+      fresh.kill('SIGKILL');
+      if (slot.current === fresh) slot.current = undefined;
+    }
+    return { ok: ready, worker: fresh };
+  }
+
+  /** A fork whose failure before it is ready is its caller's to handle: it is not replaced. */
+  #forkOnProbation(slot: Slot): Worker {
+    const fresh = this.fork(slot);
+    fresh.onProbation = true;
+    fresh.once('state', function ready(state) {
+      if (state === 'listening') fresh.onProbation = false;
+      else fresh.once('state', ready);
+    });
+    return fresh;
+  }
+
+  /** Changes the number of slots: new ones are forked, surplus ones drained (newest first). */
+  resize(size: number): void {
+    if (!this.#started) {
+      this.#startSize = size;
+      return;
+    }
+    while (this.#slots.length < size) this.#addSlot();
+    while (this.#slots.length > size) {
+      const slot = this.#slots.pop() as Slot;
+      clearTimeout(slot.pendingFork);
+      if (slot.current) this.drain(slot.current, 'scale-down');
+    }
+  }
+
+  /** Forget the given-up state (a reload is a fresh start). */
+  resetRestarts(): void {
+    this.#restarts.reset();
+  }
+
+  /** No refork from now on; cancels pending ones. */
+  stop(): void {
+    this.#stopping = true;
+    for (const slot of this.#slots) {
+      clearTimeout(slot.pendingFork);
+      slot.pendingFork = undefined;
+    }
+  }
+
+  get stopping(): boolean {
+    return this.#stopping;
+  }
+}
+
+/** A function, so TypeScript does not carry a narrowed state across an await. */
+function isDead(worker: Worker): boolean {
+  return worker.state === 'dead';
+}
+
+function notReadyError(timeoutMs: number): SerializedError {
+  const message =
+    `not ready within --listen-timeout ${formatDuration(timeoutMs)}: the script must call listen(), or export a server or a request handler ` +
+    `(with --wait-ready: call process.send('ready')); an app that takes longer to start needs a longer one, e.g. --listen-timeout 30s`;
+  return { message, stack: message };
+}
+
+export function describeExit(code: number | null, signal: NodeJS.Signals | null): string {
+  return signal ? `killed by ${signal}` : `exit code ${code}`;
+}

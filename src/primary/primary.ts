@@ -1,0 +1,402 @@
+// The master: owns the listening socket, forks the workers, routes their
+// messages, and is what createMaster() returns and the CLI drives.
+//
+// Its counterpart in Node is lib/internal/cluster/primary.js. The parts are:
+//   Listener        the bound socket, accepted on directly (listener.ts)
+//   Dispatcher      queue, hand-off, acks, re-dispatch (../scheduler/dispatcher.ts)
+//   Pool            the worker slots: fork, replace, rotate, drain (pool.ts)
+//   Worker          one child process and its counters (worker.ts)
+//   worker-messages what each message from a worker does (worker-messages.ts)
+//   HealthMonitor   heartbeat, memory and lifetime checks (health.ts, health-actions.ts)
+//   Messaging       broadcast relay and shared state (messaging.ts)
+//   reload, shutdown, schedules, status: one file each
+
+import { EventEmitter } from 'node:events';
+import path from 'node:path';
+import { resolveControlPath } from '../control/paths.js';
+import { ControlServer } from '../control/server.js';
+import { resolveScheduler, type SchedulerEntry } from '../scheduler/index.js';
+import { Dispatcher } from '../dispatch/round-robin-handle.js';
+import { SharedSocket } from '../dispatch/shared-handle.js';
+import { createTracer, parseTraceOrigin, TRACE_ORIGIN_ENV, type Tracer } from '../trace.js';
+import { HealthMonitor } from '../operations/health-monitor.js';
+import { Listener, type BoundAddress } from '../dispatch/listener.js';
+import { createLogger, type Logger } from '../cli/log.js';
+import { resolveOptions, type MasterOptions, type ResolvedOptions } from '../cli/options.js';
+import { checkCronExpression } from '../operations/cron-restart.js';
+import { createHealthActions } from '../operations/health-remedies.js';
+import { writePidFile } from '../cli/pid-file.js';
+import { describeExit, Pool, type GiveUp } from './pool.js';
+import { poolOptions, scaledSize } from './pool-config.js';
+import { Reloads, rollingReload, type ReloadResult } from '../operations/reload.js';
+import { Messaging } from '../operations/messaging.js';
+import type { StateChange } from '../operations/shared-state.js';
+import { masterStatus, type MasterStatus } from '../control/status.js';
+import { chooseTransport, type TransportName } from '../wire/transport.js';
+import { startSchedules } from '../operations/auto-reload.js';
+import { shutDown } from '../operations/shutdown.js';
+import { formatDuration } from '../units.js';
+import { checkWatchPaths } from '../operations/watch.js';
+import { checkWorkerScript } from './worker-script.js';
+import { createMessageHandlers } from './messages.js';
+import type { Worker } from './worker.js';
+import { AppMetrics } from '../operations/metrics/app-metrics.js';
+import { DispatchStats } from '../operations/metrics/dispatch-stats.js';
+import { MetricsEndpoint, parseMetricsAddress } from '../operations/metrics/endpoint.js';
+import { HandoffRegistry } from '../operations/metrics/registry.js';
+import { WorkerTotals } from '../operations/metrics/worker-totals.js';
+import { installClusterView, loadPrimaryModule } from '../primary/cluster-view.js';
+
+export interface MasterEvents {
+  fork: [worker: Worker];
+  online: [worker: Worker];
+  listening: [worker: Worker];
+  /** Every slot has a listening worker (emitted once). */
+  ready: [address: BoundAddress];
+  exit: [worker: Worker, code: number | null, signal: NodeJS.Signals | null];
+  /** Data a worker's code sent: process.send(data), or send(data) from handoff/worker. */
+  message: [worker: Worker, data: unknown, handle: unknown];
+  giveup: [info: GiveUp];
+  reload: [result: ReloadResult];
+  /** The master has stopped; `exitCode` is what a CLI should exit with. */
+  close: [exitCode: number];
+}
+
+export interface MasterDependencies {
+  logger?: Logger;
+}
+
+export class Master extends EventEmitter<MasterEvents> {
+  readonly options: ResolvedOptions;
+  readonly address: BoundAddress;
+  readonly scheduler: SchedulerEntry;
+  readonly transport: TransportName;
+  readonly startedAt = Date.now();
+  readonly #listener: Listener;
+  readonly #dispatcher: Dispatcher;
+  readonly #pool: Pool;
+  readonly #shared: SharedSocket | undefined;
+  readonly #health: HealthMonitor;
+  readonly #messaging = new Messaging(() => this.workers);
+  readonly #log: Logger;
+  readonly #trace: Tracer | null;
+  readonly #onMessage: ReturnType<typeof createMessageHandlers>;
+  readonly #control: ControlServer | undefined;
+  #ready = false;
+  readonly #reloads = new Reloads(async () => {
+    const result = await rollingReload(this.#pool, this.#log);
+    this.emit('reload', result);
+    return result;
+  });
+  #closing: Promise<number> | undefined;
+  /** With --no-restart: how each worker ended, so the master's exit says whether the job succeeded. */
+  readonly #exitCodes: number[] = [];
+  #stopSchedules: () => void = () => undefined;
+  /** What the dispatcher counts, and what outlives the workers: for status and /metrics. */
+  readonly #dispatchStats = new DispatchStats();
+  readonly #workerTotals = new WorkerTotals();
+  readonly #appMetrics: AppMetrics | undefined;
+  readonly #metrics: MetricsEndpoint | undefined;
+  #shuttingDown = false;
+
+  constructor(input: MasterOptions, dependencies: MasterDependencies = {}) {
+    super();
+    const options = resolveOptions(input);
+    options.script = checkWorkerScript(options.script);
+    this.options = options;
+    this.scheduler = resolveScheduler(options.scheduler);
+    this.transport = chooseTransport(options.transport);
+    if (options.cronRestart !== undefined) checkCronExpression(options.cronRestart);
+    if (options.watch !== undefined) options.watch = checkWatchPaths(options.watch.length > 0 ? options.watch : [path.dirname(options.script)]);
+    this.#log = dependencies.logger ?? createLogger({ format: options.logFormat, timestamps: options.timestamps });
+    const traceOrigin = parseTraceOrigin(process.env[TRACE_ORIGIN_ENV]);
+    this.#trace = createTracer(options.trace, 'master', traceOrigin, (line) => this.#log.trace(line));
+
+    // Bind before forking anything: a busy port fails here, with nothing to clean up.
+    this.#listener = Listener.bind(options.host, options.port);
+    this.address = this.#listener.address;
+    if (options.pidFile !== undefined) {
+      try {
+        options.pidFile = writePidFile(options.pidFile);
+      } catch (error) {
+        this.#listener.close();
+        throw error;
+      }
+    }
+    const metricsAddress = options.metrics === undefined ? undefined : parseMetricsAddress(options.metrics);
+    const control = resolveControlPath(options.control);
+    this.#control = control && new ControlServer({ ...control, target: this, logger: this.#log });
+
+    const scheduler = this.scheduler.create((message) => this.#log.log('error', message));
+    this.#dispatcher = new Dispatcher(scheduler, {
+      maxPending: options.maxPending,
+      pause: () => this.#listener.pause(),
+      resume: () => this.#listener.resume(),
+      trace: this.#trace,
+      observer: this.#dispatchStats,
+    });
+    this.#listener.onconnection = (handle) => this.#dispatcher.accept(handle);
+    this.#shared = this.scheduler.workersAccept ? new SharedSocket(this.#listener) : undefined;
+
+    this.#pool = new Pool(
+      poolOptions(options, {
+        address: this.address,
+        accepts: this.#shared ? 'self' : 'master',
+        transport: this.transport,
+        reportLoad: scheduler.needsLoadReports === true,
+        traceOrigin,
+        logger: this.#log,
+        trace: this.#trace,
+      }),
+    );
+    this.#pool.on('worker', (worker) => {
+      this.#wire(worker);
+      this.emit('fork', worker);
+    });
+    this.#pool.on('giveup', (info) => this.#giveUp(info));
+
+    this.#onMessage = createMessageHandlers({
+      options,
+      dispatcher: this.#dispatcher,
+      pool: this.#pool,
+      messaging: this.#messaging,
+      shared: this.#shared,
+      log: this.#log,
+      trace: this.#trace,
+      online: (worker) => this.emit('online', worker),
+      ready: (worker) => {
+        this.emit('listening', worker);
+        this.#checkReady();
+      },
+      message: (worker, data) => this.emit('message', worker, data, undefined),
+      appMetrics: (worker, message) => this.#appMetrics?.answer(worker, message.id, message.metrics, message.error),
+    });
+    if (metricsAddress !== undefined) {
+      const appMetrics = new AppMetrics();
+      this.#appMetrics = appMetrics;
+      const registry = new HandoffRegistry({ status: () => this.status(), workers: () => this.workers, appMetrics });
+      this.#metrics = new MetricsEndpoint(
+        metricsAddress,
+        {
+          healthy: () => this.listeningWorkers.length > 0,
+          shuttingDown: () => this.shuttingDown,
+          scrape: () => registry.scrape(),
+        },
+        (message) => this.#log.log('warn', message),
+      );
+    }
+
+    this.#health = new HealthMonitor(() => this.workers, options, createHealthActions(this.#pool, options, this.#log, this.#trace));
+    // Fork on the next tick, so that whoever called createMaster() can attach listeners first.
+    process.nextTick(() => void this.#start());
+  }
+
+  /** Opens the control socket, then forks: a control socket that cannot be made stops the start with nothing forked. */
+  async #start(): Promise<void> {
+    try {
+      await this.#control?.listen();
+      await this.#metrics?.listen();
+      if (this.#metrics !== undefined) this.#log.log('info', `metrics on ${this.#metrics.url} (and /healthz, /readyz)`);
+      if (this.options.primary !== undefined) {
+        installClusterView(this, this.address);
+        await loadPrimaryModule(this.options.primary);
+      }
+    } catch (error) {
+      this.#log.log('error', error instanceof Error ? error.message : String(error));
+      void this.close(1);
+      return;
+    }
+    if (this.#closing !== undefined) return; // closed before it started
+    this.#pool.start();
+    this.#health.start();
+    this.#stopSchedules = startSchedules(this.options, this.#log, () => this.reload());
+  }
+
+  /** Where the master's events and its workers' output go. */
+  get logger(): Logger {
+    return this.#log;
+  }
+
+  /** Live worker processes, including ones still starting or closing. */
+  get workers(): Worker[] {
+    return this.#pool.workers();
+  }
+
+  /** Workers that take connections now. */
+  get listeningWorkers(): Worker[] {
+    return this.workers.filter((worker) => worker.state === 'listening');
+  }
+
+  // ---- operations -----------------------------------------------------------------
+
+  /**
+   * Rolling reload: every worker in turn is replaced by one that loads the
+   * script afresh, and drained only once its replacement is ready.
+   */
+  reload(): Promise<ReloadResult> {
+    if (this.#closing) return Promise.resolve({ ok: false, replaced: 0, error: 'the master is shutting down' });
+    return this.#reloads.request();
+  }
+
+  /** Sets the number of workers: a number, or "+1" / "-1"; never below one. Returns the new count. */
+  scale(target: number | string): number {
+    const current = this.#pool.size;
+    const size = scaledSize(current, target);
+    if (this.#closing === undefined && size !== current) {
+      this.#log.log('info', `scaling from ${current} to ${size} worker${size === 1 ? '' : 's'}`);
+      this.#pool.resize(size);
+    }
+    return this.#pool.size;
+  }
+
+  status(): MasterStatus {
+    return masterStatus({
+      address: this.address,
+      scheduler: this.scheduler.name,
+      transport: this.transport,
+      startedAt: this.startedAt,
+      pool: this.#pool,
+      dispatcher: this.#dispatcher,
+      reloading: this.#reloads.running,
+      closing: this.#closing !== undefined,
+      shuttingDown: this.shuttingDown,
+      metricsUrl: this.#metrics?.url,
+      sharedStateBytes: this.#messaging.state.bytes,
+      observed: { stats: this.#dispatchStats, totals: this.#workerTotals, appMetrics: this.#appMetrics },
+    });
+  }
+
+  /**
+   * True from the first moment of a shutdown: /readyz answers 503 from then
+   * on, so load balancers and Kubernetes stop sending traffic while the
+   * master drains. close() sets it; markShuttingDown() sets it earlier, for a
+   * delay before the shutdown proper (--shutdown-delay).
+   */
+  get shuttingDown(): boolean {
+    return this.#shuttingDown || this.#closing !== undefined;
+  }
+
+  /** Not ready from now on (/readyz 503), while everything keeps serving: the start of a shutdown delay. */
+  markShuttingDown(): void {
+    this.#shuttingDown = true;
+  }
+
+  // ---- messages and shared state ------------------------------------------------------
+
+  /** Sends `data` to every worker's onMessage listeners. */
+  broadcast(data: unknown): void {
+    this.#messaging.relay('master', data, true);
+  }
+
+  get state(): Readonly<Record<string, unknown>> {
+    return this.#messaging.state.snapshot();
+  }
+
+  setState(key: string, value: unknown): StateChange {
+    return this.#messaging.apply(this.#messaging.state.set(key, value));
+  }
+
+  incrementState(key: string, by = 1): StateChange {
+    return this.#messaging.apply(this.#messaging.state.increment(key, by));
+  }
+
+  // ---- workers coming and going -----------------------------------------------------
+
+  #wire(worker: Worker): void {
+    // A worker that starts closing gets no more connections, whatever made it close.
+    worker.on('state', (state) => {
+      if (state === 'closing') this.#dispatcher.remove(worker);
+    });
+    worker.on('internal', (message) => this.#onMessage(worker, message));
+    worker.on('message', (message, handle) => this.emit('message', worker, message, handle));
+    worker.on('write-failed', (seq) => this.#dispatcher.writeFailed(worker, seq));
+    // Only once the channel is closed have all its acknowledgements been read:
+    // whatever is still in flight then was never accepted, and can go elsewhere.
+    worker.on('disconnect', () => {
+      this.#dispatcher.reclaim(worker);
+      this.#appMetrics?.retire(worker);
+    });
+    worker.on('exit', (code, signal) => this.#onExit(worker, code, signal));
+  }
+
+  #onExit(worker: Worker, code: number | null, signal: NodeJS.Signals | null): void {
+    worker.moveTo('dead');
+    this.#dispatcher.remove(worker);
+    this.#workerTotals.exited(worker, this.#pool.stopping);
+    this.#trace?.worker(worker.id, worker.pid, `exited (${describeExit(code, signal)})`);
+    this.emit('exit', worker, code, signal);
+    if (!worker.exitedAfterDisconnect && !worker.replaced && !worker.onProbation && !this.#pool.stopping) {
+      this.#log.log('warn', `worker ${worker.id} (pid ${worker.pid}) exited unexpectedly (${describeExit(code, signal)})`);
+      this.#pool.replace(worker);
+    }
+    if (!this.options.restart) this.#exitCodes.push(code === 0 && signal === null ? 0 : 1);
+    if (this.workers.length === 0 && this.#closing === undefined) {
+      if (this.#pool.gaveUp) {
+        this.#log.log('error', 'no worker left and reforking was given up: stopping');
+        void this.close(1);
+      } else if (!this.options.restart && this.#pool.slots.every((slot) => slot.current === undefined)) {
+        this.#log.log('info', 'every worker has exited (--no-restart): stopping');
+        void this.close(Math.max(...this.#exitCodes));
+      }
+    }
+  }
+
+  #checkReady(): void {
+    if (this.#ready) return;
+    const slots = this.#pool.slots;
+    if (slots.length === 0 || !slots.every((slot) => slot.current?.state === 'listening')) return;
+    this.#ready = true;
+    this.emit('ready', this.address);
+  }
+
+  #giveUp(info: GiveUp): void {
+    this.#log.log(
+      'error',
+      `giving up: ${info.exitsInWindow} unexpected worker exits within ${formatDuration(info.windowMs)} (--max-restarts ${this.options.maxRestarts}); ` +
+        `not forking again. Last error: ${info.lastError}`,
+    );
+    this.emit('giveup', info);
+    if (!this.#ready && this.listeningWorkers.length > 0) {
+      this.#ready = true;
+      this.emit('ready', this.address);
+    }
+  }
+
+  // ---- shutdown -------------------------------------------------------------------
+
+  /**
+   * Graceful shutdown: stop accepting, let the workers take every connection
+   * the master still holds, drain every worker (forced out after
+   * --kill-timeout), then close. Resolves with the exit code a CLI should
+   * use: 0 if every connection was answered, 1 if any had to be cut.
+   */
+  close(exitCode = 0): Promise<number> {
+    this.#closing ??= this.#shutdown(exitCode);
+    return this.#closing;
+  }
+
+  async #shutdown(initialCode: number): Promise<number> {
+    const exitCode = await shutDown(
+      {
+        options: this.options,
+        pool: this.#pool,
+        listener: this.#listener,
+        dispatcher: this.#dispatcher,
+        control: this.#control,
+        log: this.#log,
+        stopTimers: () => {
+          this.#health.stop();
+          this.#stopSchedules();
+        },
+      },
+      initialCode,
+    );
+    await this.#metrics?.close(); // last, with the control socket: probes and scrapes watch the drain
+    this.emit('close', exitCode);
+    return exitCode;
+  }
+}
+
+export function createMaster(options: MasterOptions, dependencies?: MasterDependencies): Master {
+  return new Master(options, dependencies);
+}

@@ -1,0 +1,290 @@
+// The master's record of one worker process: what Node's cluster keeps in its
+// Worker object (lib/internal/cluster/worker.js), plus the counters the
+// dispatcher and `handoff ctl status` read.
+
+import { fork, type ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { CMD, decodeWorkerMessage, WORKER_CONFIG_ENV, type DrainReason, type MasterMessage, type SerializedError, type WorkerConfig, type WorkerMessage } from '../wire/protocol.js';
+import type { ConnectionWriter } from '../wire/fast-handoff.js';
+import { STALL_MS, WINDOW, type DispatchTarget, type PendingConnection } from '../dispatch/round-robin-handle.js';
+import type { WorkerView } from '../scheduler/types.js';
+import type { ProcessSample } from '../operations/process-stats.js';
+import { forEachLine } from './worker-output.js';
+import { createConnectionWriter, sendSafely, type TransportName } from '../wire/transport.js';
+import { canMove, type WorkerState } from './lifecycle.js';
+
+/** How long a worker that refused a connection is passed over. */
+const REFUSAL_PAUSE_MS = 100;
+
+const runtimePath = fileURLToPath(new URL('../child/runtime.js', import.meta.url));
+
+export interface WorkerInit {
+  id: number;
+  slot: number;
+  config: Omit<WorkerConfig, 'id' | 'slot'>;
+  args: readonly string[];
+  env: NodeJS.ProcessEnv;
+  transport: TransportName;
+  /** Each whole line the worker prints. */
+  output(worker: Worker, stream: 'stdout' | 'stderr', line: string): void;
+}
+
+export interface WorkerEvents {
+  /** It moved along its lifecycle. */
+  state: [state: WorkerState];
+  /** A well-formed handoff message from the runtime. */
+  internal: [message: WorkerMessage];
+  /** A message from the user's code (process.send), passed on untouched. */
+  message: [message: unknown, handle: unknown];
+  /** A connection write failed after it was queued. */
+  'write-failed': [seq: number];
+  /** The IPC channel closed: every message the worker sent has been read. */
+  disconnect: [];
+  exit: [code: number | null, signal: NodeJS.Signals | null];
+}
+
+export class Worker extends EventEmitter<WorkerEvents> implements DispatchTarget {
+  readonly id: number;
+  readonly slot: number;
+  readonly process: ChildProcess;
+  readonly inFlight = new Map<number, PendingConnection>();
+  readonly view: WorkerView;
+  readonly transport: TransportName;
+  readonly forkedAt = Date.now();
+
+  state: WorkerState = 'starting';
+  /**
+   * True once the master asked this worker to go (shutdown, scale-down,
+   * reload, rotation): its exit is then expected and it is not replaced.
+   * Node calls this worker.exitedAfterDisconnect (it was once `suicide`).
+   */
+  exitedAfterDisconnect = false;
+  /** Its slot already has a replacement (forked at the suicide signal, or before a rotation). */
+  replaced = false;
+  /**
+   * Forked to replace a working worker (reload, rotation): if it fails before
+   * it is ready, the old worker stays, and this one is not replaced.
+   */
+  onProbation = false;
+  /** Connections the worker accepted (acknowledged). */
+  handed = 0;
+  /** When it last answered a hand-off, or when it was sent one while holding none (see `stalled`). */
+  answeredAt = 0;
+  /** Open connections, as the worker last reported. */
+  active = 0;
+  /**
+   * It refused its last connections (at server.maxConnections): pass it over
+   * for a moment, so a refused connection does not bounce straight back to it.
+   * See pauseAfterRefusal().
+   */
+  refusing = false;
+  /** Resident set size in bytes, as last measured. */
+  rss = 0;
+  /** HTTP requests served, as last reported, and the rate over the last sample. */
+  requests = 0;
+  requestsPerSecond = 0;
+  /** CPU use over the last second, in percent of one core. */
+  cpuPercent = 0;
+  /** Event-loop delay (ms) and utilisation (0..1), once the heartbeat reports them; undefined until then. */
+  loopDelayMs: number | undefined;
+  loopUtilization: number | undefined;
+  /** The master killed it for a reason of its own (silence), for the restart counts. */
+  killedFor: 'heartbeat' | undefined;
+  lastSample: (ProcessSample & { requests: number }) | undefined;
+  listeningAt: number | undefined;
+  /** Its server speaks TLS (so the master's address is https://), as the worker said when it attached. */
+  tls = false;
+  lastHeartbeat = Date.now();
+  drainReason: DrainReason | undefined;
+  lastError: SerializedError | undefined;
+  exitCode: number | null = null;
+  exitSignal: NodeJS.Signals | null = null;
+
+  readonly #write: ConnectionWriter;
+  #killTimer: NodeJS.Timeout | undefined;
+  #refusalTimer: NodeJS.Timeout | undefined;
+
+  constructor(init: WorkerInit) {
+    super();
+    this.id = init.id;
+    this.slot = init.slot;
+    const config: WorkerConfig = { ...init.config, id: init.id, slot: init.slot };
+    this.process = fork(runtimePath, [...init.args], {
+      env: {
+        ...init.env,
+        [WORKER_CONFIG_ENV]: JSON.stringify(config),
+        HANDOFF_WORKER_ID: String(init.id),
+        HANDOFF_WORKER_SLOT: String(init.slot),
+        NODE_APP_INSTANCE: String(init.slot), // PM2's name for the slot: "instance 0 runs the cron job"
+      },
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      serialization: 'json',
+    });
+    const { stdout, stderr } = this.process;
+    if (stdout) forEachLine(stdout, (line) => init.output(this, 'stdout', line));
+    if (stderr) forEachLine(stderr, (line) => init.output(this, 'stderr', line));
+    const writer = createConnectionWriter(init.transport, this.process, (seq) => this.emit('write-failed', seq));
+    this.#write = writer.write;
+    this.transport = writer.name;
+    this.view = createView(this);
+
+    const child = this.process;
+    // An 'error' event without a listener would crash the master (e.g. fork failed with EAGAIN).
+    child.on('error', () => undefined);
+    child.on('internalMessage', (raw: unknown) => {
+      const message = decodeWorkerMessage(raw);
+      if (message !== undefined) this.emit('internal', message);
+    });
+    child.on('message', (message, handle) => this.emit('message', message, handle));
+    // With subprocess.send(), Node postpones 'disconnect' while a handle it
+    // sent still awaits its NODE_HANDLE_ACK -- forever, if the worker froze and
+    // was killed. 'close' comes once the process has exited and the channel
+    // has been read to its end, which is all 'disconnect' promises here.
+    let channelGone = false;
+    const onChannelGone = (): void => {
+      if (channelGone) return;
+      channelGone = true;
+      this.emit('disconnect');
+    };
+    child.once('disconnect', onChannelGone);
+    child.once('close', onChannelGone);
+    child.once('exit', (code, signal) => {
+      clearTimeout(this.#killTimer);
+      this.exitCode = code;
+      this.exitSignal = signal;
+      this.emit('exit', code, signal);
+    });
+  }
+
+  get pid(): number {
+    return this.process.pid ?? 0;
+  }
+
+  /** Milliseconds since it started listening (0 if it never did). */
+  uptime(now = Date.now()): number {
+    return this.listeningAt === undefined ? 0 : now - this.listeningAt;
+  }
+
+  /** Moves along the lifecycle; false (and no change) if the move is not allowed from here. */
+  moveTo(next: WorkerState): boolean {
+    if (!canMove(this.state, next)) return false;
+    this.state = next;
+    if (next === 'listening') this.listeningAt = Date.now();
+    this.emit('state', next);
+    return true;
+  }
+
+  // ---- DispatchTarget -------------------------------------------------------------
+
+  sendConnection(connection: PendingConnection): boolean {
+    if (this.inFlight.size === 1) this.answeredAt = Date.now(); // the wait for an answer starts now
+    return this.#write(connection.seq, connection.handle);
+  }
+
+  /** It answered hand-offs (accepted or refused): it is not stuck. */
+  noteAnswered(): void {
+    this.answeredAt = Date.now();
+  }
+
+  /** It holds hand-offs and has answered none for STALL_MS. */
+  get stalled(): boolean {
+    return this.inFlight.size > 0 && Date.now() - this.answeredAt > STALL_MS;
+  }
+
+  countHanded(): void {
+    this.handed++;
+  }
+
+  /**
+   * It refused a connection and accepted none: skip it for REFUSAL_PAUSE_MS,
+   * then try it again (`retry` nudges the dispatcher) -- or sooner, when it
+   * reports that connections closed. Without the timer a worker that refused
+   * once, with heartbeats off, would never be tried again.
+   */
+  pauseAfterRefusal(retry: () => void): void {
+    this.refusing = true;
+    clearTimeout(this.#refusalTimer);
+    this.#refusalTimer = setTimeout(() => {
+      this.refusing = false;
+      retry();
+    }, REFUSAL_PAUSE_MS);
+    this.#refusalTimer.unref();
+  }
+
+  /** It has room again (it accepted, or reported closed connections); true if it had been refusing. */
+  clearRefusal(): boolean {
+    if (!this.refusing) return false;
+    this.refusing = false;
+    clearTimeout(this.#refusalTimer);
+    return true;
+  }
+
+  // ---- control --------------------------------------------------------------------
+
+  send(message: MasterMessage, handle?: unknown): boolean {
+    return sendSafely(this.process, message, handle);
+  }
+
+  /** Asks the worker for its app's prom-client metrics (answered with a `metrics` message). */
+  requestMetrics(id: number): boolean {
+    return this.send({ cmd: CMD, type: 'metrics-req', id });
+  }
+
+  /**
+   * Asks the worker to drain and exit by itself within timeoutMs; if it is
+   * still alive graceMs after that (a blocked event loop cannot run its own
+   * timer), it gets SIGKILL. `onForced` is told when that happens.
+   */
+  drain(reason: DrainReason, timeoutMs: number, graceMs: number, onForced: () => void): void {
+    this.exitedAfterDisconnect = true;
+    this.drainReason ??= reason;
+    this.moveTo('closing');
+    this.send({ cmd: CMD, type: 'drain', reason, timeoutMs });
+    this.expectExit(timeoutMs + graceMs, onForced);
+  }
+
+
+  /** SIGKILL now, for a worker that cannot be reasoned with (silent, or the master must stop). */
+  kill(signal: NodeJS.Signals = 'SIGKILL'): void {
+    if (this.process.exitCode === null && this.process.signalCode === null) this.process.kill(signal);
+  }
+
+  /** The worker is going away by itself (it drains, or it sent the suicide signal): SIGKILL it if it is still here after `afterMs`. */
+  expectExit(afterMs: number, onForced: () => void): void {
+    if (this.#killTimer !== undefined || this.state === 'dead') return;
+    this.#killTimer = setTimeout(() => {
+      if (this.state === 'dead') return;
+      onForced();
+      this.kill('SIGKILL');
+    }, afterMs);
+    this.#killTimer.unref();
+  }
+}
+
+/** A read-only window on the worker for schedulers: getters only, no way back to the record. */
+function createView(worker: Worker): WorkerView {
+  return Object.freeze({
+    get id() {
+      return worker.id;
+    },
+    get slot() {
+      return worker.slot;
+    },
+    get pid() {
+      return worker.pid;
+    },
+    get state() {
+      return worker.state;
+    },
+    get inFlight() {
+      return worker.inFlight.size;
+    },
+    get active() {
+      return worker.active;
+    },
+    get busy() {
+      return worker.refusing || worker.inFlight.size >= WINDOW || worker.stalled;
+    },
+  });
+}

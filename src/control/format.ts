@@ -4,9 +4,13 @@
 // MasterStatus, so the rendering is tested without a terminal.
 //
 //   master pid 4242  http://127.0.0.1:3000  scheduler rr  workers 2/2 ready  accepting  uptime 3m12s
+//   connections accepted 1624  handed 1624  refused 0  reclaimed 0  reset 0  queued 0  hand-off p99 <= 1ms  restarts: none
 //
 //   ID  PID   STATE      UPTIME  RESTARTS  HANDED  ACTIVE  REQ/S  RSS    CPU
 //    1  4243  listening  3m12s          0     812       3     41  48.1M  2.0%
+//
+// The counters line and the LOOP and ELU columns (shown once a worker
+// reports them) are the numbers /metrics serves, from the same snapshot.
 
 import type { BoundAddress } from '../dispatch/listener.js';
 import type { MasterStatus, WorkerStatus } from './status.js';
@@ -36,6 +40,38 @@ export function formatCpu(percent: number): string {
   return `${(Number.isFinite(percent) ? percent : 0).toFixed(1)}%`;
 }
 
+/** A bucket's upper bound in seconds as people read it: 250µs, 1ms, 2.5s. */
+export function formatSeconds(seconds: number): string {
+  if (seconds < 0.001) return `${Math.round(seconds * 1e6)}µs`;
+  if (seconds < 1) return `${Number((seconds * 1000).toPrecision(3))}ms`;
+  return `${Number(seconds.toPrecision(3))}s`;
+}
+
+/** The bucket bound the p-th quantile of the hand-off latency falls under, e.g. "<= 1ms"; "-" with no hand-off yet. */
+export function formatLatencyQuantile(latency: MasterStatus['handoffLatency'], q: number): string {
+  if (latency.count === 0) return '-';
+  const bucket = latency.buckets.find(([, cumulative]) => cumulative >= q * latency.count);
+  const last = latency.buckets.at(-2);
+  if (bucket === undefined || bucket[0] === '+Inf') return last === undefined ? '-' : `> ${formatSeconds(last[0] as number)}`;
+  return `<= ${formatSeconds(bucket[0])}`;
+}
+
+/** What the master counted: connections, the hand-off latency, restarts by reason. */
+export function renderCounters(status: MasterStatus): string {
+  const c = status.connections;
+  const restarts = Object.entries(status.restarts).filter(([, count]) => count > 0);
+  return [
+    `connections accepted ${c.accepted}`,
+    `handed ${c.handed}`,
+    `refused ${c.refused}`,
+    `reclaimed ${c.reclaimed}`,
+    `reset ${c.resetWhileQueued}`,
+    `queued ${c.queued}`,
+    `hand-off p99 ${formatLatencyQuantile(status.handoffLatency, 0.99)}`,
+    `restarts: ${restarts.length === 0 ? 'none' : restarts.map(([reason, count]) => `${reason} ${count}`).join(', ')}`,
+  ].join('  ');
+}
+
 /** The address as a URL one can open: the ready line's form (all interfaces → 127.0.0.1). */
 export function formatUrl(address: BoundAddress): string {
   const { address: host, port } = address;
@@ -54,7 +90,7 @@ export function renderHeader(status: MasterStatus): string {
   if (status.heldConnections > 0) parts.push(`holding ${status.heldConnections} connection${status.heldConnections === 1 ? '' : 's'}`);
   if (status.reloading) parts.push('reloading');
   if (status.gaveUp) parts.push('gave up reforking');
-  if (status.closing) parts.push('shutting down');
+  if (status.closing || status.shuttingDown) parts.push('shutting down');
   parts.push(`uptime ${formatUptime(status.uptimeMs)}`);
   return parts.join('  ');
 }
@@ -65,7 +101,7 @@ interface Column {
   value: (worker: WorkerStatus) => string;
 }
 
-const columns: readonly Column[] = [
+const workerColumns: readonly Column[] = [
   { title: 'ID', align: 'right', value: (w) => String(w.id) },
   { title: 'PID', align: 'right', value: (w) => String(w.pid) },
   { title: 'STATE', align: 'left', value: (w) => w.state },
@@ -78,9 +114,16 @@ const columns: readonly Column[] = [
   { title: 'CPU', align: 'right', value: (w) => formatCpu(w.cpuPercent) },
 ];
 
+/** Shown once some worker's heartbeat reports its event loop. */
+const loopColumns: readonly Column[] = [
+  { title: 'LOOP', align: 'right', value: (w) => (w.loopDelayMs === null ? '-' : `${w.loopDelayMs.toFixed(1)}ms`) },
+  { title: 'ELU', align: 'right', value: (w) => (w.loopUtilization === null ? '-' : `${Math.round(w.loopUtilization * 100)}%`) },
+];
+
 /** The worker table, header row first, columns aligned, no trailing spaces. */
 export function renderTable(processes: readonly WorkerStatus[]): string[] {
   if (processes.length === 0) return ['(no worker processes)'];
+  const columns = processes.some((w) => w.loopDelayMs !== null || w.loopUtilization !== null) ? [...workerColumns, ...loopColumns] : workerColumns;
   const rows = [columns.map((c) => c.title), ...processes.map((worker) => columns.map((c) => c.value(worker)))];
   const widths = columns.map((_, i) => Math.max(...rows.map((row) => (row[i] as string).length)));
   return rows.map((row) =>
@@ -93,12 +136,12 @@ export function renderTable(processes: readonly WorkerStatus[]): string[] {
 
 /** What `handoff ctl status` prints. */
 export function renderStatus(status: MasterStatus): string {
-  return [renderHeader(status), '', ...renderTable(status.processes)].join('\n');
+  return [renderHeader(status), renderCounters(status), '', ...renderTable(status.processes)].join('\n');
 }
 
 /** One frame of `handoff ctl top`. */
 export function renderTopFrame(status: MasterStatus, now: Date, interactive: boolean): string {
   const clock = now.toTimeString().slice(0, 8);
   const title = `handoff top  ${clock}${interactive ? '  (q or Ctrl-C to quit)' : ''}`;
-  return [title, renderHeader(status), '', ...renderTable(status.processes)].join('\n');
+  return [title, renderHeader(status), renderCounters(status), '', ...renderTable(status.processes)].join('\n');
 }

@@ -4,12 +4,13 @@
 // worker that hangs while collecting, /healthz and /readyz through a
 // shutdown, and `ctl status --json` telling the same numbers.
 
+import net from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
 import { ctlStatus, removeTempDirs, tempDir } from './helpers/control.js';
 import { get, getMany } from './helpers/http.js';
 import { parseExposition, promtoolCheck, sumOf, valueOf, type Family } from './helpers/prometheus.js';
-import { eventually, fixture, runCli, startMaster, stopAllMasters, type RunningMaster } from './helpers/process.js';
+import { eventually, fixture, MasterProcess, runCli, startMaster, stopAllMasters, type RunningMaster } from './helpers/process.js';
 
 afterEach(async () => {
   await stopAllMasters();
@@ -124,6 +125,34 @@ describe('/metrics', () => {
     expect(status.handoffLatency.count).toBe(valueOf(families, 'handoff_handoff_latency_seconds_count'));
     expect(status.restarts).toEqual(Object.fromEntries(families.get('handoff_worker_restarts_total')?.samples.map((sample) => [sample.labels['reason'], sample.value]) ?? []));
     expect(status.appMetrics).toEqual({ reporting: 2, missed: [] });
+  });
+});
+
+describe('connections reset while queued', () => {
+  test('are closed by the master, never sent to a worker, and counted', async () => {
+    const master = new MasterProcess([fixture('metrics/late-ready.mjs'), '-w', '1', '--wait-ready', '--listen-timeout', '10s', '--port', '0', '--metrics', '127.0.0.1:0', '--control', 'off']);
+    const metrics = (await master.waitFor(/metrics on (http:\/\/\S+\/metrics)/))[1] as string;
+    expect((await get(metrics.replace(/metrics$/, 'healthz'))).status).toBe(503); // no worker ready yet
+    const listener = (await scrape(metrics)).get('handoff_connections_accepted_total')?.samples[0]?.labels['listener'] as string;
+    const port = Number(/:(\d+)$/.exec(listener)?.[1]);
+
+    const served = [get(`http://127.0.0.1:${port}/`), get(`http://127.0.0.1:${port}/`)];
+    await Promise.all(
+      Array.from({ length: 3 }, () => new Promise<void>((resolve, reject) => {
+        const socket = net.connect(port, '127.0.0.1', () => {
+          socket.resetAndDestroy(); // an RST, as a client that gives up does
+          resolve();
+        });
+        socket.on('error', reject);
+      })),
+    );
+    await eventually(async () => valueOf(await scrape(metrics), 'handoff_connections_accepted_total') === 5, 5000, 'the master accepted all five');
+    await master.waitFor(/listening on/, 10_000);
+    expect((await Promise.all(served)).map((reply) => reply.status)).toEqual([200, 200]);
+    const families = await scrape(metrics);
+    expect(valueOf(families, 'handoff_connections_reset_while_queued_total')).toBe(3);
+    expect(sumOf(families, 'handoff_connections_handed_total')).toBe(2);
+    expect(valueOf(families, 'handoff_held_connections')).toBe(0);
   });
 });
 

@@ -93,6 +93,8 @@ export class Dispatcher {
   /** Every connection whose descriptor the master holds: queued plus in flight. */
   #held = 0;
   #seq = 0;
+  /** The connection accept() is dispatching right now: the only one that has not waited in the queue. */
+  #fresh: PendingConnection | undefined;
   #paused = false;
   #whenEmpty: Array<() => void> = [];
 
@@ -120,7 +122,9 @@ export class Dispatcher {
     this.#options.trace?.conn(connection.seq, `accepted by the master on fd ${handle.fd}, from ${connection.remoteAddress || 'a client already gone'}`);
     this.#held++;
     this.#queue.push(connection);
+    this.#fresh = connection;
     this.#drain();
+    this.#fresh = undefined;
     if (this.#held >= this.#options.maxPending && !this.#paused) {
       this.#paused = true;
       this.#options.trace?.conn(connection.seq, `master holds ${this.#held} connections: accepting paused`);
@@ -236,6 +240,7 @@ export class Dispatcher {
     const trace = this.#options.trace;
     while (this.#queue.length > 0 && this.#ready.length > 0) {
       const connection = this.#queue.peek() as PendingConnection;
+      if (connection !== this.#fresh && this.#resetWhileQueued(connection)) continue;
       const view = this.#scheduler.pick(connection, this.#readyViews);
       if (view === undefined) return;
       const target = this.#byView.get(view);
@@ -256,6 +261,25 @@ export class Dispatcher {
         this.remove(target);
       }
     }
+  }
+
+  /**
+   * A connection that waited in the queue may have been reset by its client
+   * meanwhile: sending it would give a worker a dead socket (and had its
+   * descriptor been closed and reused, the wrong one: Bun PR #31829). After a
+   * reset the socket has no peer, so one getpeername() tells; only connections
+   * that waited pay for it. True if it was reset, and is now closed.
+   */
+  #resetWhileQueued(connection: PendingConnection): boolean {
+    if (connection.handle.getpeername({}) === 0) return false;
+    this.#queue.shift();
+    connection.handle.close();
+    this.#held--;
+    this.#options.observer?.resetWhileQueued();
+    this.#options.trace?.conn(connection.seq, 'reset by its client while queued: closed, not sent');
+    this.#released();
+    this.#maybeResume();
+    return true;
   }
 
   #maybeResume(): void {

@@ -1,15 +1,15 @@
 // The parts of --metrics that need no process: the series table against its
 // docs, the app-metrics aggregation with fake workers, the address parser,
-// the latency buckets, the restart reasons.
+// the latency histogram's buckets, the restart reasons.
 
 import fs from 'node:fs';
 import path from 'node:path';
 import client from 'prom-client';
 import { describe, expect, test } from 'vitest';
 import { AppMetrics, sanitize, type MetricsWorker } from '../dist/operations/metrics/app-metrics.js';
-import { LatencyHistogram } from '../dist/operations/metrics/dispatch-stats.js';
+import { HandoffLatency } from '../dist/dispatch/handoff-latency.js';
 import { parseMetricsAddress } from '../dist/operations/metrics/endpoint.js';
-import { SERIES } from '../dist/operations/metrics/series.js';
+import { prometheusBuckets, SERIES } from '../dist/operations/metrics/series.js';
 import { restartReason, WorkerTotals, type CountedWorker } from '../dist/operations/metrics/worker-totals.js';
 import { parseExposition, sumOf, valueOf } from './helpers/prometheus.js';
 import { root } from './helpers/process.js';
@@ -104,15 +104,18 @@ describe('parseMetricsAddress', () => {
   });
 });
 
-describe('LatencyHistogram', () => {
-  test('counts into fixed buckets; a quantile is the bound of its bucket', () => {
-    const histogram = new LatencyHistogram([0.001, 0.01]);
-    for (const seconds of [0.0005, 0.0009, 0.005, 0.5]) histogram.observe(seconds);
-    expect([...histogram.counts]).toEqual([2, 1, 1]);
-    expect(histogram.count).toBe(4);
-    expect(histogram.quantile(0.5)).toBe(0.001);
-    expect(histogram.quantile(0.75)).toBe(0.01);
-    expect(histogram.quantile(0.99)).toBe(Infinity);
+describe('the hand-off latency histogram', () => {
+  test("its Prometheus buckets are powers of two the recorder's buckets meet exactly: cumulative counts are exact", () => {
+    const latency = new HandoffLatency();
+    for (const us of [10, 64, 64.5, 128, 1000, 1024, 1025, 5_000_000]) latency.record(us);
+    const buckets = new Map(prometheusBuckets(latency.status().buckets));
+    expect(buckets.get(0.000064)).toBe(2); // 10 and 64
+    expect(buckets.get(0.000128)).toBe(4);
+    expect(buckets.get(0.001024)).toBe(6); // 1000 and 1024 too, not 1025
+    expect(buckets.get(0.002048)).toBe(7);
+    expect(buckets.get(2.097152)).toBe(7);
+    expect(buckets.get('+Inf')).toBe(8);
+    expect([...buckets.keys()]).toHaveLength(17);
   });
 });
 

@@ -4,7 +4,7 @@
 // MasterStatus, so the rendering is tested without a terminal.
 //
 //   master pid 4242  http://127.0.0.1:3000  scheduler rr  workers 2/2 ready  accepting  uptime 3m12s
-//   connections accepted 1624  handed 1624  refused 0  reclaimed 0  reset 0  queued 0  hand-off p99 <= 1ms  restarts: none
+//   connections accepted 1624  handed 1624  refused 0  reclaimed 0  reset 0  queued 0  hand-off p99 1.02ms  restarts: none
 //
 //   ID  PID   STATE      UPTIME  RESTARTS  HANDED  ACTIVE  REQ/S  RSS    CPU
 //    1  4243  listening  3m12s          0     812       3     41  48.1M  2.0%
@@ -40,20 +40,11 @@ export function formatCpu(percent: number): string {
   return `${(Number.isFinite(percent) ? percent : 0).toFixed(1)}%`;
 }
 
-/** A bucket's upper bound in seconds as people read it: 250µs, 1ms, 2.5s. */
+/** A time in seconds as people read it: 250µs, 1.02ms, 2.5s. */
 export function formatSeconds(seconds: number): string {
   if (seconds < 0.001) return `${Math.round(seconds * 1e6)}µs`;
   if (seconds < 1) return `${Number((seconds * 1000).toPrecision(3))}ms`;
   return `${Number(seconds.toPrecision(3))}s`;
-}
-
-/** The bucket bound the p-th quantile of the hand-off latency falls under, e.g. "<= 1ms"; "-" with no hand-off yet. */
-export function formatLatencyQuantile(latency: MasterStatus['handoffLatency'], q: number): string {
-  if (latency.count === 0) return '-';
-  const bucket = latency.buckets.find(([, cumulative]) => cumulative >= q * latency.count);
-  const last = latency.buckets.at(-2);
-  if (bucket === undefined || bucket[0] === '+Inf') return last === undefined ? '-' : `> ${formatSeconds(last[0] as number)}`;
-  return `<= ${formatSeconds(bucket[0])}`;
 }
 
 /** What the master counted: connections, the hand-off latency, restarts by reason. */
@@ -67,7 +58,7 @@ export function renderCounters(status: MasterStatus): string {
     `reclaimed ${c.reclaimed}`,
     `reset ${c.resetWhileQueued}`,
     `queued ${c.queued}`,
-    `hand-off p99 ${formatLatencyQuantile(status.handoffLatency, 0.99)}`,
+    `hand-off p99 ${status.handoffLatency.p99Us === null ? '-' : formatSeconds(status.handoffLatency.p99Us / 1e6)}`,
     `restarts: ${restarts.length === 0 ? 'none' : restarts.map(([reason, count]) => `${reason} ${count}`).join(', ')}`,
   ].join('  ');
 }

@@ -9,44 +9,11 @@
 // acknowledgement: the queue wait, the write on the pipe, the worker's turn of
 // its event loop, and the acknowledgement's way back. The dispatcher stamps a
 // connection once at accept and takes one clock reading per acknowledgement
-// batch (a batch answers every connection a worker took in one turn).
+// batch (a batch answers every connection a worker took in one turn); the
+// time goes into dispatch/handoff-latency.ts's log buckets (16 per octave),
+// which status publishes and /metrics folds into a Prometheus histogram.
 
-/** Upper bounds of the latency buckets, in seconds: 50 µs to 2.5 s. */
-export const LATENCY_BUCKETS: readonly number[] = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
-
-/** A histogram of fixed buckets: counts per bucket (not cumulative), the last one for "above every bound". */
-export class LatencyHistogram {
-  readonly bounds: readonly number[];
-  readonly counts: Float64Array;
-  sum = 0;
-  count = 0;
-
-  constructor(bounds: readonly number[] = LATENCY_BUCKETS) {
-    this.bounds = bounds;
-    this.counts = new Float64Array(bounds.length + 1);
-  }
-
-  observe(seconds: number): void {
-    const bounds = this.bounds;
-    let bucket = 0;
-    while (bucket < bounds.length && seconds > (bounds[bucket] as number)) bucket++;
-    (this.counts[bucket] as number)++;
-    this.sum += seconds;
-    this.count++;
-  }
-
-  /** The value below which `q` (0..1) of the observations fall, as the upper bound of its bucket (Infinity past the last). */
-  quantile(q: number): number | undefined {
-    if (this.count === 0) return undefined;
-    const rank = q * this.count;
-    let seen = 0;
-    for (let bucket = 0; bucket < this.counts.length; bucket++) {
-      seen += this.counts[bucket] as number;
-      if (seen >= rank) return this.bounds[bucket] ?? Infinity;
-    }
-    return Infinity;
-  }
-}
+import { HandoffLatency } from '../../dispatch/handoff-latency.js';
 
 /** Per worker slot: what happened to the connections sent to the workers that filled it. */
 export interface SlotCounts {
@@ -72,7 +39,9 @@ export class DispatchStats implements DispatchObserver {
   /** Connections the master accepted, and queued ones closed because their client had reset them. */
   readonly counts = { accepted: 0, resetWhileQueued: 0 };
   readonly slots: SlotCounts[] = [];
-  readonly latency = new LatencyHistogram();
+  readonly latency = new HandoffLatency();
+  /** The sum of every hand-off's latency, in seconds: a Prometheus histogram has one. */
+  latencySumSeconds = 0;
 
   accepted(): number {
     this.counts.accepted++;
@@ -85,7 +54,9 @@ export class DispatchStats implements DispatchObserver {
 
   handed(slot: number, acceptedAt: number, now: number): void {
     this.#slot(slot).handed++;
-    this.latency.observe((now - acceptedAt) / 1000);
+    const ms = now - acceptedAt;
+    this.latency.record(ms * 1000);
+    this.latencySumSeconds += ms / 1000;
   }
 
   refused(slot: number): void {

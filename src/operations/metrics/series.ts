@@ -70,6 +70,20 @@ function perWorkerSlot(status: MasterStatus, read: (worker: WorkerStatus) => num
 
 const flag = (value: boolean): number => (value ? 1 : 0);
 
+/**
+ * The hand-off latency's Prometheus buckets: powers of two from 64 µs to
+ * about 2.1 s. The recorder's buckets are 16 per power of two, so every one
+ * of these bounds is one of its bounds, and each cumulative count is exact.
+ */
+const LATENCY_BOUNDS_US = Array.from({ length: 16 }, (_, k) => 64 * 2 ** k);
+
+/** [le in seconds, or +Inf; cumulative count] from the recorder's [upper bound in µs, count] buckets. */
+export function prometheusBuckets(buckets: ReadonlyArray<readonly [number, number]>): Array<[number | '+Inf', number]> {
+  const out: Array<[number | '+Inf', number]> = LATENCY_BOUNDS_US.map((bound) => [bound / 1e6, buckets.reduce((sum, [us, n]) => (us <= bound ? sum + n : sum), 0)]);
+  out.push(['+Inf', buckets.reduce((sum, [, n]) => sum + n, 0)]);
+  return out;
+}
+
 export const SERIES: readonly Series[] = [
   {
     name: 'handoff_info',
@@ -122,12 +136,11 @@ export const SERIES: readonly Series[] = [
     labels: ['listener'],
     read: (s) => {
       const listener = listenerOf(s);
-      const { buckets, sumSeconds, count } = s.handoffLatency;
       const name = 'handoff_handoff_latency_seconds';
       return [
-        ...buckets.map(([le, cumulative]) => ({ value: cumulative, labels: { listener, le }, metricName: `${name}_bucket` })),
-        { value: sumSeconds, labels: { listener }, metricName: `${name}_sum` },
-        { value: count, labels: { listener }, metricName: `${name}_count` },
+        ...prometheusBuckets(s.handoffLatency.buckets).map(([le, count]) => ({ value: count, labels: { listener, le }, metricName: `${name}_bucket` })),
+        { value: s.handoffLatency.sumSeconds, labels: { listener }, metricName: `${name}_sum` },
+        { value: s.handoffLatency.count, labels: { listener }, metricName: `${name}_count` },
       ];
     },
   },

@@ -1,6 +1,7 @@
 // The counters of the master as plain data for `handoff ctl status --json`,
 // `handoff ctl top` and /metrics (series.ts reads exactly this).
 
+import type { HandoffLatencyStatus } from '../../dispatch/handoff-latency.js';
 import type { AppMetrics, MissReason } from './app-metrics.js';
 import type { DispatchStats } from './dispatch-stats.js';
 import type { CountedWorker, RestartReason, WorkerTotals } from './worker-totals.js';
@@ -26,8 +27,8 @@ export interface ObservedStatus {
     /** Waiting in the master, not yet sent to a worker. */
     queued: number;
   };
-  /** Accept to acknowledgement: cumulative counts per upper bound in seconds (the last is '+Inf'). */
-  handoffLatency: { count: number; sumSeconds: number; buckets: Array<[number | '+Inf', number]> };
+  /** Accept to acknowledgement, since the master started (dispatch/handoff-latency.ts), and the sum of every one. */
+  handoffLatency: HandoffLatencyStatus & { sumSeconds: number };
   restarts: Record<RestartReason, number>;
   slots: SlotStatus[];
   /** null without --metrics. */
@@ -60,12 +61,9 @@ export function observedStatus(parts: ObservedParts): ObservedStatus {
       cpuSeconds: Math.round((done?.cpuSeconds ?? 0) * 1000) / 1000,
     });
   }
-  const { latency } = stats;
-  let cumulative = 0;
-  const buckets = [...latency.bounds, '+Inf' as const].map((le, index): [number | '+Inf', number] => [le, (cumulative += latency.counts[index] as number)]);
   return {
     connections: { accepted: stats.counts.accepted, ...stats.totals(), resetWhileQueued: stats.counts.resetWhileQueued, queued: parts.queued },
-    handoffLatency: { count: latency.count, sumSeconds: latency.sum, buckets },
+    handoffLatency: { ...stats.latency.status(), sumSeconds: stats.latencySumSeconds },
     restarts: { ...totals.restarts },
     slots,
     appMetrics: parts.appMetrics === undefined ? null : { reporting: parts.appMetrics.reporting, missed: [...parts.appMetrics.misses.values()].map((miss) => ({ ...miss })) },

@@ -97,7 +97,7 @@ export interface StatusSource {
   shuttingDown: boolean;
   metricsUrl: string | undefined;
   sharedStateBytes: number;
-  observed: Omit<ObservedParts, 'queued' | 'workers'>;
+  observed: Omit<ObservedParts, 'queued' | 'goneWhileQueued' | 'workers'>;
 }
 
 export function masterStatus(source: StatusSource): MasterStatus {
@@ -121,6 +121,6 @@ export function masterStatus(source: StatusSource): MasterStatus {
     gaveUp: source.pool.gaveUp,
     sharedStateBytes: source.sharedStateBytes,
     processes,
-    ...observedStatus({ ...source.observed, queued: source.dispatcher.queued, workers: source.pool.workers() }),
+    ...observedStatus({ ...source.observed, queued: source.dispatcher.queued, goneWhileQueued: source.dispatcher.goneWhileQueued, workers: source.pool.workers() }),
   };
 }

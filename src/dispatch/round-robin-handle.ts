@@ -50,6 +50,17 @@ export class PendingConnection implements ConnectionInfo {
     this.handle = handle;
   }
 
+  /**
+   * The client is still there. One that reset while its connection waited here
+   * is dropped, not handed out: its socket has no peer any more (ENOTCONN), and
+   * Bun's cluster shipped such a descriptor, already reused for another
+   * socket, to a worker (oven-sh/bun#31829).
+   */
+  peerAlive(): boolean {
+    const out: Record<string, unknown> = {};
+    return this.handle.getpeername(out) === 0;
+  }
+
   get remoteAddress(): string {
     if (this.#remoteAddress === undefined) {
       const out: Record<string, unknown> = {};
@@ -240,12 +251,17 @@ export class Dispatcher {
     const trace = this.#options.trace;
     while (this.#queue.length > 0 && this.#ready.length > 0) {
       const connection = this.#queue.peek() as PendingConnection;
-      if (connection !== this.#fresh && this.#resetWhileQueued(connection)) continue;
       const view = this.#scheduler.pick(connection, this.#readyViews);
       if (view === undefined) return;
       const target = this.#byView.get(view);
       if (target === undefined) return; // a scheduler returned something that is not a ready worker
       this.#queue.shift();
+      // Only a connection that waited (not the one accept() is dispatching) can have lost its client meanwhile.
+      // (Not `seq !== this.#seq`: the newest connection may have waited too, and go out from add().)
+      if (connection !== this.#fresh && !connection.peerAlive()) {
+        this.#dropGone(connection);
+        continue;
+      }
       if (trace) {
         trace.conn(connection.seq, `scheduler ${this.#scheduler.name} picked w${target.id}: ${this.#scheduler.explain?.(connection, view) ?? 'no reason given'}`);
         // Before the write, so that the worker's "received" line cannot come first.
@@ -263,23 +279,16 @@ export class Dispatcher {
     }
   }
 
-  /**
-   * A connection that waited in the queue may have been reset by its client
-   * meanwhile: sending it would give a worker a dead socket (and had its
-   * descriptor been closed and reused, the wrong one: Bun PR #31829). After a
-   * reset the socket has no peer, so one getpeername() tells; only connections
-   * that waited pay for it. True if it was reset, and is now closed.
-   */
-  #resetWhileQueued(connection: PendingConnection): boolean {
-    if (connection.handle.getpeername({}) === 0) return false;
-    this.#queue.shift();
+  /** Clients that reset while their connection waited in the master: closed by their client, not cut. */
+  goneWhileQueued = 0;
+
+  #dropGone(connection: PendingConnection): void {
     connection.handle.close();
     this.#held--;
-    this.#options.observer?.resetWhileQueued();
-    this.#options.trace?.conn(connection.seq, 'reset by its client while queued: closed, not sent');
+    this.goneWhileQueued++;
+    this.#options.trace?.conn(connection.seq, 'the client reset while it waited in the master: dropped, not handed out');
     this.#released();
     this.#maybeResume();
-    return true;
   }
 
   #maybeResume(): void {

@@ -31,13 +31,11 @@ export interface DispatchObserver {
   handed(slot: number, acceptedAt: number, now: number): void;
   refused(slot: number): void;
   reclaimed(slot: number): void;
-  /** A queued connection whose client had reset it was closed instead of sent. */
-  resetWhileQueued(): void;
 }
 
 export class DispatchStats implements DispatchObserver {
-  /** Connections the master accepted, and queued ones closed because their client had reset them. */
-  readonly counts = { accepted: 0, resetWhileQueued: 0 };
+  /** Connections the master accepted. */
+  readonly counts = { accepted: 0 };
   readonly slots: SlotCounts[] = [];
   readonly latency = new HandoffLatency();
   /** The sum of every hand-off's latency, in seconds: a Prometheus histogram has one. */
@@ -65,10 +63,6 @@ export class DispatchStats implements DispatchObserver {
 
   reclaimed(slot: number): void {
     this.#slot(slot).reclaimed++;
-  }
-
-  resetWhileQueued(): void {
-    this.counts.resetWhileQueued++;
   }
 
   #slot(slot: number): SlotCounts {

@@ -40,6 +40,8 @@ export interface ObservedParts {
   totals: WorkerTotals;
   appMetrics: AppMetrics | undefined;
   queued: number;
+  /** Queued connections whose client reset them, dropped by the dispatcher (Dispatcher.goneWhileQueued). */
+  goneWhileQueued: number;
   workers: Iterable<CountedWorker>;
 }
 
@@ -62,7 +64,7 @@ export function observedStatus(parts: ObservedParts): ObservedStatus {
     });
   }
   return {
-    connections: { accepted: stats.counts.accepted, ...stats.totals(), resetWhileQueued: stats.counts.resetWhileQueued, queued: parts.queued },
+    connections: { accepted: stats.counts.accepted, ...stats.totals(), resetWhileQueued: parts.goneWhileQueued, queued: parts.queued },
     handoffLatency: { ...stats.latency.status(), sumSeconds: stats.latencySumSeconds },
     restarts: { ...totals.restarts },
     slots,

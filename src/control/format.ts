@@ -4,13 +4,12 @@
 // MasterStatus, so the rendering is tested without a terminal.
 //
 //   master pid 4242  http://127.0.0.1:3000  scheduler rr  workers 2/2 ready  accepting  uptime 3m12s
-//   connections accepted 1624  handed 1624  refused 0  reclaimed 0  reset 0  queued 0  hand-off p99 1.02ms  restarts: none
+//   connections accepted 1624  handed 1624  refused 0  reclaimed 0  reset 0  queued 0  restarts: none
 //
 //   ID  PID   STATE      UPTIME  RESTARTS  HANDED  ACTIVE  REQ/S  RSS    CPU
 //    1  4243  listening  3m12s          0     812       3     41  48.1M  2.0%
 //
-// The counters line and the LOOP and ELU columns (shown once a worker
-// reports them) are the numbers /metrics serves, from the same snapshot.
+// The counters line has the numbers /metrics serves, from the same snapshot.
 
 import type { BoundAddress } from '../dispatch/listener.js';
 import type { MasterStatus, WorkerStatus } from './status.js';
@@ -40,14 +39,7 @@ export function formatCpu(percent: number): string {
   return `${(Number.isFinite(percent) ? percent : 0).toFixed(1)}%`;
 }
 
-/** A time in seconds as people read it: 250µs, 1.02ms, 2.5s. */
-export function formatSeconds(seconds: number): string {
-  if (seconds < 0.001) return `${Math.round(seconds * 1e6)}µs`;
-  if (seconds < 1) return `${Number((seconds * 1000).toPrecision(3))}ms`;
-  return `${Number(seconds.toPrecision(3))}s`;
-}
-
-/** What the master counted: connections, the hand-off latency, restarts by reason. */
+/** What the master counted: connections, and restarts by reason. */
 export function renderCounters(status: MasterStatus): string {
   const c = status.connections;
   const restarts = Object.entries(status.restarts).filter(([, count]) => count > 0);
@@ -58,7 +50,6 @@ export function renderCounters(status: MasterStatus): string {
     `reclaimed ${c.reclaimed}`,
     `reset ${c.resetWhileQueued}`,
     `queued ${c.queued}`,
-    `hand-off p99 ${status.handoffLatency.p99Us === null ? '-' : formatSeconds(status.handoffLatency.p99Us / 1e6)}`,
     `restarts: ${restarts.length === 0 ? 'none' : restarts.map(([reason, count]) => `${reason} ${count}`).join(', ')}`,
   ].join('  ');
 }
@@ -92,7 +83,7 @@ interface Column {
   value: (worker: WorkerStatus) => string;
 }
 
-const workerColumns: readonly Column[] = [
+const columns: readonly Column[] = [
   { title: 'ID', align: 'right', value: (w) => String(w.id) },
   { title: 'PID', align: 'right', value: (w) => String(w.pid) },
   { title: 'STATE', align: 'left', value: (w) => w.state },
@@ -105,16 +96,9 @@ const workerColumns: readonly Column[] = [
   { title: 'CPU', align: 'right', value: (w) => formatCpu(w.cpuPercent) },
 ];
 
-/** Shown once some worker's heartbeat reports its event loop. */
-const loopColumns: readonly Column[] = [
-  { title: 'LOOP', align: 'right', value: (w) => (w.loopDelayMs === null ? '-' : `${w.loopDelayMs.toFixed(1)}ms`) },
-  { title: 'ELU', align: 'right', value: (w) => (w.loopUtilization === null ? '-' : `${Math.round(w.loopUtilization * 100)}%`) },
-];
-
 /** The worker table, header row first, columns aligned, no trailing spaces. */
 export function renderTable(processes: readonly WorkerStatus[]): string[] {
   if (processes.length === 0) return ['(no worker processes)'];
-  const columns = processes.some((w) => w.loopDelayMs !== null || w.loopUtilization !== null) ? [...workerColumns, ...loopColumns] : workerColumns;
   const rows = [columns.map((c) => c.title), ...processes.map((worker) => columns.map((c) => c.value(worker)))];
   const widths = columns.map((_, i) => Math.max(...rows.map((row) => (row[i] as string).length)));
   return rows.map((row) =>

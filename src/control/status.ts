@@ -2,6 +2,7 @@
 // every worker process, safe to send as JSON.
 
 import type { Dispatcher } from '../dispatch/round-robin-handle.js';
+import type { HandoffLatencyStatus } from '../dispatch/handoff-latency.js';
 import { observedStatus, type ObservedParts, type ObservedStatus } from '../operations/metrics/status-counts.js';
 import { VERSION } from '../version.js';
 import type { BoundAddress } from '../dispatch/listener.js';
@@ -28,9 +29,9 @@ export interface WorkerStatus {
   requestsPerSecond: number;
   rssBytes: number;
   cpuPercent: number;
-  /** Event-loop delay in ms and utilisation (0..1), as the worker's heartbeat reports them; null until it does. */
-  loopDelayMs: number | null;
-  loopUtilization: number | null;
+  /** Its event loop over the last heartbeat interval: percent of the time busy, and the p99 delay in ms; null before the first heartbeat. */
+  eluPercent: number | null;
+  loopDelayP99Ms: number | null;
 }
 
 /** Everything `handoff ctl status --json` prints; /metrics reads the same snapshot (operations/metrics/series.ts). */
@@ -59,6 +60,8 @@ export interface MasterStatus extends ObservedStatus {
   metricsUrl: string | null;
   gaveUp: boolean;
   sharedStateBytes: number;
+  /** From each accept to the worker's acknowledgement, since the master started (µs; the buckets can be subtracted: see dispatch/handoff-latency.ts). */
+  handoffLatency: HandoffLatencyStatus;
   processes: WorkerStatus[];
 }
 
@@ -80,8 +83,8 @@ export function workerStatuses(pool: Pool, now = Date.now()): WorkerStatus[] {
       requestsPerSecond: Math.round(worker.requestsPerSecond),
       rssBytes: worker.rss,
       cpuPercent: Math.round(worker.cpuPercent * 10) / 10,
-      loopDelayMs: worker.loopDelayMs ?? null,
-      loopUtilization: worker.loopUtilization ?? null,
+      eluPercent: worker.elu === null ? null : Math.round(worker.elu * 1000) / 10,
+      loopDelayP99Ms: worker.loopDelayP99,
     }));
 }
 
@@ -120,6 +123,7 @@ export function masterStatus(source: StatusSource): MasterStatus {
     metricsUrl: source.metricsUrl ?? null,
     gaveUp: source.pool.gaveUp,
     sharedStateBytes: source.sharedStateBytes,
+    handoffLatency: source.dispatcher.handoffLatency.status(),
     processes,
     ...observedStatus({ ...source.observed, queued: source.dispatcher.queued, goneWhileQueued: source.dispatcher.goneWhileQueued, workers: source.pool.workers() }),
   };

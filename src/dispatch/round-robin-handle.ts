@@ -20,10 +20,12 @@
 // possible: if the worker refuses, or dies before answering, the connection
 // is still here, unread, and goes to someone else.
 
+import { performance } from 'node:perf_hooks';
+import { HandoffLatency } from './handoff-latency.js';
 import type { TcpHandle } from '../wire/node-internals.js';
-import type { DispatchObserver } from '../operations/metrics/dispatch-stats.js';
 import type { Tracer } from '../trace.js';
 import type { ConnectionInfo, Scheduler, WorkerView } from '../scheduler/types.js';
+import type { DispatchObserver } from '../operations/metrics/dispatch-stats.js';
 
 /**
  * Hand-offs a worker may have unacknowledged before rr and least-conn pass it
@@ -41,8 +43,7 @@ export class PendingConnection implements ConnectionInfo {
   /** Internal: the accepted libuv handle. Schedulers only see ConnectionInfo. */
   readonly handle: TcpHandle;
   attempts = 0;
-  /** When the master accepted it (performance.now()), for the hand-off latency; 0 without an observer. */
-  acceptedAt = 0;
+  readonly acceptedAt = performance.now();
   #remoteAddress: string | undefined;
 
   constructor(seq: number, handle: TcpHandle) {
@@ -108,6 +109,8 @@ export class Dispatcher {
   #fresh: PendingConnection | undefined;
   #paused = false;
   #whenEmpty: Array<() => void> = [];
+  /** From accept to "accepted", per connection: `handoff ctl status` shows it. */
+  readonly handoffLatency = new HandoffLatency();
 
   constructor(scheduler: Scheduler, options: DispatcherOptions) {
     this.#scheduler = scheduler;
@@ -129,7 +132,7 @@ export class Dispatcher {
   /** A new connection from the listener (RoundRobinHandle.distribute). */
   accept(handle: TcpHandle): void {
     const connection = new PendingConnection(++this.#seq, handle);
-    if (this.#options.observer) connection.acceptedAt = this.#options.observer.accepted();
+    this.#options.observer?.accepted();
     this.#options.trace?.conn(connection.seq, `accepted by the master on fd ${handle.fd}, from ${connection.remoteAddress || 'a client already gone'}`);
     this.#held++;
     this.#queue.push(connection);
@@ -181,16 +184,17 @@ export class Dispatcher {
   /** The worker's answers (child.js: accepted first, then the socket is built). */
   acknowledge(target: DispatchTarget, accepted: readonly number[], refused: readonly number[]): void {
     const { trace, observer } = this.#options;
-    // One clock reading for the whole batch: it answers every connection the worker took in one turn.
-    const now = observer !== undefined && accepted.length > 0 ? observer.now() : 0;
+    const now = accepted.length > 0 ? performance.now() : 0;
     for (const seq of accepted) {
       const connection = target.inFlight.get(seq);
       if (connection === undefined) continue;
       target.inFlight.delete(seq);
+      const tookMs = now - connection.acceptedAt;
+      this.handoffLatency.record(tookMs * 1000);
       connection.handle.close(); // the worker has its own descriptor now
       this.#held--;
       target.countHanded();
-      observer?.handed(target.view.slot, connection.acceptedAt, now);
+      observer?.handed(target.view.slot, tookMs);
       trace?.conn(seq, `w${target.id} accepted it: the master closes its copy`);
     }
     this.#released();

@@ -86,9 +86,9 @@ export class Worker extends EventEmitter<WorkerEvents> implements DispatchTarget
   requestsPerSecond = 0;
   /** CPU use over the last second, in percent of one core. */
   cpuPercent = 0;
-  /** Event-loop delay (ms) and utilisation (0..1), once the heartbeat reports them; undefined until then. */
-  loopDelayMs: number | undefined;
-  loopUtilization: number | undefined;
+  /** Its event loop over the last heartbeat interval: busy share 0..1, and p99 delay in ms; null before the first heartbeat. */
+  elu: number | null = null;
+  loopDelayP99: number | null = null;
   /** The master killed it for a reason of its own (silence), for the restart counts. */
   killedFor: 'heartbeat' | undefined;
   lastSample: (ProcessSample & { requests: number }) | undefined;

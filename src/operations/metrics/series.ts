@@ -139,7 +139,7 @@ export const SERIES: readonly Series[] = [
       const name = 'handoff_handoff_latency_seconds';
       return [
         ...prometheusBuckets(s.handoffLatency.buckets).map(([le, count]) => ({ value: count, labels: { listener, le }, metricName: `${name}_bucket` })),
-        { value: s.handoffLatency.sumSeconds, labels: { listener }, metricName: `${name}_sum` },
+        { value: s.handoffLatencySumSeconds, labels: { listener }, metricName: `${name}_sum` },
         { value: s.handoffLatency.count, labels: { listener }, metricName: `${name}_count` },
       ];
     },
@@ -182,16 +182,16 @@ export const SERIES: readonly Series[] = [
   {
     name: 'handoff_worker_event_loop_delay_seconds',
     type: 'gauge',
-    help: "Event-loop delay of the slot's worker, as its heartbeat reports it (absent until workers report it).",
+    help: "p99 event-loop delay of the slot's worker over its last heartbeat interval (absent until workers report it).",
     labels: ['slot'],
-    read: (s) => perWorkerSlot(s, (w) => (w.loopDelayMs === null ? null : w.loopDelayMs / 1000), 'max'),
+    read: (s) => perWorkerSlot(s, (w) => (w.loopDelayP99Ms === null ? null : w.loopDelayP99Ms / 1000), 'max'),
   },
   {
     name: 'handoff_worker_event_loop_utilization_ratio',
     type: 'gauge',
-    help: "Event-loop utilisation (0..1) of the slot's worker, as its heartbeat reports it (absent until workers report it).",
+    help: "Event-loop utilisation (0..1) of the slot's worker over its last heartbeat interval (absent until workers report it).",
     labels: ['slot'],
-    read: (s) => perWorkerSlot(s, (w) => w.loopUtilization, 'max'),
+    read: (s) => perWorkerSlot(s, (w) => (w.eluPercent === null ? null : w.eluPercent / 100), 'max'),
   },
   {
     name: 'handoff_app_metrics_missed_total',

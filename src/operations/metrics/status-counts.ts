@@ -1,7 +1,6 @@
 // The counters of the master as plain data for `handoff ctl status --json`,
 // `handoff ctl top` and /metrics (series.ts reads exactly this).
 
-import type { HandoffLatencyStatus } from '../../dispatch/handoff-latency.js';
 import type { AppMetrics, MissReason } from './app-metrics.js';
 import type { DispatchStats } from './dispatch-stats.js';
 import type { CountedWorker, RestartReason, WorkerTotals } from './worker-totals.js';
@@ -27,8 +26,8 @@ export interface ObservedStatus {
     /** Waiting in the master, not yet sent to a worker. */
     queued: number;
   };
-  /** Accept to acknowledgement, since the master started (dispatch/handoff-latency.ts), and the sum of every one. */
-  handoffLatency: HandoffLatencyStatus & { sumSeconds: number };
+  /** The sum of every hand-off's latency (handoffLatency has the buckets), for the Prometheus histogram's _sum. */
+  handoffLatencySumSeconds: number;
   restarts: Record<RestartReason, number>;
   slots: SlotStatus[];
   /** null without --metrics. */
@@ -65,7 +64,7 @@ export function observedStatus(parts: ObservedParts): ObservedStatus {
   }
   return {
     connections: { accepted: stats.counts.accepted, ...stats.totals(), resetWhileQueued: parts.goneWhileQueued, queued: parts.queued },
-    handoffLatency: { ...stats.latency.status(), sumSeconds: stats.latencySumSeconds },
+    handoffLatencySumSeconds: stats.latencySumSeconds,
     restarts: { ...totals.restarts },
     slots,
     appMetrics: parts.appMetrics === undefined ? null : { reporting: parts.appMetrics.reporting, missed: [...parts.appMetrics.misses.values()].map((miss) => ({ ...miss })) },

@@ -40,10 +40,9 @@ import { checkWatchPaths } from '../operations/watch.js';
 import { checkWorkerScript } from './worker-script.js';
 import { createMessageHandlers } from './messages.js';
 import type { Worker } from './worker.js';
-import { AppMetrics } from '../operations/metrics/app-metrics.js';
+import type { AppMetrics } from '../operations/metrics/app-metrics.js';
 import { DispatchStats } from '../operations/metrics/dispatch-stats.js';
-import { MetricsEndpoint, parseMetricsAddress } from '../operations/metrics/endpoint.js';
-import { HandoffRegistry } from '../operations/metrics/registry.js';
+import { parseMetricsAddress, type MetricsAddress, type MetricsEndpoint } from '../operations/metrics/endpoint.js';
 import { WorkerTotals } from '../operations/metrics/worker-totals.js';
 import { installClusterView, loadPrimaryModule } from '../primary/cluster-view.js';
 
@@ -95,8 +94,10 @@ export class Master extends EventEmitter<MasterEvents> {
   /** What the dispatcher counts, and what outlives the workers: for status and /metrics. */
   readonly #dispatchStats = new DispatchStats();
   readonly #workerTotals = new WorkerTotals();
-  readonly #appMetrics: AppMetrics | undefined;
-  readonly #metrics: MetricsEndpoint | undefined;
+  readonly #metricsAddress: MetricsAddress | undefined;
+  /** With --metrics, once #start() has made them. */
+  #appMetrics: AppMetrics | undefined;
+  #metrics: MetricsEndpoint | undefined;
   #shuttingDown = false;
 
   constructor(input: MasterOptions, dependencies: MasterDependencies = {}) {
@@ -123,7 +124,7 @@ export class Master extends EventEmitter<MasterEvents> {
         throw error;
       }
     }
-    const metricsAddress = options.metrics === undefined ? undefined : parseMetricsAddress(options.metrics);
+    this.#metricsAddress = options.metrics === undefined ? undefined : parseMetricsAddress(options.metrics);
     const control = resolveControlPath(options.control);
     this.#control = control && new ControlServer({ ...control, target: this, logger: this.#log });
 
@@ -171,20 +172,6 @@ export class Master extends EventEmitter<MasterEvents> {
       message: (worker, data) => this.emit('message', worker, data, undefined),
       appMetrics: (worker, message) => this.#appMetrics?.answer(worker, message.id, message.metrics, message.error),
     });
-    if (metricsAddress !== undefined) {
-      const appMetrics = new AppMetrics();
-      this.#appMetrics = appMetrics;
-      const registry = new HandoffRegistry({ status: () => this.status(), workers: () => this.workers, appMetrics });
-      this.#metrics = new MetricsEndpoint(
-        metricsAddress,
-        {
-          healthy: () => this.listeningWorkers.length > 0,
-          shuttingDown: () => this.shuttingDown,
-          scrape: () => registry.scrape(),
-        },
-        (message) => this.#log.log('warn', message),
-      );
-    }
 
     this.#health = new HealthMonitor(() => this.workers, options, createHealthActions(this.#pool, options, this.#log, this.#trace));
     // Fork on the next tick, so that whoever called createMaster() can attach listeners first.
@@ -195,8 +182,7 @@ export class Master extends EventEmitter<MasterEvents> {
   async #start(): Promise<void> {
     try {
       await this.#control?.listen();
-      await this.#metrics?.listen();
-      if (this.#metrics !== undefined) this.#log.log('info', `metrics on ${this.#metrics.url} (and /healthz, /readyz)`);
+      if (this.#metricsAddress !== undefined) await this.#serveMetrics(this.#metricsAddress);
       if (this.options.primary !== undefined) {
         installClusterView(this, this.address);
         await loadPrimaryModule(this.options.primary);
@@ -210,6 +196,20 @@ export class Master extends EventEmitter<MasterEvents> {
     this.#pool.start();
     this.#health.start();
     this.#stopSchedules = startSchedules(this.options, this.#log, () => this.reload());
+  }
+
+  /** Opens --metrics (prom-client is loaded only now, and only with it); a busy port throws. */
+  async #serveMetrics(address: MetricsAddress): Promise<void> {
+    const { createMetricsService } = await import('../operations/metrics/service.js');
+    const { appMetrics, endpoint } = createMetricsService(
+      { status: () => this.status(), workers: () => this.workers, healthy: () => this.listeningWorkers.length > 0, shuttingDown: () => this.shuttingDown },
+      address,
+      (message) => this.#log.log('warn', message),
+    );
+    this.#appMetrics = appMetrics;
+    this.#metrics = endpoint;
+    await endpoint.listen();
+    this.#log.log('info', `metrics on ${endpoint.url} (and /healthz, /readyz)`);
   }
 
   /** Where the master's events and its workers' output go. */

@@ -105,10 +105,11 @@ function unescape(text: string, quoted: boolean, where: string): string {
   });
 }
 
+/** As Prometheus reads a value (Go's strconv.ParseFloat): NaN and Inf in any case -- prom-client writes "Nan". */
 function parseValue(text: string, where: string): number {
-  if (text === 'NaN') return NaN;
-  if (text === '+Inf') return Infinity;
-  if (text === '-Inf') return -Infinity;
+  if (/^nan$/i.test(text)) return NaN;
+  if (/^\+?inf(inity)?$/i.test(text)) return Infinity;
+  if (/^-inf(inity)?$/i.test(text)) return -Infinity;
   if (!/^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(text)) throw new Error(`${where}: bad value ${text}`);
   return Number(text);
 }

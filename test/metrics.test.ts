@@ -102,6 +102,17 @@ describe('/metrics', () => {
     expect(valueOf(again, 'handoff_app_metrics_missed_total', { slot: hung, reason: 'timeout' })).toBe(2);
   });
 
+  test('a registry far over the 64 KiB relay limit arrives whole from every worker', async () => {
+    const { master, metrics } = await startWithMetrics(fixture('metrics/big-registry-app.mjs'));
+    const bytes = Number((await master.waitFor(/registry is (\d+) bytes of JSON/))[1]);
+    expect(bytes).toBeGreaterThan(2 * 65536);
+    const families = await scrape(metrics);
+    const counts = families.get('app_route_seconds')?.samples.filter((sample) => sample.name === 'app_route_seconds_count') ?? [];
+    expect(counts).toHaveLength(150);
+    expect(counts.every((sample) => sample.value === 2)).toBe(true); // one observation per route in each of the 2 workers
+    expect(valueOf(families, 'handoff_app_metrics_workers')).toBe(2);
+  });
+
   test("an app that does not use prom-client: the worker never loads it, and handoff's series are served", async () => {
     const { url, metrics } = await startWithMetrics(fixture('metrics/plain-app.mjs'));
     const families = await scrape(metrics);

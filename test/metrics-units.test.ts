@@ -120,34 +120,26 @@ describe('the hand-off latency histogram', () => {
 });
 
 describe('restart reasons and per-slot totals', () => {
-  const worker = (extra: Partial<CountedWorker>): CountedWorker => ({
-    id: 1,
-    slot: 0,
-    requests: 0,
-    drainReason: undefined,
-    exitedAfterDisconnect: false,
-    killedFor: undefined,
-    lastSample: undefined,
-    ...extra,
-  });
+  const worker = (extra: Partial<CountedWorker>): CountedWorker => ({ id: 1, slot: 0, retiredFor: undefined, usage: { requests: 0, cpuMs: undefined }, ...extra });
 
   test.each([
-    [{}, 'crash'],
-    [{ drainReason: 'suicide', exitedAfterDisconnect: false }, 'suicide'],
-    [{ killedFor: 'heartbeat' }, 'heartbeat'],
-    [{ drainReason: 'max-memory', exitedAfterDisconnect: true }, 'memory'],
-    [{ drainReason: 'max-lifetime', exitedAfterDisconnect: true }, 'lifetime'],
-    [{ drainReason: 'reload', exitedAfterDisconnect: true }, 'reload'],
-    [{ drainReason: 'scale-down', exitedAfterDisconnect: true }, 'scale'],
-    [{ drainReason: 'shutdown', exitedAfterDisconnect: true }, undefined],
-  ] as const)('%j → %s', (extra, reason) => expect(restartReason(worker(extra as Partial<CountedWorker>), false)).toBe(reason));
+    [undefined, 'crash'],
+    ['suicide', 'suicide'],
+    ['silent', 'heartbeat'],
+    ['max-memory', 'memory'],
+    ['max-lifetime', 'lifetime'],
+    ['reload', 'reload'],
+    ['scale-down', 'scale'],
+    ['disconnect', 'disconnect'],
+    ['shutdown', undefined],
+  ] as const)('retired for %s → %s', (retiredFor, reason) => expect(restartReason(worker({ retiredFor }), false)).toBe(reason));
 
   test('nothing counts as a restart while shutting down; a slot keeps what its earlier workers served', () => {
     expect(restartReason(worker({}), true)).toBeUndefined();
     const totals = new WorkerTotals();
-    totals.read([worker({ id: 1, requests: 10, lastSample: { cpuMs: 500 } })]);
-    totals.exited(worker({ id: 1, requests: 12, lastSample: { cpuMs: 700 } }), false);
-    totals.read([worker({ id: 2, requests: 3, lastSample: { cpuMs: 100 } })]);
+    totals.read([worker({ id: 1, usage: { requests: 10, cpuMs: 500 } })]);
+    totals.exited(worker({ id: 1, usage: { requests: 12, cpuMs: 700 } }), false);
+    totals.read([worker({ id: 2, usage: { requests: 3, cpuMs: 100 } })]);
     expect(totals.slots()[0]?.requests).toBe(15);
     expect(totals.slots()[0]?.cpuSeconds).toBeCloseTo(0.8, 9);
     expect(totals.restarts.crash).toBe(1);

@@ -61,9 +61,9 @@ describe.each(masterAccepting)('%s keeps the guarantees of the dispatcher', (sch
     // kernel's backlog (the spare descriptor that makes the pause possible is
     // made when the port is bound: see listener.ts).
     const pending = Array.from({ length: 8 }, () => get(url, { timeoutMs: 20_000 }));
-    await master.waitFor(/master holds 4 connections: accepting paused/);
+    await master.waitForStep({ who: 'master', step: /^master holds 4 connections: accepting paused/ });
     const sentToFrozen = new RegExp(`conn \\d+ +handle sent to w1 \\(pid ${frozen}\\)`);
-    await master.waitForCount(sentToFrozen, 5); // /block and 4 more
+    await master.waitForSteps({ who: 'master', step: new RegExp(`^handle sent to w1 \\(pid ${frozen}\\)`) }, 5); // /block and 4 more
     expect(master.count(/accepted by the master/)).toBe(5); // and not one more while paused
 
     process.kill(frozen, 'SIGKILL');

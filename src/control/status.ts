@@ -1,8 +1,7 @@
 // What `handoff ctl status` shows: a plain-data snapshot of the master and
 // every worker process, safe to send as JSON.
 
-import type { Dispatcher } from '../dispatch/round-robin-handle.js';
-import type { HandoffLatencyStatus } from '../dispatch/handoff-latency.js';
+import type { DispatchHandle } from '../dispatch/handles.js';
 import { observedStatus, type ObservedParts, type ObservedStatus } from '../operations/metrics/status-counts.js';
 import { VERSION } from '../version.js';
 import type { BoundAddress } from '../dispatch/listener.js';
@@ -60,12 +59,10 @@ export interface MasterStatus extends ObservedStatus {
   metricsUrl: string | null;
   gaveUp: boolean;
   sharedStateBytes: number;
-  /** From each accept to the worker's acknowledgement, since the master started (µs; the buckets can be subtracted: see dispatch/handoff-latency.ts). */
-  handoffLatency: HandoffLatencyStatus;
   processes: WorkerStatus[];
 }
 
-export function workerStatuses(pool: Pool, now = Date.now()): WorkerStatus[] {
+export function workerStatuses(pool: Pool, handle: DispatchHandle, now = Date.now()): WorkerStatus[] {
   return pool
     .workers()
     .sort((a, b) => a.slot - b.slot || a.id - b.id)
@@ -76,13 +73,13 @@ export function workerStatuses(pool: Pool, now = Date.now()): WorkerStatus[] {
       state: worker.state,
       uptimeMs: worker.uptime(now),
       restarts: pool.slots[worker.slot]?.restarts ?? 0,
-      handed: worker.handed,
+      handed: handle.handedTo(worker),
       active: worker.active,
-      inFlight: worker.inFlight.size,
-      requests: worker.requests,
-      requestsPerSecond: Math.round(worker.requestsPerSecond),
-      rssBytes: worker.rss,
-      cpuPercent: Math.round(worker.cpuPercent * 10) / 10,
+      inFlight: handle.inFlightTo(worker),
+      requests: worker.usage.requests,
+      requestsPerSecond: Math.round(worker.usage.requestsPerSecond),
+      rssBytes: worker.usage.rss,
+      cpuPercent: Math.round(worker.usage.cpuPercent * 10) / 10,
       eluPercent: worker.elu === null ? null : Math.round(worker.elu * 1000) / 10,
       loopDelayP99Ms: worker.loopDelayP99,
     }));
@@ -94,17 +91,17 @@ export interface StatusSource {
   transport: string;
   startedAt: number;
   pool: Pool;
-  dispatcher: Dispatcher;
+  handle: DispatchHandle;
   reloading: boolean;
   closing: boolean;
   shuttingDown: boolean;
   metricsUrl: string | undefined;
   sharedStateBytes: number;
-  observed: Omit<ObservedParts, 'queued' | 'goneWhileQueued' | 'workers'>;
+  observed: Omit<ObservedParts, 'queued' | 'workers'>;
 }
 
 export function masterStatus(source: StatusSource): MasterStatus {
-  const processes = workerStatuses(source.pool);
+  const processes = workerStatuses(source.pool, source.handle);
   return {
     pid: process.pid,
     version: VERSION,
@@ -115,16 +112,15 @@ export function masterStatus(source: StatusSource): MasterStatus {
     uptimeMs: Date.now() - source.startedAt,
     workers: source.pool.size,
     ready: processes.filter((worker) => worker.state === 'listening').length,
-    accepting: source.dispatcher.accepting,
-    heldConnections: source.dispatcher.held,
+    accepting: source.handle.accepting,
+    heldConnections: source.handle.held,
     reloading: source.reloading,
     closing: source.closing,
     shuttingDown: source.shuttingDown,
     metricsUrl: source.metricsUrl ?? null,
     gaveUp: source.pool.gaveUp,
     sharedStateBytes: source.sharedStateBytes,
-    handoffLatency: source.dispatcher.handoffLatency.status(),
     processes,
-    ...observedStatus({ ...source.observed, queued: source.dispatcher.queued, goneWhileQueued: source.dispatcher.goneWhileQueued, workers: source.pool.workers() }),
+    ...observedStatus({ ...source.observed, queued: source.handle.queued, workers: source.pool.workers() }),
   };
 }

@@ -45,3 +45,46 @@ export function isRunning(pid: number): boolean {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
+
+/**
+ * What is measured of one worker process, and what it reports of itself:
+ * the figures `handoff ctl status` shows and --max-memory checks. This object
+ * is their only writer.
+ */
+export class Usage {
+  /** Resident set size in bytes, as last measured. */
+  rss = 0;
+  /** HTTP requests served, as last reported, and the rate over the last sample. */
+  requests = 0;
+  requestsPerSecond = 0;
+  /** CPU use over the last second, in percent of one core. */
+  cpuPercent = 0;
+  #lastSample: (ProcessSample & { requests: number }) | undefined;
+
+  /** CPU time used so far (user + system, ms) at the last full sample; undefined before one. */
+  get cpuMs(): number | undefined {
+    return this.#lastSample?.cpuMs;
+  }
+
+  /** What the worker said in its heartbeat; /proc, when there is one, is read by sample() instead. */
+  reported(requests: number, rss: number): void {
+    this.requests = requests;
+    this.rss ||= rss;
+  }
+
+  /** RSS now; CPU% and req/s over the last second (only on full samples, so the figures are not noise). */
+  sample(pid: number): void {
+    const sampled = sampleProcess(pid);
+    if (sampled === undefined) return;
+    const now = { ...sampled, requests: this.requests };
+    this.rss = now.rss;
+    const previous = this.#lastSample;
+    if (previous === undefined || now.at - previous.at >= 900) {
+      if (previous !== undefined) {
+        this.cpuPercent = cpuPercent(previous, now);
+        this.requestsPerSecond = Math.max(0, ((now.requests - previous.requests) * 1000) / (now.at - previous.at));
+      }
+      this.#lastSample = now;
+    }
+  }
+}

@@ -3,25 +3,22 @@
 // `{ online, listening, queryServer, ... }`.
 
 import path from 'node:path';
-import { CMD, type WorkerMessage, type WorkerMessageType } from '../wire/protocol.js';
-import type { Dispatcher } from '../dispatch/round-robin-handle.js';
-import type { SharedSocket } from '../dispatch/shared-handle.js';
+import { CMD, type WorkerMessage } from '../wire/protocol.js';
+import type { DispatchHandle } from '../dispatch/handles.js';
 import type { Tracer } from '../trace.js';
 import type { Logger } from '../cli/log.js';
 import type { ResolvedOptions } from '../cli/options.js';
-import { KILL_GRACE_MS, type Pool, type Replacement } from './pool.js';
+import type { Pool, Replacement } from './pool.js';
 import type { Messaging } from '../operations/messaging.js';
 import { jsonSize, MAX_MESSAGE_BYTES, type StateChange } from '../operations/shared-state.js';
-import { formatDuration } from '../units.js';
 import type { Worker } from './worker.js';
 
 /** The parts of the master the handlers act on. */
 export interface MessageContext {
   readonly options: ResolvedOptions;
-  readonly dispatcher: Dispatcher;
+  readonly handle: DispatchHandle;
   readonly pool: Pool;
   readonly messaging: Messaging;
-  readonly shared: SharedSocket | undefined;
   readonly log: Logger;
   readonly trace: Tracer | null;
   /** A worker's runtime is up (it is loading the script). */
@@ -43,10 +40,12 @@ const replacementSaid: Readonly<Record<Replacement, string>> = {
   none: '',
 };
 
-type Handlers = { [T in WorkerMessageType]: (worker: Worker, message: Extract<WorkerMessage, { type: T }>) => void };
+/** Every message but `ack`, which the worker record sends straight to the dispatch handle (primary.ts #wire). */
+export type TableMessage = Exclude<WorkerMessage, { type: 'ack' }>;
+type Handlers = { [T in TableMessage['type']]: (worker: Worker, message: Extract<TableMessage, { type: T }>) => void };
 
-export function createMessageHandlers(context: MessageContext): (worker: Worker, message: WorkerMessage) => void {
-  const { options, dispatcher, pool, messaging, log, trace } = context;
+export function createMessageHandlers(context: MessageContext): (worker: Worker, message: TableMessage) => void {
+  const { options, handle, pool, messaging, log, trace } = context;
   const { state } = messaging;
   const reportedLoadErrors = new Set<string>();
   const warned = new WarnOnce(log);
@@ -58,22 +57,15 @@ export function createMessageHandlers(context: MessageContext): (worker: Worker,
       // Sent only now: Node does not buffer internal messages for a child not yet listening for them.
       // The runtime reports ready only after it has this state.
       worker.send({ cmd: CMD, type: 'state', state: state.snapshot() });
-      if (context.shared) void context.shared.giveTo(worker.process);
+      if (handle.addOn === 'online') handle.add(worker);
       context.online(worker);
     },
     listening(worker, message) {
       if (!worker.moveTo('listening')) return;
       worker.tls = message.tls === true;
       trace?.worker(worker.id, worker.pid, `ready: server attached (${message.form})`);
-      dispatcher.add(worker);
+      if (handle.addOn === 'listening') handle.add(worker);
       context.ready(worker);
-    },
-    ack(worker, message) {
-      worker.active = message.active;
-      worker.noteAnswered();
-      if (message.refused.length > 0 && message.accepted.length === 0) worker.pauseAfterRefusal(() => dispatcher.poke());
-      else if (message.accepted.length > 0) worker.clearRefusal();
-      dispatcher.acknowledge(worker, message.accepted, message.refused);
     },
     'load-error'(worker, message) {
       worker.lastError = message.error;
@@ -89,37 +81,27 @@ export function createMessageHandlers(context: MessageContext): (worker: Worker,
       worker.lastError = message.error;
       trace?.worker(worker.id, worker.pid, `suicide signal: ${message.error.message}`);
       // Closing takes it out of the rotation at once; the replacement is forked now, not after the exit.
-      worker.drainReason = 'suicide';
-      worker.moveTo('closing');
-      const replacement = replacementSaid[pool.replace(worker)];
+      const replacement = replacementSaid[pool.retire(worker, 'suicide')];
       log.log('error', `worker ${worker.id} (pid ${worker.pid}) threw ${message.error.message}; ${replacement}draining it`);
-      const deadline = options.killTimeout + KILL_GRACE_MS;
-      worker.expectExit(deadline, () => log.log('warn', `worker ${worker.id} (pid ${worker.pid}) did not exit ${formatDuration(deadline)} after its suicide signal: SIGKILL`));
     },
     load(worker, message) {
-      worker.active = message.active;
       trace?.worker(worker.id, worker.pid, `load: ${message.active} open`);
-      // Connections closed: one that refused at maxConnections may take more now (as after a heartbeat).
-      worker.clearRefusal();
-      dispatcher.poke(); // a scheduler may have been holding connections back
+      // Connections closed: one that refused at maxConnections may take more now, and
+      // a scheduler may have been holding connections back.
+      handle.roomAgain(worker, true);
     },
     heartbeat(worker, message) {
       worker.lastHeartbeat = Date.now();
-      worker.active = message.active;
-      worker.requests = message.requests;
-      worker.rss ||= message.rss; // /proc, when there is one, is read by the health monitor
-      if (worker.clearRefusal()) dispatcher.poke();
+      worker.usage.reported(message.requests, message.rss);
+      handle.roomAgain(worker, false);
     },
     draining(worker, message) {
-      worker.active = message.active;
       trace?.worker(worker.id, worker.pid, `draining (${message.reason}): ${message.active} connection${message.active === 1 ? '' : 's'} open`);
       // The app called cluster.worker.disconnect(): out of the rotation now, and its slot refilled, as under PM2.
-      if (message.reason === 'disconnect' && worker.moveTo('closing')) {
-        worker.drainReason = 'disconnect';
-        const replacement = replacementSaid[pool.replace(worker)];
-        worker.exitedAfterDisconnect = true;
+      if (message.reason === 'disconnect' && (worker.state === 'online' || worker.state === 'listening')) {
+        const replacement = replacementSaid[pool.retire(worker, 'disconnect')];
+        worker.exitedAfterDisconnect = true; // as Node's worker.disconnect() sets it
         log.log('info', `worker ${worker.id} (pid ${worker.pid}) called cluster.worker.disconnect(); ${replacement}draining it`);
-        worker.expectExit(options.killTimeout + KILL_GRACE_MS, () => log.log('warn', `worker ${worker.id} (pid ${worker.pid}) did not exit after its disconnect(): SIGKILL`));
       }
     },
     broadcast(worker, message) {
@@ -152,7 +134,7 @@ export function createMessageHandlers(context: MessageContext): (worker: Worker,
     if (!messaging.apply(change).ok && !change.ok) warned.once(`${worker.slot}:state`, `worker ${worker.id} (pid ${worker.pid}): shared state not changed: ${change.reason}`);
   }
 
-  return (worker, message) => (handlers[message.type] as (w: Worker, m: WorkerMessage) => void)(worker, message);
+  return (worker, message) => (handlers[message.type] as (w: Worker, m: TableMessage) => void)(worker, message);
 }
 
 /** A warning about a misbehaving worker is logged once a minute per kind, not once per message. */

@@ -5,9 +5,9 @@
 // at a time to each: a worker is "free" again only after it acknowledged the
 // last one. That makes the primary wait a full IPC round trip per connection
 // per worker. handoff lets each worker have a window of hand-offs in flight
-// (see dispatcher.ts); this policy only decides whose turn it is. The queue,
+// (see ../dispatch/round-robin-handle.ts); this policy only decides whose turn it is. The queue,
 // the acknowledgement and the re-dispatch that RoundRobinHandle's
-// distribute()/handoff() do are shared by every policy and live in dispatcher.ts.
+// distribute()/handoff() do are shared by every policy and live in ../dispatch/round-robin-handle.ts.
 //
 // Turns are kept honest under bursts: a worker passed over because its window
 // was full is owed connections, and gets them as soon as it has room, so the

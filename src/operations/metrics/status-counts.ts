@@ -1,6 +1,7 @@
 // The counters of the master as plain data for `handoff ctl status --json`,
 // `handoff ctl top` and /metrics (series.ts reads exactly this).
 
+import type { HandoffLatencyStatus } from '../../dispatch/handoff-latency.js';
 import type { AppMetrics, MissReason } from './app-metrics.js';
 import type { DispatchStats } from './dispatch-stats.js';
 import type { CountedWorker, RestartReason, WorkerTotals } from './worker-totals.js';
@@ -26,7 +27,9 @@ export interface ObservedStatus {
     /** Waiting in the master, not yet sent to a worker. */
     queued: number;
   };
-  /** The sum of every hand-off's latency (handoffLatency has the buckets), for the Prometheus histogram's _sum. */
+  /** From each accept to the worker's acknowledgement, since the master started (µs; the buckets can be subtracted: see dispatch/handoff-latency.ts). */
+  handoffLatency: HandoffLatencyStatus;
+  /** The sum of every hand-off's latency, for the Prometheus histogram's _sum. */
   handoffLatencySumSeconds: number;
   restarts: Record<RestartReason, number>;
   slots: SlotStatus[];
@@ -39,8 +42,6 @@ export interface ObservedParts {
   totals: WorkerTotals;
   appMetrics: AppMetrics | undefined;
   queued: number;
-  /** Queued connections whose client reset them, dropped by the dispatcher (Dispatcher.goneWhileQueued). */
-  goneWhileQueued: number;
   workers: Iterable<CountedWorker>;
 }
 
@@ -63,7 +64,8 @@ export function observedStatus(parts: ObservedParts): ObservedStatus {
     });
   }
   return {
-    connections: { accepted: stats.counts.accepted, ...stats.totals(), resetWhileQueued: parts.goneWhileQueued, queued: parts.queued },
+    connections: { accepted: stats.counts.accepted, ...stats.totals(), resetWhileQueued: stats.counts.goneWhileQueued, queued: parts.queued },
+    handoffLatency: stats.latency.status(),
     handoffLatencySumSeconds: stats.latencySumSeconds,
     restarts: { ...totals.restarts },
     slots,

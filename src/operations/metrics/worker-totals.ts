@@ -6,14 +6,15 @@
 // that only go up, so each new reading adds its increase over the last one
 // to the slot's total, and a worker's last reading stays counted after it exits.
 
-import type { DrainReason } from '../../wire/protocol.js';
+import type { RetireReason } from '../../primary/retire.js';
 
 /** Why a worker process ended and its slot was refilled or removed. */
 export type RestartReason = 'crash' | 'suicide' | 'heartbeat' | 'memory' | 'lifetime' | 'reload' | 'scale' | 'disconnect';
 export const RESTART_REASONS: readonly RestartReason[] = ['crash', 'suicide', 'heartbeat', 'memory', 'lifetime', 'reload', 'scale', 'disconnect'];
 
-const byDrainReason: Readonly<Record<DrainReason, RestartReason | undefined>> = {
+const byRetireReason: Readonly<Record<RetireReason, RestartReason | undefined>> = {
   suicide: 'suicide',
+  silent: 'heartbeat',
   reload: 'reload',
   'scale-down': 'scale',
   'max-memory': 'memory',
@@ -21,27 +22,22 @@ const byDrainReason: Readonly<Record<DrainReason, RestartReason | undefined>> = 
   /** The app called cluster.worker.disconnect(). */
   disconnect: 'disconnect',
   shutdown: undefined,
-  'master-gone': undefined,
 };
 
 /** What the totals read from the master's record of a worker. */
 export interface CountedWorker {
   readonly id: number;
   readonly slot: number;
-  readonly requests: number;
-  readonly drainReason: DrainReason | undefined;
-  readonly exitedAfterDisconnect: boolean;
-  /** Set when the master killed it for going silent. */
-  readonly killedFor: 'heartbeat' | undefined;
-  readonly lastSample: { cpuMs: number } | undefined;
+  /** Why the master retired it (primary/retire.ts); undefined if it exited by itself (a crash). */
+  readonly retiredFor: RetireReason | undefined;
+  /** Its requests served (heartbeat) and CPU time so far (ms, /proc), as last known. */
+  readonly usage: { readonly requests: number; readonly cpuMs: number | undefined };
 }
 
 /** Why `worker` ended; undefined when it was not a restart (the master is shutting down). */
 export function restartReason(worker: CountedWorker, shuttingDown: boolean): RestartReason | undefined {
   if (shuttingDown) return undefined;
-  if (worker.killedFor === 'heartbeat') return 'heartbeat';
-  if (worker.drainReason !== undefined) return byDrainReason[worker.drainReason];
-  return worker.exitedAfterDisconnect ? undefined : 'crash';
+  return worker.retiredFor === undefined ? 'crash' : byRetireReason[worker.retiredFor];
 }
 
 export interface SlotTotals {
@@ -75,10 +71,10 @@ export class WorkerTotals {
 
   #read(worker: CountedWorker): void {
     const seen = this.#seen.get(worker.id) ?? { requests: 0, cpuMs: 0 };
-    const cpuMs = worker.lastSample?.cpuMs ?? seen.cpuMs;
+    const cpuMs = worker.usage.cpuMs ?? seen.cpuMs;
     const totals = (this.#slots[worker.slot] ??= { requests: 0, cpuSeconds: 0 });
-    totals.requests += Math.max(0, worker.requests - seen.requests);
+    totals.requests += Math.max(0, worker.usage.requests - seen.requests);
     totals.cpuSeconds += Math.max(0, cpuMs - seen.cpuMs) / 1000;
-    this.#seen.set(worker.id, { requests: Math.max(seen.requests, worker.requests), cpuMs: Math.max(seen.cpuMs, cpuMs) });
+    this.#seen.set(worker.id, { requests: Math.max(seen.requests, worker.usage.requests), cpuMs: Math.max(seen.cpuMs, cpuMs) });
   }
 }

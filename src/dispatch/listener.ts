@@ -43,12 +43,16 @@ export class Listener {
     this.#spare = this.#duplicate(handle);
   }
 
-  /** Binds and listens, synchronously: a bad host or a busy port throws a ListenError here. */
-  static bind(host: string | undefined, port: number): Listener {
+  /**
+   * Binds and listens, synchronously: a bad host or a busy port throws a ListenError here.
+   * `reuseFlag` (reusePortFlag(), for a reuseport scheduler's per-slot sockets) lets
+   * several Listeners bind the same port.
+   */
+  static bind(host: string | undefined, port: number, reuseFlag = 0): Listener {
     const address = host === 'localhost' ? '127.0.0.1' : host;
     const family = address === undefined ? 4 : net.isIP(address);
     if (family === 0) throw new ListenError(String(host), port, 'EINVAL: --host must be an IP address or localhost');
-    const handle = createServerHandle(address ?? null, port, family === 6 ? 6 : 4);
+    const handle = createServerHandle(address ?? null, port, family === 6 ? 6 : 4, reuseFlag);
     const shown = address ?? '*'; // no host: all interfaces, as net.Server does
     if (typeof handle === 'number') throw new ListenError(shown, port, util.getSystemErrorName(handle));
     const status = handle.listen(BACKLOG);

@@ -13,28 +13,33 @@ afterEach(stopAllMasters);
 
 const schedulers = Object.values(builtInSchedulers).map((entry) => entry.name);
 
-const frameworks: Array<[name: string, file: string, exchange: (url: string, index: number) => Promise<number>]> = [
+type Exchange = (url: string, index: number) => Promise<number>;
+/** NestJS runs from its own folder (tsx reads the tsconfig.json there: decorators) and takes long to start on a busy machine. */
+const nest = { cwd: app('nest'), args: ['--listen-timeout', '60s', '--heartbeat-timeout', '60s'] };
+const frameworks: Array<[name: string, file: string, exchange: Exchange, options?: { cwd: string; args: string[] }]> = [
   ['express', 'express.cjs', httpExchange],
   ['fastify', 'fastify.mjs', httpExchange],
   ['koa', 'koa.cjs', httpExchange],
+  ['NestJS (TypeScript, CommonJS package)', 'nest/main.ts', httpExchange, nest],
   ['ws', 'ws.mjs', wsExchange],
   ['socket.io (websocket transport)', 'socket-io.mjs', socketIoExchange],
 ];
 
-describe.each(frameworks)('%s', (_name, file, exchange) => {
+describe.each(frameworks)('%s', (_name, file, exchange, options) => {
+  const start = { cwd: options?.cwd, timeoutMs: 60_000 };
   test.each(schedulers)('serves under handoff --scheduler %s, from both workers, without an error', async (scheduler) => {
-    const { master, url } = await startMaster([app(file), '-w', '2', '--scheduler', scheduler]);
+    const { master, url } = await startMaster([app(file), '-w', '2', '--scheduler', scheduler, ...(options?.args ?? [])], start);
     const { pids } = await untilEveryWorker((index) => exchange(url, index));
     expect(pids.size).toBe(2);
     master.signal('SIGTERM');
     expect(await master.exit()).toEqual({ code: 0, signal: null });
-  });
+  }, 90_000);
 
   test('serves under node:cluster the same way', async () => {
-    const { url } = await startCluster(app(file));
+    const { url } = await startCluster(app(file), 2, undefined, start);
     const { pids } = await untilEveryWorker((index) => exchange(url, index));
     expect(pids.size).toBe(2);
-  });
+  }, 90_000);
 });
 
 describe('the rough edges', () => {

@@ -15,7 +15,8 @@
 //                                             isConnected(), isDead(), exitedAfterDisconnect
 //   worker.disconnect()                       handoff's graceful drain (drain.ts)
 //   worker.kill()/destroy()                   the same drain, then exit
-//   fork(), setupPrimary(), workers           absent in a worker; fork() says why
+//   fork(), setupPrimary(), workers,          absent in a worker; fork() says why
+//     cluster.disconnect()
 //   _getServer() (net.js calls it for every   binds here, in the worker, as before: only
 //     listen() once isPrimary is false)       the first TCP listen() goes to the master
 //                                             (listen-intercept.ts); UDP binds here too
@@ -55,7 +56,7 @@ export function becomeClusterWorker(options: ClusterWorkerOptions): Worker {
   target['fork'] = () => {
     throw new Error('cluster.fork() called in a worker: under handoff the master forks the workers (handoff app.js --workers N)');
   };
-  for (const name of ['setupPrimary', 'setupMaster', 'workers', 'settings']) delete target[name];
+  for (const name of ['setupPrimary', 'setupMaster', 'workers', 'settings', 'disconnect']) delete target[name];
   syncBuiltinESMExports();
   keepUdpInTheWorker();
   return worker;

@@ -11,8 +11,8 @@ export const app = (name: string): string => fixture(`apps/${name}`);
 export const clusterRunner = fixture('cluster-runner.mjs');
 
 /** The same app under node:cluster (PM2's cluster mode), with `workers` workers on a free port. */
-export function startCluster(file: string, workers = 2, env?: NodeJS.ProcessEnv): Promise<RunningMaster> {
-  return startMaster([file, '--workers', String(workers), '--port', '0'], { entry: clusterRunner, env });
+export function startCluster(file: string, workers = 2, env?: NodeJS.ProcessEnv, options: { cwd?: string; timeoutMs?: number } = {}): Promise<RunningMaster> {
+  return startMaster([file, '--workers', String(workers), '--port', '0'], { ...options, entry: clusterRunner, env });
 }
 
 /**

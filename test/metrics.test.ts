@@ -57,7 +57,8 @@ describe('/metrics', () => {
     expect(valueOf(families, 'handoff_workers', { state: 'listening' })).toBe(2);
     expect(valueOf(families, 'handoff_ready')).toBe(1);
     expect(valueOf(families, 'handoff_app_metrics_workers')).toBe(2);
-    expect(valueOf(families, 'handoff_worker_resident_memory_bytes', { slot: '1' })).toBeGreaterThan(1e6);
+    // RSS is sampled every second (and sent with the first heartbeat): a scrape right after start may precede it.
+    await eventually(async () => (valueOf(await scrape(metrics), 'handoff_worker_resident_memory_bytes', { slot: '1' }) ?? 0) > 1e6, 5000, 'a sampled RSS');
     expect(valueOf(families, 'handoff_master_process_resident_memory_bytes')).toBeGreaterThan(1e6);
   });
 

@@ -98,9 +98,9 @@ export function createMessageHandlers(context: MessageContext): (worker: Worker,
     draining(worker, message) {
       trace?.worker(worker.id, worker.pid, `draining (${message.reason}): ${message.active} connection${message.active === 1 ? '' : 's'} open`);
       // The app called cluster.worker.disconnect(): out of the rotation now, and its slot refilled, as under PM2.
-      if (message.reason === 'disconnect' && (worker.state === 'online' || worker.state === 'listening')) {
+      if (message.reason === 'disconnect' && worker.state !== 'closing' && worker.state !== 'dead') {
         const replacement = replacementSaid[pool.retire(worker, 'disconnect')];
-        worker.exitedAfterDisconnect = true; // as Node's worker.disconnect() sets it
+        worker.exitedAfterDisconnect = true; // as cluster says of a worker that disconnected itself
         log.log('info', `worker ${worker.id} (pid ${worker.pid}) called cluster.worker.disconnect(); ${replacement}draining it`);
       }
     },

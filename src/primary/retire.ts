@@ -35,7 +35,8 @@ export const retirements: Readonly<Record<RetireReason, Retirement>> = {
   'max-memory': askedToClose,
   'max-lifetime': askedToClose,
   suicide: { asked: false, replace: true, drain: false, kill: 'after-timeout', forced: 'after its suicide signal' },
-  // The app called cluster.worker.disconnect(): it drains by itself; its slot is refilled at once, as under PM2.
-  disconnect: { asked: false, replace: true, drain: false, kill: 'after-timeout', forced: 'after its disconnect()' },
   silent: { asked: false, replace: true, drain: false, kill: 'now', forced: '' },
+  // The app called cluster.worker.disconnect(): it drains by itself; its slot is refilled, as under PM2.
+  // Not `asked` (that would make its exit expected before replace() runs); messages.ts marks it after.
+  disconnect: { asked: false, replace: true, drain: false, kill: 'after-timeout', forced: 'after its disconnect()' },
 };

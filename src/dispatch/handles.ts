@@ -3,6 +3,7 @@
 // handle serves an address (primary.js queryServer: RoundRobinHandle, or
 // SharedHandle under SCHED_NONE). Nothing checks the mode after that.
 
+import type { DispatchObserver } from '../operations/metrics/dispatch-stats.js';
 import type { Tracer } from '../trace.js';
 import type { Scheduler } from '../scheduler/types.js';
 import type { TcpHandle } from '../wire/node-internals.js';
@@ -64,10 +65,14 @@ export interface HandleChoice {
   workersAccept: boolean;
   maxPending: number;
   trace: Tracer | null;
+  /** Counts and times for status and /metrics (operations/metrics/dispatch-stats.ts); the master's accept only. */
+  observer?: DispatchObserver;
 }
 
 export function createHandle(choice: HandleChoice): DispatchHandle {
-  const { listener, scheduler, maxPending, trace } = choice;
+  const { listener, scheduler, maxPending, trace, observer } = choice;
   const key = handleKey(listener.address);
-  return choice.workersAccept ? new SharedHandle(key, listener, scheduler, { maxPending, trace }) : new Dispatcher(key, listener, scheduler, { maxPending, trace });
+  return choice.workersAccept
+    ? new SharedHandle(key, listener, scheduler, { maxPending, trace, observer })
+    : new Dispatcher(key, listener, scheduler, { maxPending, trace, observer });
 }

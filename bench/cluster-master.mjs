@@ -119,7 +119,8 @@ function instrumentHandoffs() {
     const dir = process.env.BENCH_STATS_DIR;
     if (!dir) return;
     const file = clusterLatencyFile(dir, process.pid);
-    fs.writeFileSync(`${file}.tmp`, JSON.stringify({ serial: ++serial, histogram: histogram.toJSON() }));
+    const { count, buckets } = histogram.status();
+    fs.writeFileSync(`${file}.tmp`, JSON.stringify({ serial: ++serial, histogram: { count, buckets } }));
     fs.renameSync(`${file}.tmp`, file);
   });
 }

@@ -5,61 +5,33 @@
 // bench/cluster-master.mjs wraps RoundRobinHandle and records the same span
 // with the same histogram (below), and writes it when sent SIGUSR2.
 //
-// Both keep cumulative counts in logarithmic buckets (16 per power of two,
-// so any value is known to within 4.4%) and publish them as sparse
-// [upper bound in µs, count] pairs. The bench takes a snapshot after the
-// warm-up and one after the measured run and subtracts them, so the
-// percentiles are of the measured run alone.
+// Both keep cumulative counts in the same logarithmic buckets (handoff's
+// own recorder, src/dispatch/handoff-latency.ts, which the cluster primary
+// borrows from dist/) and publish them as sparse [upper bound in µs, count]
+// pairs. The bench takes a snapshot after the warm-up and one after the
+// measured run and subtracts them, so the percentiles are of the measured
+// run alone.
 
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { HandoffLatency, percentiles as bucketPercentiles, subtractBuckets } from '../dist/dispatch/handoff-latency.js';
 
-const PER_OCTAVE = 16;
+/** The cluster primary's recorder: handoff's own. */
+export { HandoffLatency as LatencyHistogram };
 
-/** The same scheme as handoff's recorder (src/dispatch/handoff-latency.ts). */
-export class LatencyHistogram {
-  #counts = new Float64Array(PER_OCTAVE * 40);
-  #count = 0;
-
-  /** Records a span in µs. */
-  record(us) {
-    const index = us <= 1 ? 0 : Math.min(this.#counts.length - 1, Math.ceil(Math.log2(us) * PER_OCTAVE));
-    this.#counts[index]++;
-    this.#count++;
-  }
-
-  toJSON() {
-    const buckets = [];
-    for (let i = 0; i < this.#counts.length; i++) if (this.#counts[i] > 0) buckets.push([upperBound(i), this.#counts[i]]);
-    return { count: this.#count, buckets };
-  }
-}
-
-const upperBound = (index) => Math.round(2 ** (index / PER_OCTAVE) * 100) / 100;
-
-/** after - before, bucket by bucket (either may be null: no data). */
+/** after - before (either may be null: no data). */
 export function diffHistograms(before, after) {
   if (!after?.buckets) return null;
-  const base = new Map((before?.buckets ?? []).map(([bound, n]) => [bound, n]));
-  const buckets = after.buckets.map(([bound, n]) => [bound, n - (base.get(bound) ?? 0)]).filter(([, n]) => n > 0);
+  const buckets = subtractBuckets(after.buckets, before?.buckets ?? []);
   return { count: buckets.reduce((a, [, n]) => a + n, 0), buckets };
 }
 
-/** { count, p50, p99, max } in µs (each the upper bound of its bucket), or null without data. */
+/** { count, p50, p99 } in µs (each the upper bound of its bucket), or null without data. */
 export function percentiles(histogram) {
   if (!histogram || histogram.count === 0) return null;
-  const sorted = [...histogram.buckets].sort((a, b) => a[0] - b[0]);
-  const at = (p) => {
-    const rank = Math.max(1, Math.ceil((p / 100) * histogram.count));
-    let seen = 0;
-    for (const [bound, n] of sorted) {
-      seen += n;
-      if (seen >= rank) return bound;
-    }
-    return sorted.at(-1)[0];
-  };
-  return { count: histogram.count, p50: at(50), p99: at(99), max: sorted.at(-1)[0] };
+  const { count, p50, p99 } = bucketPercentiles(histogram.buckets);
+  return { count, p50, p99 };
 }
 
 // ---- reading the dispatchers ------------------------------------------------------------

@@ -9,8 +9,8 @@ import type { ControlTarget } from '../dist/control/commands.js';
 import { formatCpu, formatRss, formatUptime, renderStatus } from '../dist/control/format.js';
 import { LineReader } from '../dist/control/lines.js';
 import { ControlServer } from '../dist/control/server.js';
-import { silentLogger } from '../dist/master/log.js';
-import type { MasterStatus, WorkerStatus } from '../dist/master/status.js';
+import { silentLogger } from '../dist/cli/log.js';
+import type { MasterStatus, WorkerStatus } from '../dist/control/status.js';
 import { RawControl, removeTempDirs, tempDir } from './helpers/control.js';
 
 afterEach(removeTempDirs);

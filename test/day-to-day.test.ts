@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { get, getMany } from './helpers/http.js';
-import { load } from './helpers/load.js';
+import { load } from './helpers/autocannon.js';
 import { childPids, eventually, example, fixture, isAlive, runCli, startMaster, stopAllMasters } from './helpers/process.js';
 
 let dir = '';

@@ -3,8 +3,8 @@
 // split a line (only when more than 64 KiB of IPC is queued).
 
 import { beforeEach, describe, expect, test } from 'vitest';
-import { installFastReceiver } from '../dist/fast-handoff.js';
-import { uv } from '../dist/node-internals.js';
+import { installFastReceiver } from '../dist/wire/fast-handoff.js';
+import { uv } from '../dist/wire/node-internals.js';
 
 interface Read {
   bytes: number;

@@ -1,7 +1,7 @@
 // The restart policy's arithmetic, on a fake clock.
 
 import { expect, test } from 'vitest';
-import { RestartPolicy } from '../dist/master/restart-policy.js';
+import { RestartPolicy } from '../dist/primary/restart-policy.js';
 
 test('the first crash restarts at once, then 100 x 1.5^k, capped at 15 s', () => {
   const policy = new RestartPolicy({ maxRestarts: 100, windowMs: 60_000, baseDelayMs: 100 });

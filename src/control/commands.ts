@@ -4,9 +4,9 @@
 // without the rest of the master.
 
 import { isHandoffError } from '../errors.js';
-import type { ReloadResult } from '../master/reload.js';
-import type { MasterStatus } from '../master/status.js';
-import { optionSpecs } from '../master/options.js';
+import type { ReloadResult } from '../operations/reload.js';
+import type { MasterStatus } from './status.js';
+import { optionSpecs } from '../cli/options.js';
 import { errorReply, type ControlCommand, type ControlErrorReply, type ControlReply, type ControlRequest, type RequestFor, type ResultFor } from './protocol.js';
 
 /** The operations of a Master the control socket drives. */

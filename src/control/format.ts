@@ -8,8 +8,8 @@
 //   ID  PID   STATE      UPTIME  RESTARTS  HANDED  ACTIVE  REQ/S  RSS    CPU
 //    1  4243  listening  3m12s          0     812       3     41  48.1M  2.0%
 
-import type { BoundAddress } from '../master/listener.js';
-import type { MasterStatus, WorkerStatus } from '../master/status.js';
+import type { BoundAddress } from '../dispatch/listener.js';
+import type { MasterStatus, WorkerStatus } from './status.js';
 
 /** 42s, 3m12s, 2h05m, 3d04h; "-" for a worker that is not ready. */
 export function formatUptime(ms: number): string {

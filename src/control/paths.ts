@@ -20,7 +20,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { HandoffError } from '../errors.js';
-import { isRunning } from '../master/process-stats.js';
+import { isRunning } from '../operations/process-stats.js';
 
 /** The longest socket path the kernel takes: sun_path is 108 bytes on Linux, 104 on the BSDs and macOS, with a NUL. */
 export const MAX_SOCKET_PATH_BYTES = process.platform === 'linux' ? 107 : 103;

@@ -13,7 +13,7 @@
 // JSON needs no framing library, and `socat - UNIX-CONNECT:<path>` speaks it.
 
 import type { HandoffErrorCode } from '../errors.js';
-import type { MasterStatus } from '../master/status.js';
+import type { MasterStatus } from './status.js';
 
 /** The longest request line the master reads; a longer one is answered with an error and the connection closed. */
 export const MAX_REQUEST_BYTES = 64 * 1024;

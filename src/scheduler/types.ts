@@ -8,7 +8,7 @@
 // which live once, in dispatcher.ts. A policy is therefore small: see
 // round-robin.ts, or the 20-line example in docs/schedulers.md.
 
-import type { WorkerState } from '../master/worker-state.js';
+import type { WorkerState } from '../primary/lifecycle.js';
 
 /** What a scheduler may know about a worker: a read-only view, never the live record. */
 export interface WorkerView {

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import type { MasterStatus } from '../../dist/master/status.js';
+import type { MasterStatus } from '../../dist/control/status.js';
 import { eventually, runCli, withTimeout } from './process.js';
 
 /** A short private directory (socket paths must stay under 108 bytes); removed by removeTempDirs(). */

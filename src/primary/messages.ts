@@ -3,16 +3,16 @@
 // `{ online, listening, queryServer, ... }`.
 
 import path from 'node:path';
-import { CMD, type WorkerMessage, type WorkerMessageType } from '../protocol.js';
-import type { Dispatcher } from '../scheduler/dispatcher.js';
-import type { SharedSocket } from '../scheduler/shared.js';
+import { CMD, type WorkerMessage, type WorkerMessageType } from '../wire/protocol.js';
+import type { Dispatcher } from '../dispatch/round-robin-handle.js';
+import type { SharedSocket } from '../dispatch/shared-handle.js';
 import type { Tracer } from '../trace.js';
-import type { Logger } from './log.js';
-import type { ResolvedOptions } from './options.js';
+import type { Logger } from '../cli/log.js';
+import type { ResolvedOptions } from '../cli/options.js';
 import { KILL_GRACE_MS, type Pool, type Replacement } from './pool.js';
-import type { Messaging } from './messaging.js';
-import { jsonSize, MAX_MESSAGE_BYTES, type StateChange } from './shared-state.js';
-import { formatDuration } from './units.js';
+import type { Messaging } from '../operations/messaging.js';
+import { jsonSize, MAX_MESSAGE_BYTES, type StateChange } from '../operations/shared-state.js';
+import { formatDuration } from '../units.js';
 import type { Worker } from './worker.js';
 
 /** The parts of the master the handlers act on. */

@@ -9,8 +9,8 @@
 // roll-out stops where it is and the old workers keep serving: a broken new
 // version never takes down a working old one.
 
-import type { Logger } from './log.js';
-import type { Pool } from './pool.js';
+import type { Logger } from '../cli/log.js';
+import type { Pool } from '../primary/pool.js';
 
 export interface ReloadResult {
   ok: boolean;

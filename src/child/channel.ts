@@ -7,7 +7,7 @@
 // and importing it outside a worker fails clearly.
 
 import { EventEmitter } from 'node:events';
-import { CMD, type WorkerMessage } from '../protocol.js';
+import { CMD, type WorkerMessage } from '../wire/protocol.js';
 
 export const CHANNEL_KEY = Symbol.for('handoff.worker.channel');
 

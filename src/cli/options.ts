@@ -6,7 +6,7 @@
 import os from 'node:os';
 import { InvalidOptionError } from '../errors.js';
 import { schedulerNames, type SchedulerChoice } from '../scheduler/index.js';
-import { parseDuration, parseSize } from './units.js';
+import { parseDuration, parseSize } from '../units.js';
 
 type Kind = 'count' | 'port' | 'duration' | 'size' | 'string' | 'boolean' | 'choice' | 'signal' | 'list' | 'scheduler';
 

@@ -5,11 +5,11 @@
 
 import { ctl } from '../control/ctl.js';
 import { isHandoffError, type HandoffErrorCode } from '../errors.js';
-import { loadScheduler } from '../scheduler/load.js';
+import { loadScheduler } from '../scheduler/from-file.js';
 import { VERSION } from '../version.js';
 import { parseCommandLine, usage } from './cli.js';
 import { loadConfigFile } from './config-file.js';
-import { createMaster, type Master } from './master.js';
+import { createMaster, type Master } from '../primary/primary.js';
 import { optionSpecs, type MasterOptions } from './options.js';
 
 const usageErrors: ReadonlySet<HandoffErrorCode> = new Set([

@@ -11,10 +11,10 @@
 // loop (see handle-dup.ts), so it cannot steal connections from the workers.
 
 import type { ChildProcess } from 'node:child_process';
-import { CMD } from '../protocol.js';
-import type { TcpHandle } from '../node-internals.js';
-import type { Listener } from '../master/listener.js';
-import { sendSafely } from '../master/transport.js';
+import { CMD } from '../wire/protocol.js';
+import type { TcpHandle } from '../wire/node-internals.js';
+import type { Listener } from './listener.js';
+import { sendSafely } from '../wire/transport.js';
 
 export class SharedSocket {
   readonly #handle: Promise<TcpHandle>;

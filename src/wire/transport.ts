@@ -10,9 +10,9 @@
 
 import type { ChildProcess } from 'node:child_process';
 import { InvalidOptionError } from '../errors.js';
-import { createFastWriter, type ConnectionWriter } from '../fast-handoff.js';
-import { supportsFastHandoff } from '../node-internals.js';
-import { CMD, type MasterMessage } from '../protocol.js';
+import { createFastWriter, type ConnectionWriter } from './fast-handoff.js';
+import { supportsFastHandoff } from './node-internals.js';
+import { CMD, type MasterMessage } from './protocol.js';
 
 export type TransportName = 'fast' | 'send';
 

@@ -2,9 +2,9 @@
 // and sends everyone the shared state after each change (seed 000: 进程更新
 // 公共状态后，需要向其它进程「同步」最新的公共状态).
 
-import { CMD } from '../protocol.js';
+import { CMD } from '../wire/protocol.js';
 import { SharedState, type StateChange } from './shared-state.js';
-import type { Worker } from './worker.js';
+import type { Worker } from '../primary/worker.js';
 
 export class Messaging {
   readonly state = new SharedState();

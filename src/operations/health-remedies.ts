@@ -2,12 +2,12 @@
 // silent, too big or too old.
 
 import type { Tracer } from '../trace.js';
-import type { HealthActions } from './health.js';
-import type { Logger } from './log.js';
-import type { ResolvedOptions } from './options.js';
-import type { Pool } from './pool.js';
-import { formatDuration, formatSize } from './units.js';
-import type { Worker } from './worker.js';
+import type { HealthActions } from './health-monitor.js';
+import type { Logger } from '../cli/log.js';
+import type { ResolvedOptions } from '../cli/options.js';
+import type { Pool } from '../primary/pool.js';
+import { formatDuration, formatSize } from '../units.js';
+import type { Worker } from '../primary/worker.js';
 
 export function createHealthActions(pool: Pool, options: ResolvedOptions, log: Logger, trace: Tracer | null): HealthActions {
   /** Replacement first, then a graceful drain of the old worker; resolves once the old one has exited (or stays). */

@@ -3,16 +3,16 @@
 // master's socket (Node's counterpart: lib/internal/cluster/child.js).
 
 import type net from 'node:net';
-import { createLineWriter, installFastReceiver } from '../fast-handoff.js';
-import { isTcpHandle, type TcpHandle } from '../node-internals.js';
-import { CMD, isHandoffMessage, serializeError, WORKER_CONFIG_ENV, type DrainReason, type MasterMessage, type MasterMessageType, type ScriptForm, type WorkerConfig, type WorkerMessage } from '../protocol.js';
+import { createLineWriter, installFastReceiver } from '../wire/fast-handoff.js';
+import { isTcpHandle, type TcpHandle } from '../wire/node-internals.js';
+import { CMD, isHandoffMessage, serializeError, WORKER_CONFIG_ENV, type DrainReason, type MasterMessage, type MasterMessageType, type ScriptForm, type WorkerConfig, type WorkerMessage } from '../wire/protocol.js';
 import { createTracer, parseTraceOrigin, TRACE_ORIGIN_ENV } from '../trace.js';
 import { AckBatcher } from './acks.js';
 import { Attacher } from './attach.js';
 import { answerThrownRequest, createDrain, requestsServed, trackRequests } from './drain.js';
 import { interceptListen } from './listen-intercept.js';
 import { loadScript } from './load-script.js';
-import { LoadReport } from './load-report.js';
+import { LoadReport } from './connection-count.js';
 import { installChannel, WorkerChannel } from './channel.js';
 
 const config = readConfig();

@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { HandoffError } from '../errors.js';
-import { isRunning } from './process-stats.js';
+import { isRunning } from '../operations/process-stats.js';
 
 /** Writes our pid to `file`; refuses if it names another master that is still running. */
 export function writePidFile(file: string): string {

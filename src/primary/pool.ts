@@ -7,10 +7,10 @@
 // restarts per slot.
 
 import { EventEmitter } from 'node:events';
-import type { DrainReason, SerializedError } from '../protocol.js';
-import type { PoolOptions } from './pool-options.js';
+import type { DrainReason, SerializedError } from '../wire/protocol.js';
+import type { PoolOptions } from './pool-config.js';
 import { RestartPolicy } from './restart-policy.js';
-import { formatDuration } from './units.js';
+import { formatDuration } from '../units.js';
 import { Worker } from './worker.js';
 
 /**

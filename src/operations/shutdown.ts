@@ -8,13 +8,13 @@
 // Exit code 0 if every connection was answered, 1 if any had to be cut.
 
 import type { ControlServer } from '../control/server.js';
-import type { Dispatcher } from '../scheduler/dispatcher.js';
-import type { Listener } from './listener.js';
-import type { Logger } from './log.js';
-import type { ResolvedOptions } from './options.js';
-import { removePidFile } from './pid-file.js';
-import type { Pool } from './pool.js';
-import { formatDuration } from './units.js';
+import type { Dispatcher } from '../dispatch/round-robin-handle.js';
+import type { Listener } from '../dispatch/listener.js';
+import type { Logger } from '../cli/log.js';
+import type { ResolvedOptions } from '../cli/options.js';
+import { removePidFile } from '../cli/pid-file.js';
+import type { Pool } from '../primary/pool.js';
+import { formatDuration } from '../units.js';
 
 export interface ShutdownParts {
   options: ResolvedOptions;

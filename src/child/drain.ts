@@ -22,7 +22,7 @@
 
 import http from 'node:http';
 import net from 'node:net';
-import type { DrainReason } from '../protocol.js';
+import type { DrainReason } from '../wire/protocol.js';
 import type { Attacher } from './attach.js';
 
 const IDLE_GRACE_MS = 100;

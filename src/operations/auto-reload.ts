@@ -2,8 +2,8 @@
 // Both end in the same rolling reload as SIGHUP.
 
 import { scheduleRestarts } from './cron-restart.js';
-import type { Logger } from './log.js';
-import type { ResolvedOptions } from './options.js';
+import type { Logger } from '../cli/log.js';
+import type { ResolvedOptions } from '../cli/options.js';
 import { startWatching } from './watch.js';
 
 /** Starts whichever schedules the options ask for; returns what stops them all. */

@@ -2,11 +2,11 @@
 // options, and how a "scale" request translates into a pool size.
 
 import { HandoffError } from '../errors.js';
-import type { WorkerConfig } from '../protocol.js';
+import type { WorkerConfig } from '../wire/protocol.js';
 import { TRACE_ORIGIN_ENV, type Tracer } from '../trace.js';
-import type { Logger } from './log.js';
-import type { ResolvedOptions } from './options.js';
-import type { TransportName } from './transport.js';
+import type { Logger } from '../cli/log.js';
+import type { ResolvedOptions } from '../cli/options.js';
+import type { TransportName } from '../wire/transport.js';
 import type { WorkerInit } from './worker.js';
 
 export interface PoolOptions {

@@ -20,7 +20,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import fs from 'node:fs';
-import { uv, isTcpHandle, type PipeHandle, type TcpHandle } from '../node-internals.js';
+import { uv, isTcpHandle, type PipeHandle, type TcpHandle } from '../wire/node-internals.js';
 
 export class HandleDuplicator {
   readonly #sender: PipeHandle;

@@ -5,19 +5,19 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { fileURLToPath } from 'node:url';
-import { CMD, decodeWorkerMessage, WORKER_CONFIG_ENV, type DrainReason, type MasterMessage, type SerializedError, type WorkerConfig, type WorkerMessage } from '../protocol.js';
-import type { ConnectionWriter } from '../fast-handoff.js';
-import { STALL_MS, WINDOW, type DispatchTarget, type PendingConnection } from '../scheduler/dispatcher.js';
+import { CMD, decodeWorkerMessage, WORKER_CONFIG_ENV, type DrainReason, type MasterMessage, type SerializedError, type WorkerConfig, type WorkerMessage } from '../wire/protocol.js';
+import type { ConnectionWriter } from '../wire/fast-handoff.js';
+import { STALL_MS, WINDOW, type DispatchTarget, type PendingConnection } from '../dispatch/round-robin-handle.js';
 import type { WorkerView } from '../scheduler/types.js';
-import type { ProcessSample } from './process-stats.js';
+import type { ProcessSample } from '../operations/process-stats.js';
 import { forEachLine } from './worker-output.js';
-import { createConnectionWriter, sendSafely, type TransportName } from './transport.js';
-import { canMove, type WorkerState } from './worker-state.js';
+import { createConnectionWriter, sendSafely, type TransportName } from '../wire/transport.js';
+import { canMove, type WorkerState } from './lifecycle.js';
 
 /** How long a worker that refused a connection is passed over. */
 const REFUSAL_PAUSE_MS = 100;
 
-const runtimePath = fileURLToPath(new URL('../worker/runtime.js', import.meta.url));
+const runtimePath = fileURLToPath(new URL('../child/runtime.js', import.meta.url));
 
 export interface WorkerInit {
   id: number;

@@ -2,7 +2,7 @@
 
 import fs from 'node:fs';
 import { afterEach, expect, test } from 'vitest';
-import { load } from './helpers/load.js';
+import { load } from './helpers/autocannon.js';
 import { childPids, delay, fixture, isAlive, startMaster, stopAllMasters } from './helpers/process.js';
 
 afterEach(stopAllMasters);

@@ -1,11 +1,11 @@
 // What `handoff ctl status` shows: a plain-data snapshot of the master and
 // every worker process, safe to send as JSON.
 
-import type { Dispatcher } from '../scheduler/dispatcher.js';
+import type { Dispatcher } from '../dispatch/round-robin-handle.js';
 import { VERSION } from '../version.js';
-import type { BoundAddress } from './listener.js';
-import type { Pool } from './pool.js';
-import type { WorkerState } from './worker-state.js';
+import type { BoundAddress } from '../dispatch/listener.js';
+import type { Pool } from '../primary/pool.js';
+import type { WorkerState } from '../primary/lifecycle.js';
 
 export interface WorkerStatus {
   id: number;

@@ -9,7 +9,7 @@
 import net from 'node:net';
 import util from 'node:util';
 import { ListenError } from '../errors.js';
-import { createServerHandle, type TcpHandle } from '../node-internals.js';
+import { createServerHandle, type TcpHandle } from '../wire/node-internals.js';
 import { HandleDuplicator } from './handle-dup.js';
 
 /** Node's own default: the kernel rounds 511 + 1 up to a backlog of 512. */

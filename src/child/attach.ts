@@ -13,8 +13,8 @@
 // master, when the runtime says it is ready: only then does it accept.
 
 import net from 'node:net';
-import type { ScriptForm, WorkerConfig } from '../protocol.js';
-import { serverInternals, type TcpHandle } from '../node-internals.js';
+import type { ScriptForm, WorkerConfig } from '../wire/protocol.js';
+import { serverInternals, type TcpHandle } from '../wire/node-internals.js';
 
 /** What cluster calls the "fake handle": listen() is a no-op, close() stops deliveries. */
 class ForwardedHandle {

@@ -8,7 +8,7 @@
 
 import path from 'node:path';
 import { InvalidOptionError } from '../errors.js';
-import type { Logger } from './log.js';
+import type { Logger } from '../cli/log.js';
 import fs from 'node:fs';
 
 export interface WatchOptions {

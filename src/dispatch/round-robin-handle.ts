@@ -20,9 +20,9 @@
 // possible: if the worker refuses, or dies before answering, the connection
 // is still here, unread, and goes to someone else.
 
-import type { TcpHandle } from '../node-internals.js';
+import type { TcpHandle } from '../wire/node-internals.js';
 import type { Tracer } from '../trace.js';
-import type { ConnectionInfo, Scheduler, WorkerView } from './types.js';
+import type { ConnectionInfo, Scheduler, WorkerView } from '../scheduler/types.js';
 
 /**
  * Hand-offs a worker may have unacknowledged before rr and least-conn pass it

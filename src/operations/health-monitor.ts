@@ -9,7 +9,7 @@
 // within a second of crossing the line.
 
 import { cpuPercent, sampleProcess } from './process-stats.js';
-import type { Worker } from './worker.js';
+import type { Worker } from '../primary/worker.js';
 
 export interface HealthOptions {
   /** 0: workers send no heartbeats, so silence means nothing. */

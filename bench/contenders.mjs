@@ -34,7 +34,7 @@ const STDERR_KEEP = 16 * 1024;
  * mode, for the ratios: handoff shared (workers accept) vs cluster none,
  * every handoff scheduler where the master accepts vs cluster rr.
  */
-export function listContenders(schedulers, defaultScheduler = 'rr') {
+export function listContenders(schedulers, defaultScheduler = 'rr', schedulerFiles = []) {
   const list = [
     { name: 'single', kind: 'single', description: 'one plain process' },
     { name: 'cluster-rr', kind: 'cluster', policy: 'rr', description: 'node:cluster, NODE_CLUSTER_SCHED_POLICY=rr' },
@@ -49,6 +49,11 @@ export function listContenders(schedulers, defaultScheduler = 'rr') {
       isDefault: name === defaultScheduler,
       description: `handoff --scheduler ${name}${name === defaultScheduler ? ' (the default)' : ''}`,
     });
+  }
+  // Experiments: a scheduler module (docs/schedulers.md, "Writing your own"), as `handoff-<file name>`.
+  for (const file of schedulerFiles) {
+    const name = path.basename(file).replace(/\.[cm]?js$/, '');
+    list.push({ name: `handoff-${name}`, kind: 'handoff', scheduler: path.resolve(file), baseline: 'cluster-rr', description: `handoff --scheduler ${file} (a scheduler module)` });
   }
   return list;
 }

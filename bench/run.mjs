@@ -38,6 +38,7 @@ const HELP = `Usage: node bench/run.mjs [options]      (npm run bench builds dis
   --contenders <x,y>   subset of the contenders (listed below)
   --report-dir <dir>   where the Markdown report and SVG go (default: docs/bench.md and docs/bench.svg
                        for a complete run or with --publish; bench/results/<time>.md for --quick or a subset)
+  --scheduler-file <a.mjs,b.mjs>  also run handoff with these scheduler modules, as handoff-<file name>
   --publish            write docs/bench.md and docs/bench.svg even for a subset (the report says which)
   -h, --help
 
@@ -58,6 +59,7 @@ const { values: flags } = parseArgs({
     contenders: { type: 'string' },
     'report-dir': { type: 'string' },
     publish: { type: 'boolean', default: false },
+    'scheduler-file': { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -99,7 +101,8 @@ try {
   process.exit(1);
 }
 
-const allContenders = listContenders(builtInSchedulers, defaultScheduler);
+const schedulerFiles = flags['scheduler-file']?.split(',').map((s) => s.trim()).filter(Boolean) ?? [];
+const allContenders = listContenders(builtInSchedulers, defaultScheduler, schedulerFiles);
 const contenders = pick('contenders', allContenders, (c) => c.name);
 const scenarioNames = pick('scenarios', Object.keys(scenarios), (name) => name);
 

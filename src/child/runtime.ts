@@ -8,6 +8,7 @@ import { isTcpHandle, type TcpHandle } from '../wire/node-internals.js';
 import { CMD, isHandoffMessage, serializeError, WORKER_CONFIG_ENV, type DrainReason, type MasterMessage, type MasterMessageType, type ScriptForm, type WorkerConfig, type WorkerMessage } from '../wire/protocol.js';
 import { createTracer, parseTraceOrigin, TRACE_ORIGIN_ENV } from '../trace.js';
 import { AckBatcher } from './acks.js';
+import { EventLoopMonitor } from './event-loop.js';
 import { Attacher } from './attach.js';
 import { answerThrownRequest, createDrain, requestsServed, trackRequests } from './drain.js';
 import { interceptListen } from './listen-intercept.js';
@@ -205,7 +206,8 @@ for (const signal of new Set<NodeJS.Signals>(['SIGINT', 'SIGTERM', config.killSi
 process.on('disconnect', () => drain('master-gone', Math.min(config.killTimeout, 1000)));
 
 if (config.heartbeatInterval > 0) {
-  setInterval(() => send({ cmd: CMD, type: 'heartbeat', active: attacher.active, rss: process.memoryUsage.rss(), requests: requestsServed }), config.heartbeatInterval).unref();
+  const loop = new EventLoopMonitor();
+  setInterval(() => send({ cmd: CMD, type: 'heartbeat', active: attacher.active, rss: process.memoryUsage.rss(), requests: requestsServed, ...loop.sample() }), config.heartbeatInterval).unref();
 }
 
 // ---- start ------------------------------------------------------------------------------

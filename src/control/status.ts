@@ -2,6 +2,7 @@
 // every worker process, safe to send as JSON.
 
 import type { Dispatcher } from '../dispatch/round-robin-handle.js';
+import type { HandoffLatencyStatus } from '../dispatch/handoff-latency.js';
 import { VERSION } from '../version.js';
 import type { BoundAddress } from '../dispatch/listener.js';
 import type { Pool } from '../primary/pool.js';
@@ -27,6 +28,9 @@ export interface WorkerStatus {
   requestsPerSecond: number;
   rssBytes: number;
   cpuPercent: number;
+  /** Its event loop over the last heartbeat interval: percent of the time busy, and the p99 delay in ms; null before the first heartbeat. */
+  eluPercent: number | null;
+  loopDelayP99Ms: number | null;
 }
 
 export interface MasterStatus {
@@ -50,6 +54,8 @@ export interface MasterStatus {
   closing: boolean;
   gaveUp: boolean;
   sharedStateBytes: number;
+  /** From each accept to the worker's acknowledgement, since the master started (µs; the buckets can be subtracted: see dispatch/handoff-latency.ts). */
+  handoffLatency: HandoffLatencyStatus;
   processes: WorkerStatus[];
 }
 
@@ -71,6 +77,8 @@ export function workerStatuses(pool: Pool, now = Date.now()): WorkerStatus[] {
       requestsPerSecond: Math.round(worker.requestsPerSecond),
       rssBytes: worker.rss,
       cpuPercent: Math.round(worker.cpuPercent * 10) / 10,
+      eluPercent: worker.elu === null ? null : Math.round(worker.elu * 1000) / 10,
+      loopDelayP99Ms: worker.loopDelayP99,
     }));
 }
 
@@ -104,6 +112,7 @@ export function masterStatus(source: StatusSource): MasterStatus {
     closing: source.closing,
     gaveUp: source.pool.gaveUp,
     sharedStateBytes: source.sharedStateBytes,
+    handoffLatency: source.dispatcher.handoffLatency.status(),
     processes,
   };
 }

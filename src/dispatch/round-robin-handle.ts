@@ -20,6 +20,8 @@
 // possible: if the worker refuses, or dies before answering, the connection
 // is still here, unread, and goes to someone else.
 
+import { performance } from 'node:perf_hooks';
+import { HandoffLatency } from './handoff-latency.js';
 import type { TcpHandle } from '../wire/node-internals.js';
 import type { Tracer } from '../trace.js';
 import type { ConnectionInfo, Scheduler, WorkerView } from '../scheduler/types.js';
@@ -40,6 +42,7 @@ export class PendingConnection implements ConnectionInfo {
   /** Internal: the accepted libuv handle. Schedulers only see ConnectionInfo. */
   readonly handle: TcpHandle;
   attempts = 0;
+  readonly acceptedAt = performance.now();
   #remoteAddress: string | undefined;
 
   constructor(seq: number, handle: TcpHandle) {
@@ -90,6 +93,8 @@ export class Dispatcher {
   #seq = 0;
   #paused = false;
   #whenEmpty: Array<() => void> = [];
+  /** From accept to "accepted", per connection: `handoff ctl status` shows it. */
+  readonly handoffLatency = new HandoffLatency();
 
   constructor(scheduler: Scheduler, options: DispatcherOptions) {
     this.#scheduler = scheduler;
@@ -158,10 +163,13 @@ export class Dispatcher {
   /** The worker's answers (child.js: accepted first, then the socket is built). */
   acknowledge(target: DispatchTarget, accepted: readonly number[], refused: readonly number[]): void {
     const trace = this.#options.trace;
+    const now = accepted.length > 0 ? performance.now() : 0;
     for (const seq of accepted) {
       const connection = target.inFlight.get(seq);
       if (connection === undefined) continue;
       target.inFlight.delete(seq);
+      const tookMs = now - connection.acceptedAt;
+      this.handoffLatency.record(tookMs * 1000);
       connection.handle.close(); // the worker has its own descriptor now
       this.#held--;
       target.countHanded();

@@ -104,6 +104,8 @@ export function createMessageHandlers(context: MessageContext): (worker: Worker,
       worker.lastHeartbeat = Date.now();
       worker.active = message.active;
       worker.requests = message.requests;
+      worker.elu = message.elu;
+      worker.loopDelayP99 = message.loopDelayP99;
       worker.rss ||= message.rss; // /proc, when there is one, is read by the health monitor
       if (worker.clearRefusal()) dispatcher.poke();
     },

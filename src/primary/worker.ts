@@ -86,6 +86,9 @@ export class Worker extends EventEmitter<WorkerEvents> implements DispatchTarget
   requestsPerSecond = 0;
   /** CPU use over the last second, in percent of one core. */
   cpuPercent = 0;
+  /** Its event loop over the last heartbeat interval: busy share 0..1, and p99 delay in ms; null before the first heartbeat. */
+  elu: number | null = null;
+  loopDelayP99: number | null = null;
   lastSample: (ProcessSample & { requests: number }) | undefined;
   listeningAt: number | undefined;
   lastHeartbeat = Date.now();
@@ -269,6 +272,12 @@ function createView(worker: Worker): WorkerView {
     },
     get active() {
       return worker.active;
+    },
+    get elu() {
+      return worker.elu;
+    },
+    get loopDelayP99() {
+      return worker.loopDelayP99;
     },
     get busy() {
       return worker.refusing || worker.inFlight.size >= WINDOW || worker.stalled;

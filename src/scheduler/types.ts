@@ -32,6 +32,19 @@ export interface WorkerView {
    * event loop is stuck), or has just refused one (it is at maxConnections).
    */
   readonly busy: boolean;
+  /**
+   * Event-loop utilisation over the worker's last heartbeat interval, 0..1
+   * (perf_hooks eventLoopUtilization): the share of the time its loop was
+   * running code rather than waiting for events. null until its first
+   * heartbeat, or with heartbeats off.
+   */
+  readonly elu: number | null;
+  /**
+   * The 99th percentile of the worker's event-loop delay over its last
+   * heartbeat interval, in ms (perf_hooks monitorEventLoopDelay): how late a
+   * timer due now would run. null until its first heartbeat.
+   */
+  readonly loopDelayP99: number | null;
 }
 
 /** The connection being placed. */

@@ -35,6 +35,17 @@ import type { ConnectionInfo, Scheduler, WorkerView } from '../scheduler/types.j
 export const WINDOW = 256;
 /** A worker holding hand-offs it has not answered for this long is passed over too: its event loop is stuck or very late. */
 export const STALL_MS = 250;
+/**
+ * A worker is `late` (WorkerView.late) once it has held hand-offs unanswered
+ * for LATE_FACTOR times as long as a hand-off usually takes here, and at
+ * least LATE_MIN_MS. "Usually" is a running median of accept -> accepted, so
+ * a machine under heavy load (where every answer is slow) does not make
+ * every worker look late; and a request of 50 ms of CPU is late anywhere.
+ */
+export const LATE_FACTOR = 8;
+export const LATE_MIN_MS = 2;
+/** The running median's starting point, before any hand-off: a typical answer on an idle machine. */
+const USUAL_START_MS = 0.25;
 
 /** A connection the master has accepted and still holds. */
 export class PendingConnection implements ConnectionInfo {
@@ -69,6 +80,8 @@ export interface DispatchTarget {
   sendConnection(connection: PendingConnection): boolean;
   /** Counts an accepted connection. */
   countHanded(): void;
+  /** Set by the dispatcher when the worker is added: the threshold of WorkerView.late. */
+  lateAfterMs: () => number;
 }
 
 export interface DispatcherOptions {
@@ -95,6 +108,8 @@ export class Dispatcher {
   #whenEmpty: Array<() => void> = [];
   /** From accept to "accepted", per connection: `handoff ctl status` shows it. */
   readonly handoffLatency = new HandoffLatency();
+  /** A running median of the same, in ms (each hand-off moves it 2% towards itself). */
+  #usualMs = USUAL_START_MS;
 
   constructor(scheduler: Scheduler, options: DispatcherOptions) {
     this.#scheduler = scheduler;
@@ -111,6 +126,11 @@ export class Dispatcher {
 
   get accepting(): boolean {
     return !this.#paused;
+  }
+
+  /** How long a worker may hold hand-offs unanswered before it is `late`, in ms. */
+  get lateAfterMs(): number {
+    return Math.max(LATE_MIN_MS, LATE_FACTOR * this.#usualMs);
   }
 
   /** A new connection from the listener (RoundRobinHandle.distribute). */
@@ -130,6 +150,7 @@ export class Dispatcher {
   /** A worker is listening: it may get connections from now on. */
   add(target: DispatchTarget): void {
     if (this.#byView.has(target.view)) return;
+    target.lateAfterMs = () => this.lateAfterMs;
     const index = this.#ready.findIndex((other) => other.view.slot > target.view.slot);
     const at = index === -1 ? this.#ready.length : index;
     this.#ready.splice(at, 0, target);
@@ -170,6 +191,7 @@ export class Dispatcher {
       target.inFlight.delete(seq);
       const tookMs = now - connection.acceptedAt;
       this.handoffLatency.record(tookMs * 1000);
+      this.#usualMs *= tookMs > this.#usualMs ? 1.02 : 0.98;
       connection.handle.close(); // the worker has its own descriptor now
       this.#held--;
       target.countHanded();

@@ -4,10 +4,11 @@
 
 import { fork, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
+import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { CMD, decodeWorkerMessage, WORKER_CONFIG_ENV, type DrainReason, type MasterMessage, type SerializedError, type WorkerConfig, type WorkerMessage } from '../wire/protocol.js';
 import type { ConnectionWriter } from '../wire/fast-handoff.js';
-import { STALL_MS, WINDOW, type DispatchTarget, type PendingConnection } from '../dispatch/round-robin-handle.js';
+import { LATE_MIN_MS, STALL_MS, WINDOW, type DispatchTarget, type PendingConnection } from '../dispatch/round-robin-handle.js';
 import type { WorkerView } from '../scheduler/types.js';
 import type { ProcessSample } from '../operations/process-stats.js';
 import { forEachLine } from './worker-output.js';
@@ -69,7 +70,7 @@ export class Worker extends EventEmitter<WorkerEvents> implements DispatchTarget
   onProbation = false;
   /** Connections the worker accepted (acknowledged). */
   handed = 0;
-  /** When it last answered a hand-off, or when it was sent one while holding none (see `stalled`). */
+  /** When it last answered a hand-off, or when it was sent one while holding none (performance.now(); see `stalled`). */
   answeredAt = 0;
   /** Open connections, as the worker last reported. */
   active = 0;
@@ -173,22 +174,29 @@ export class Worker extends EventEmitter<WorkerEvents> implements DispatchTarget
   // ---- DispatchTarget -------------------------------------------------------------
 
   sendConnection(connection: PendingConnection): boolean {
-    if (this.inFlight.size === 1) this.answeredAt = Date.now(); // the wait for an answer starts now
+    if (this.inFlight.size === 1) this.answeredAt = performance.now(); // the wait for an answer starts now
     return this.#write(connection.seq, connection.handle);
   }
 
   /** It answered hand-offs (accepted or refused): it is not stuck. */
   noteAnswered(): void {
-    this.answeredAt = Date.now();
+    this.answeredAt = performance.now();
   }
 
   /** It holds hand-offs and has answered none for STALL_MS. */
   get stalled(): boolean {
-    return this.inFlight.size > 0 && Date.now() - this.answeredAt > STALL_MS;
+    return this.inFlight.size > 0 && performance.now() - this.answeredAt > STALL_MS;
   }
 
   countHanded(): void {
     this.handed++;
+  }
+
+  lateAfterMs: () => number = () => LATE_MIN_MS;
+
+  /** How long it has held hand-offs without answering any; 0 if it holds none. */
+  get unansweredMs(): number {
+    return this.inFlight.size > 0 ? performance.now() - this.answeredAt : 0;
   }
 
   /**
@@ -272,6 +280,12 @@ function createView(worker: Worker): WorkerView {
     },
     get active() {
       return worker.active;
+    },
+    get unansweredMs() {
+      return worker.unansweredMs;
+    },
+    get late() {
+      return worker.unansweredMs > worker.lateAfterMs();
     },
     get elu() {
       return worker.elu;

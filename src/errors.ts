@@ -73,14 +73,36 @@ export function formatHostPort(host: string, port: number): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
-export function describe(value: unknown): string {
-  if (value === undefined) return '(missing value)';
-  if (typeof value === 'string') return `'${value}'`;
+export interface DescribeOptions {
+  /** What an undefined value reads as. */
+  missing?: string;
+  /** Strings in single quotes ('abc'), as a flag's value is shown; otherwise as JSON ("abc"). */
+  quoteStrings?: boolean;
+  /** Longer text is cut here and ends with "...". */
+  maxLength?: number;
+}
+
+/** A value as an error message quotes it: the one describe() of the code base. */
+export function describe(value: unknown, { missing = '(missing value)', quoteStrings = true, maxLength = Infinity }: DescribeOptions = {}): string {
+  if (value === undefined) return missing;
+  if (quoteStrings && typeof value === 'string') return `'${value}'`;
+  let text: string;
   try {
-    return JSON.stringify(value) ?? String(value);
+    text = JSON.stringify(value) ?? String(value);
   } catch {
-    return String(value);
+    text = String(value);
   }
+  return text.length > maxLength ? `${text.slice(0, maxLength)}...` : text;
+}
+
+/** What was thrown, as one line: its message (anything thrown need not be an Error). */
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** What was thrown, with its class: "TypeError: x is not a function". */
+export function errorSummary(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }
 
 export function isHandoffError(error: unknown): error is HandoffError {

@@ -19,7 +19,7 @@ describe('from the command line', () => {
     expect(replies.map((reply) => reply.status)).toEqual(Array(40).fill(200));
     expect(master.count(/scheduler two-choices picked w\d: the less loaded of two at random \(load \d+\)/)).toBe(40);
     // it asked for load reports, so the workers send them
-    await master.waitFor(/load: 0 open/);
+    await master.waitForStep({ who: 'master', step: /^load: 0 open/ });
   });
 
   test('also from HANDOFF_SCHEDULER, and as a CommonJS class', async () => {

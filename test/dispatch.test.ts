@@ -43,7 +43,7 @@ describe('refused connections', () => {
     held.on('error', () => undefined); // we cut it ourselves
     await master.waitFor(/holding the only connection in pid/);
     const waiting = get(url, { timeoutMs: 10_000 });
-    await master.waitFor(/refused by w1: re-dispatching|w1 refused it: re-dispatching/);
+    await master.waitForStep({ who: 'master', step: /^w1 refused it: re-dispatching/ });
     held.destroy(); // the worker has room again
     const reply = await waiting;
     expect(reply.status).toBe(200);

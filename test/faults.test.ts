@@ -56,7 +56,7 @@ describe('suicide signal', () => {
       expect(Number(b2.body)).toBe(Number(b1.body));
       expect(b2.headers.connection).toBe('keep-alive');
 
-      await master.waitFor(/w1 \(pid \d+\)  exited/);
+      await master.waitForStep({ worker: 1, step: /^exited/ });
       const forked = lineIndex(master.output, /w3 \(pid \d+\)  forked into slot 0/);
       const exited = lineIndex(master.output, /w1 \(pid \d+\)  exited/);
       expect(forked).toBeGreaterThan(-1);
@@ -79,7 +79,7 @@ describe('suicide signal', () => {
     const { master, url } = await startMaster([faults, '-w', '1', '--trace']);
     expect((await get(`${url}/reject`)).status).toBe(200);
     await master.waitFor(/threw Error: rejected on request; forking its replacement/);
-    await master.waitFor(/w2 \(pid \d+\)  ready/);
+    await master.waitForStep({ worker: 2, step: /^ready/ });
     expect((await get(url)).status).toBe(200);
   });
 });
@@ -122,8 +122,8 @@ describe('heartbeat', () => {
     void get(`${url}/spin`, { timeoutMs: 10_000 }).catch(() => undefined); // third connection: back to the first worker
     const spinning = Number((await master.waitFor(/spinning pid (\d+)/))[1]);
     await master.waitFor(new RegExp(`worker 1 \\(pid ${spinning}\\) sent no heartbeat for [\\d.]+m?s \\(over --heartbeat-timeout 800ms\\); its event loop is blocked; replacing it and killing it`));
-    await master.waitFor(/w1 \(pid \d+\)  exited \(killed by SIGKILL\)/);
-    await master.waitFor(/w3 \(pid \d+\)  ready/);
+    await master.waitForStep({ worker: 1, step: /^exited \(killed by SIGKILL\)/ });
+    await master.waitForStep({ worker: 3, step: /^ready/ });
     const replies = await Promise.all(Array.from({ length: 8 }, () => get(url)));
     expect(replies.map((r) => r.status)).toEqual(Array(8).fill(200));
     expect(replies.filter((r) => Number(r.body) === spinning)).toHaveLength(0);

@@ -100,7 +100,7 @@ describe('over real connections', () => {
     const [victimPid, victimSlot] = victim.split(' ');
     const itsClients = byWorker(before, victim);
     process.kill(Number(victimPid), 'SIGKILL');
-    const replacementPid = Number((await master.waitFor(new RegExp(`w4 \\(pid (\\d+)\\) +forked into slot ${victimSlot}`)))[1]);
+    const replacementPid = (await master.waitForStep({ worker: 4, step: new RegExp(`^forked into slot ${victimSlot}$`) })).workerPid as number;
     await master.waitFor(new RegExp(`pid ${replacementPid} waits for SIGUSR2`));
 
     // The slot is vacant: its clients go to their second choice; nobody else moves.
@@ -113,7 +113,7 @@ describe('over real connections', () => {
 
     // The replacement listens in the same slot: those clients come back to it, and still nobody else moved.
     process.kill(replacementPid, 'SIGUSR2');
-    await master.waitFor(/w4 \(pid \d+\) +ready/);
+    await master.waitForStep({ worker: 4, step: /^ready/ });
     const after = await placeAll(url);
     for (const client of clients) {
       if (itsClients.includes(client)) expect(after.get(client)).toBe(`${replacementPid} ${victimSlot}`);

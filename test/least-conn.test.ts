@@ -33,7 +33,6 @@ function hold(url: string): Promise<Held> {
 }
 
 const app = fixture('scheduling.mjs');
-const loadLine = (pid: number, open: number): RegExp => new RegExp(`w\\d+ \\(pid ${pid}\\) +load: ${open} open`);
 
 test('with one worker holding many open connections, new connections go to the others', async () => {
   const { master, url } = await startMaster([app, '-w', '3', '--scheduler', 'least-conn', '--trace']);
@@ -51,7 +50,7 @@ test('with one worker holding many open connections, new connections go to the o
   const busy = held[0]?.pid as number;
   const others = [...new Set(held.map((h) => h.pid))].filter((pid) => pid !== busy);
   for (const h of held) if (h.pid !== busy) h.release();
-  await Promise.all(others.map((pid) => master.waitFor(loadLine(pid, 0))));
+  await Promise.all(others.map((pid) => master.waitForStep({ workerPid: pid, step: /^load: 0 open$/ })));
 
   // The busy worker has 8 open; with 2 requests at a time the others have far fewer
   // (a few more than 2 at worst, counting sockets whose close the master has not heard of yet).
@@ -64,7 +63,7 @@ test('with one worker holding many open connections, new connections go to the o
 
   // Its connections close: it is in the game again.
   for (const h of held) if (h.pid === busy) h.release();
-  await master.waitFor(loadLine(busy, 0));
+  await master.waitForStep({ workerPid: busy, step: /^load: 0 open$/ });
   const after = countByPid(await getMany(url, 30, 1));
   // About a third: a worker that just served one may still look busier than the
   // others until its close is reported, but one that has served none looks idle.

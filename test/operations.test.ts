@@ -92,9 +92,9 @@ describe('scaling by signal', () => {
   test('SIGTTIN adds a worker, SIGTTOU removes one, never below one', async () => {
     const { master, url } = await startMaster([fixture('pid.mjs'), '-w', '1', '--trace']);
     master.signal('SIGTTIN');
-    await master.waitFor(/w2 \(pid \d+\)  ready/);
+    await master.waitForStep({ worker: 2, step: /^ready/ });
     master.signal('SIGTTIN');
-    await master.waitFor(/w3 \(pid \d+\)  ready/);
+    await master.waitForStep({ worker: 3, step: /^ready/ });
     expect(livePids(master.pid)).toHaveLength(3);
     const pids = new Set((await getMany(url, 30, 3)).map((reply) => reply.body));
     expect(pids.size).toBe(3);

@@ -20,7 +20,8 @@ test('SIGKILL a worker with connections queued for it: every one is answered by 
   // rr alternates: half of these are sent to the frozen worker and sit there, unacknowledged.
   const pending = Array.from({ length: 10 }, () => get(url, { timeoutMs: 20_000 }));
   const sentToFrozen = new RegExp(`conn \\d+ +handle sent to w\\d \\(pid ${frozenPid}\\)`);
-  await master.waitForCount(sentToFrozen, 5);
+  const sentToFrozenStep = { who: 'master', step: new RegExp(`^handle sent to w\\d \\(pid ${frozenPid}\\)`) };
+  await master.waitForSteps(sentToFrozenStep, 5);
 
   process.kill(frozenPid, 'SIGKILL');
   const replies = await Promise.all(pending);
@@ -43,9 +44,10 @@ test('a worker that stops answering is passed over within a quarter second, long
   const frozenPid = Number((await master.waitFor(/spinning pid (\d+)/))[1]);
   expect(frozenPid).not.toBe(healthy);
   const sentToFrozen = new RegExp(`conn \\d+ +handle sent to w\\d \\(pid ${frozenPid}\\)`);
+  const sentToFrozenStep = { who: 'master', step: new RegExp(`^handle sent to w\\d \\(pid ${frozenPid}\\)`) };
   // Two at once: rr sends one of them to the frozen worker, where it sits unanswered...
   const stuck = [get(url, { timeoutMs: 20_000 }), get(url, { timeoutMs: 20_000 })];
-  await master.waitForCount(sentToFrozen, 2);
+  await master.waitForSteps(sentToFrozenStep, 2);
   // ...and this slow request, on the healthy worker, is the clock that lets 250 ms pass.
   expect(Number((await get(`${url}/slow?ms=400`)).body)).toBe(healthy);
   const replies = await Promise.all(Array.from({ length: 10 }, () => get(url)));

@@ -65,9 +65,9 @@ describe.each(masterAccepting)('%s keeps the guarantees of the dispatcher', (sch
     // see listener.ts).
     const holdsBack = scheduler === 'rr';
     const pending = Array.from({ length: 8 }, () => get(url, { timeoutMs: 20_000 }));
-    await master.waitFor(/master holds 4 connections: accepting paused/);
+    await master.waitForStep({ who: 'master', step: /^master holds 4 connections: accepting paused/ });
     const sentToFrozen = new RegExp(`conn \\d+ +handle sent to w1 \\(pid ${frozen}\\)`);
-    await master.waitForCount(sentToFrozen, holdsBack ? 2 : 5); // /block and 4 more (rr: at least 1)
+    await master.waitForSteps({ who: 'master', step: new RegExp(`^handle sent to w1 \\(pid ${frozen}\\)`) }, holdsBack ? 2 : 5); // /block and 4 more (rr: at least 1)
     expect(master.count(/accepted by the master/)).toBe(5); // and not one more while paused
 
     process.kill(frozen, 'SIGKILL');

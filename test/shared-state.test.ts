@@ -35,7 +35,7 @@ describe('examples/visit-counter.js', () => {
     await eventually(async () => [...(await countsSeen(url, 2)).values()].every((visits) => visits === 50), 5000, 'both workers to see 50');
     const [victim] = childPids(master.pid);
     process.kill(victim as number, 'SIGKILL');
-    const replacement = Number((await master.waitFor(/w3 \(pid (\d+)\)  ready/))[1]);
+    const replacement = (await master.waitForStep({ worker: 3, step: /^ready/ })).workerPid as number;
     // The very first answers from the new worker already know the count.
     const seen = await countsSeen(url, 2);
     expect(seen.get(replacement)).toBe(50);

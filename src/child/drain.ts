@@ -109,37 +109,3 @@ function closeKeepAliveFromNowOn(): void {
     return writeHead.apply(this, args);
   };
 }
-
-/**
- * Remembers the response whose 'request' handlers are running right now. If
- * one of them throws, the uncaught exception arrives while it is still set,
- * and answerThrownRequest() can give that client a 500 at once, instead of
- * leaving its connection open until the kill timeout.
- */
-let dispatching: http.ServerResponse | undefined;
-/** HTTP requests this worker has received, for req/s in `handoff ctl top`. */
-export let requestsServed = 0;
-export function trackRequests(server: net.Server): void {
-  if (!(server instanceof http.Server)) return;
-  server.prependListener('request', (_request, response) => {
-    dispatching = response;
-    requestsServed++;
-  });
-  server.on('request', () => {
-    dispatching = undefined; // every handler returned without throwing
-  });
-}
-
-export function answerThrownRequest(): void {
-  const response = dispatching;
-  dispatching = undefined;
-  if (response === undefined || response.writableEnded) return;
-  if (response.headersSent) {
-    response.socket?.destroy();
-    return;
-  }
-  response.statusCode = 500;
-  response.shouldKeepAlive = false;
-  response.setHeader('content-type', 'text/plain');
-  response.end('Internal Server Error\n');
-}

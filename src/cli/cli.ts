@@ -3,7 +3,7 @@
 // node:util parseArgs and words the errors.
 
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { HandoffError } from '../errors.js';
+import { errorMessage, HandoffError } from '../errors.js';
 import { defaultOptions, optionSpecs, type MasterOptions, type OptionSpec } from './options.js';
 
 export type CliCommand =
@@ -90,7 +90,7 @@ function normalize(argv: readonly string[]): string[] {
 }
 
 function describeParseError(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error);
+  const message = errorMessage(error);
   const unknown = /Unknown option '([^']+)'/.exec(message);
   if (unknown) return `unknown option '${unknown[1]}'`;
   const missing = /Option '(?:-\w, )?(--[\w-]+) <value>' argument missing/.exec(message);

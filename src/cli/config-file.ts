@@ -13,7 +13,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { HandoffError, InvalidOptionError } from '../errors.js';
+import { describe, errorMessage, HandoffError, InvalidOptionError } from '../errors.js';
 import { isSchedulerPath } from '../scheduler/custom.js';
 import { convert, optionSpecs, type MasterOptions, type SettingKey } from './options.js';
 
@@ -38,9 +38,9 @@ export async function loadConfigFile(file: string): Promise<Partial<MasterOption
       raw = JSON.parse(fs.readFileSync(absolute, 'utf8'));
     }
   } catch (error) {
-    fail(`cannot read it: ${error instanceof Error ? error.message : String(error)}`);
+    fail(`cannot read it: ${errorMessage(error)}`);
   }
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) fail(`expected an object of settings, got ${describe(raw)}`);
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) fail(`expected an object of settings, got ${asWritten(raw)}`);
   return checkSettings(raw as Record<string, unknown>, path.dirname(absolute), fail);
 }
 
@@ -53,15 +53,15 @@ function checkSettings(raw: Record<string, unknown>, folder: string, fail: (mess
   const settings: Record<string, unknown> = {};
   for (const [name, value] of Object.entries(raw)) {
     if (name === 'script') {
-      if (typeof value !== 'string' || value === '') fail(`script: expected the path of the worker script, got ${describe(value)}`);
+      if (typeof value !== 'string' || value === '') fail(`script: expected the path of the worker script, got ${asWritten(value)}`);
       settings['script'] = path.resolve(folder, value as string);
     } else if (name === 'args') {
-      if (!Array.isArray(value) || !value.every((arg) => typeof arg === 'string')) fail(`args: expected an array of strings, got ${describe(value)}`);
+      if (!Array.isArray(value) || !value.every((arg) => typeof arg === 'string')) fail(`args: expected an array of strings, got ${asWritten(value)}`);
       settings['args'] = value;
     } else if (name === 'env') {
-      if (typeof value !== 'object' || value === null || Array.isArray(value)) fail(`env: expected an object of strings, got ${describe(value)}`);
+      if (typeof value !== 'object' || value === null || Array.isArray(value)) fail(`env: expected an object of strings, got ${asWritten(value)}`);
       for (const [variable, text] of Object.entries(value as object)) {
-        if (typeof text !== 'string') fail(`env.${variable}: expected a string, got ${describe(text)}`);
+        if (typeof text !== 'string') fail(`env.${variable}: expected a string, got ${asWritten(text)}`);
       }
       settings['env'] = value;
     } else {
@@ -71,7 +71,7 @@ function checkSettings(raw: Record<string, unknown>, folder: string, fail: (mess
       try {
         settings[key as string] = convert(spec, value);
       } catch (error) {
-        if (error instanceof InvalidOptionError) fail(`${name}: expected ${error.expected}, got ${describe(value)}`);
+        if (error instanceof InvalidOptionError) fail(`${name}: expected ${error.expected}, got ${asWritten(value)}`);
         throw error;
       }
       if (pathKeys.has(key as string)) settings[key as string] = path.resolve(folder, settings[key as string] as string);
@@ -83,12 +83,8 @@ function checkSettings(raw: Record<string, unknown>, folder: string, fail: (mess
 }
 
 /** A value as it would be written in the file. */
-function describe(value: unknown): string {
-  try {
-    return JSON.stringify(value) ?? String(value);
-  } catch {
-    return String(value);
-  }
+function asWritten(value: unknown): string {
+  return describe(value, { missing: 'undefined', quoteStrings: false });
 }
 
 /** " (did you mean 'workers'?)" for a key one or two edits away from a real one. */

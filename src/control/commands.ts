@@ -1,13 +1,14 @@
 // What each control command does, as a table keyed by command (like the
-// handler tables of worker-messages.ts). A handler sees only the master's
+// handler tables of primary/messages.ts). A handler sees only the master's
 // public operations, through ControlTarget, so it can be read, and tested,
 // without the rest of the master.
 
-import { isHandoffError } from '../errors.js';
+import { errorMessage, isHandoffError } from '../errors.js';
 import type { ReloadResult } from '../operations/reload.js';
 import type { MasterStatus } from './status.js';
 import { optionSpecs } from '../cli/options.js';
 import { errorReply, type ControlCommand, type ControlErrorReply, type ControlReply, type ControlRequest, type RequestFor, type ResultFor } from './protocol.js';
+import { parseCount } from '../units.js';
 
 /** The operations of a Master the control socket drives. */
 export interface ControlTarget {
@@ -57,7 +58,7 @@ const handlers: { readonly [C in ControlCommand]: Handler<C> } = {
 };
 
 function describeChange(from: number, text: string): string {
-  return /^[+-]/.test(text) ? `${text} from ${from}` : `from ${from}`;
+  return parseCount(text.trim())?.relative === true ? `${text} from ${from}` : `from ${from}`;
 }
 
 /** Runs one request; never throws: whatever goes wrong becomes an error reply. */
@@ -68,7 +69,7 @@ export async function runCommand(request: ControlRequest, target: ControlTarget)
     reply = await handler(request as RequestFor<ControlCommand>, target);
   } catch (error) {
     const code = isHandoffError(error) ? error.code : 'ERR_HANDOFF_CONTROL';
-    const message = error instanceof Error ? error.message : String(error);
+    const message = errorMessage(error);
     reply = errorReply(code, isHandoffError(error) ? message : `${request.command} failed: ${message}`);
   }
   return request.id === undefined ? reply : { id: request.id, ...reply };

@@ -10,6 +10,7 @@ import { ControlClient, findMaster } from './client.js';
 import { renderStatus } from './format.js';
 import type { ControlErrorReply } from './protocol.js';
 import { top } from './top.js';
+import { parseCount } from '../units.js';
 
 export function ctlUsage(): string {
   return [
@@ -76,7 +77,7 @@ function parse(argv: readonly string[]): Parsed {
   let workers = '';
   if (command === 'scale') {
     workers = signed ?? rest.shift() ?? '';
-    if (!/^[+-]?\d+$/.test(workers)) throw new UsageError(`scale ${workers === '' ? 'needs a count' : `'${workers}'`}: expected a number of workers, +N or -N`);
+    if (parseCount(workers) === undefined) throw new UsageError(`scale ${workers === '' ? 'needs a count' : `'${workers}'`}: expected a number of workers, +N or -N`);
   }
   if (rest.length > 0) throw new UsageError(`unexpected argument '${rest[0]}' after ${command}`);
   const iterations = values.iterations === undefined ? 0 : Number(values.iterations);

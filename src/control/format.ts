@@ -12,28 +12,10 @@
 
 import type { BoundAddress } from '../dispatch/listener.js';
 import { percentiles, subtractBuckets } from '../dispatch/handoff-latency.js';
+import { formatRss, formatUptime } from '../units.js';
 import type { MasterStatus, WorkerStatus } from './status.js';
 
-/** 42s, 3m12s, 2h05m, 3d04h; "-" for a worker that is not ready. */
-export function formatUptime(ms: number): string {
-  if (!(ms > 0)) return '-';
-  const seconds = Math.floor(ms / 1000);
-  const two = (n: number): string => String(n).padStart(2, '0');
-  if (seconds < 60) return `${seconds}s`;
-  const minutes = Math.floor(seconds / 60);
-  if (minutes < 60) return `${minutes}m${two(seconds % 60)}s`;
-  const hours = Math.floor(minutes / 60);
-  if (hours < 24) return `${hours}h${two(minutes % 60)}m`;
-  return `${Math.floor(hours / 24)}d${two(hours % 24)}h`;
-}
-
-/** 512K, 45.2M, 1.3G; "-" before the first sample. */
-export function formatRss(bytes: number): string {
-  if (!(bytes > 0)) return '-';
-  if (bytes >= 1024 ** 3) return `${(bytes / 1024 ** 3).toFixed(1)}G`;
-  if (bytes >= 1024 ** 2) return `${(bytes / 1024 ** 2).toFixed(1)}M`;
-  return `${Math.max(1, Math.round(bytes / 1024))}K`;
-}
+export { formatRss, formatUptime } from '../units.js';
 
 export function formatCpu(percent: number): string {
   return `${(Number.isFinite(percent) ? percent : 0).toFixed(1)}%`;

@@ -14,6 +14,8 @@
 
 import type { HandoffErrorCode } from '../errors.js';
 import type { MasterStatus } from './status.js';
+import { describe } from '../errors.js';
+import { parseCount } from '../units.js';
 
 /** The longest request line the master reads; a longer one is answered with an error and the connection closed. */
 export const MAX_REQUEST_BYTES = 64 * 1024;
@@ -71,9 +73,9 @@ const requestChecks: { readonly [C in ControlCommand]: (request: Shape) => strin
   status: () => undefined,
   reload: () => undefined,
   scale: (r) =>
-    (typeof r['workers'] === 'number' && Number.isSafeInteger(r['workers'])) || (typeof r['workers'] === 'string' && /^\s*[+-]?\d+\s*$/.test(r['workers']))
+    (typeof r['workers'] === 'number' && Number.isSafeInteger(r['workers'])) || (typeof r['workers'] === 'string' && parseCount(r['workers'].trim()) !== undefined)
       ? undefined
-      : `scale needs "workers": a whole number, or "+N" / "-N" (got ${describe(r['workers'])})`,
+      : `scale needs "workers": a whole number, or "+N" / "-N" (got ${shown(r['workers'])})`,
   stop: () => undefined,
 };
 
@@ -95,14 +97,14 @@ export function decodeRequest(line: string): { request: ControlRequest } | { err
     return { error: errorReply('ERR_HANDOFF_CONTROL', `request is not JSON: ${(error as Error).message}; send one JSON object per line, e.g. {"command":"status"}`) };
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    return { error: errorReply('ERR_HANDOFF_CONTROL', `request must be a JSON object such as {"command":"status"}, not ${describe(parsed)}`) };
+    return { error: errorReply('ERR_HANDOFF_CONTROL', `request must be a JSON object such as {"command":"status"}, not ${shown(parsed)}`) };
   }
   const shape = parsed as Shape;
   const id = readId(shape['id']);
   const command = shape['command'];
   const check = typeof command === 'string' && Object.hasOwn(requestChecks, command) ? requestChecks[command as ControlCommand] : undefined;
   if (check === undefined) {
-    return { error: errorReply('ERR_HANDOFF_CONTROL', `unknown command ${describe(command)}: expected one of ${commandNames.join(', ')}`, id) };
+    return { error: errorReply('ERR_HANDOFF_CONTROL', `unknown command ${shown(command)}: expected one of ${commandNames.join(', ')}`, id) };
   }
   const problem = check(shape);
   if (problem !== undefined) return { error: errorReply('ERR_HANDOFF_CONTROL', problem, id) };
@@ -123,8 +125,6 @@ export function decodeReply(line: string): ControlReply | undefined {
   }
 }
 
-function describe(value: unknown): string {
-  if (value === undefined) return 'nothing';
-  const text = JSON.stringify(value) ?? String(value);
-  return text.length > 40 ? `${text.slice(0, 40)}...` : text;
+function shown(value: unknown): string {
+  return describe(value, { missing: 'nothing', quoteStrings: false, maxLength: 40 });
 }

@@ -18,7 +18,7 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { HandoffError } from '../errors.js';
+import { errorMessage, HandoffError } from '../errors.js';
 import type { Logger } from '../cli/log.js';
 import { formatDuration } from '../units.js';
 import { runCommand, type ControlTarget } from './commands.js';
@@ -217,7 +217,7 @@ function serve(socket: net.Socket, target: ControlTarget, idleTimeoutMs: number,
   };
   const run = (): void => {
     pump().catch((error: unknown) => {
-      logger.log('warn', `control connection: ${error instanceof Error ? error.message : String(error)}`);
+      logger.log('warn', `control connection: ${errorMessage(error)}`);
       socket.destroy();
     });
   };

@@ -1,7 +1,7 @@
 // What `handoff ctl status` shows: a plain-data snapshot of the master and
 // every worker process, safe to send as JSON.
 
-import type { Dispatcher } from '../dispatch/round-robin-handle.js';
+import type { DispatchHandle } from '../dispatch/handles.js';
 import type { HandoffLatencyStatus } from '../dispatch/handoff-latency.js';
 import { VERSION } from '../version.js';
 import type { BoundAddress } from '../dispatch/listener.js';
@@ -59,7 +59,7 @@ export interface MasterStatus {
   processes: WorkerStatus[];
 }
 
-export function workerStatuses(pool: Pool, now = Date.now()): WorkerStatus[] {
+export function workerStatuses(pool: Pool, handle: DispatchHandle, now = Date.now()): WorkerStatus[] {
   return pool
     .workers()
     .sort((a, b) => a.slot - b.slot || a.id - b.id)
@@ -70,9 +70,9 @@ export function workerStatuses(pool: Pool, now = Date.now()): WorkerStatus[] {
       state: worker.state,
       uptimeMs: worker.uptime(now),
       restarts: pool.slots[worker.slot]?.restarts ?? 0,
-      handed: worker.handed,
+      handed: handle.handedTo(worker),
       active: worker.active,
-      inFlight: worker.inFlight.size,
+      inFlight: handle.inFlightTo(worker),
       requests: worker.requests,
       requestsPerSecond: Math.round(worker.requestsPerSecond),
       rssBytes: worker.rss,
@@ -88,14 +88,14 @@ export interface StatusSource {
   transport: string;
   startedAt: number;
   pool: Pool;
-  dispatcher: Dispatcher;
+  handle: DispatchHandle;
   reloading: boolean;
   closing: boolean;
   sharedStateBytes: number;
 }
 
 export function masterStatus(source: StatusSource): MasterStatus {
-  const processes = workerStatuses(source.pool);
+  const processes = workerStatuses(source.pool, source.handle);
   return {
     pid: process.pid,
     version: VERSION,
@@ -106,13 +106,13 @@ export function masterStatus(source: StatusSource): MasterStatus {
     uptimeMs: Date.now() - source.startedAt,
     workers: source.pool.size,
     ready: processes.filter((worker) => worker.state === 'listening').length,
-    accepting: source.dispatcher.accepting,
-    heldConnections: source.dispatcher.held,
+    accepting: source.handle.accepting,
+    heldConnections: source.handle.held,
     reloading: source.reloading,
     closing: source.closing,
     gaveUp: source.pool.gaveUp,
     sharedStateBytes: source.sharedStateBytes,
-    handoffLatency: source.dispatcher.handoffLatency.status(),
+    handoffLatency: source.handle.handoffLatency.status(),
     processes,
   };
 }

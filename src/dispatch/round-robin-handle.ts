@@ -1,105 +1,82 @@
-// The mechanics shared by every scheduler in which the master accepts: what
-// Node's RoundRobinHandle does in distribute() and handoff(), with the policy
-// (which worker?) left to a Scheduler.
+// What Node's RoundRobinHandle (lib/internal/cluster/round_robin_handle.js)
+// does, for every scheduler in which the master accepts: queue each accepted
+// connection, hand it to a worker, close the master's copy once the worker
+// says "accepted". Which worker gets it is a Scheduler's to say.
 //
 //   accept ──> queue ──> pick ──> send handle ──> ack: accepted ──> close master's copy
 //                 ^                                    │
 //                 └──────── refused, or worker gone ───┘
 //
+// Node's steps, and where each is here:
+//   RoundRobinHandle(key, address, ...) + server.listen  -> constructor
+//   RoundRobinHandle.prototype.add(worker, send)         -> add()
+//   RoundRobinHandle.prototype.remove(worker)            -> remove()
+//   RoundRobinHandle.prototype.distribute(err, handle)   -> accept()
+//   RoundRobinHandle.prototype.handoff(worker)           -> #handoff()
+//   the reply callback passed to sendHelper() in handoff -> acknowledge()
+//
 // Where handoff does better than RoundRobinHandle:
-//  - a window of WINDOW hand-offs in flight per worker instead of one, so the
-//    master never waits a round trip before sending the next connection;
+//  - a window of WINDOW hand-offs in flight per worker instead of one (see
+//    lane.ts), so the master never waits a round trip before the next one;
 //  - a connection in flight to a worker that dies is taken back and given to
 //    another worker (cluster never reclaims it: nodejs/node-v0.x-archive#7006);
 //  - the master holds at most maxPending connections: past that it stops
 //    accepting, and clients wait in the kernel's backlog instead of the
-//    master's memory and file descriptors (cluster's queue has no bound).
-//
-// The master keeps its own descriptor of every connection until a worker
-// says "accepted"; only then is it closed. That is what makes re-dispatch
-// possible: if the worker refuses, or dies before answering, the connection
-// is still here, unread, and goes to someone else.
+//    master's memory and file descriptors (cluster's queue has no bound);
+//  - the last worker leaving does not close the queue: a replacement takes it.
 
 import { performance } from 'node:perf_hooks';
-import { HandoffLatency } from './handoff-latency.js';
 import type { TcpHandle } from '../wire/node-internals.js';
 import type { Tracer } from '../trace.js';
-import type { ConnectionInfo, Scheduler, WorkerView } from '../scheduler/types.js';
+import type { Scheduler, WorkerView } from '../scheduler/types.js';
+import { ConnectionQueue, PendingConnection } from './connection.js';
+import type { DispatchHandle } from './handles.js';
+import { HandoffLatency } from './handoff-latency.js';
+import { Lane, LATE_FACTOR, LATE_MIN_MS, type DispatchWorker, type SendConnection } from './lane.js';
 
-/**
- * Hand-offs a worker may have unacknowledged before rr and least-conn pass it
- * over. Large, so that a burst is dealt out in strict turn (a window smaller
- * than a worker's share of the burst lets whoever answers first take the rest);
- * STALL_MS, not the window, is what keeps a stuck worker from soaking up connections.
- */
-export const WINDOW = 256;
-/** A worker holding hand-offs it has not answered for this long is passed over too: its event loop is stuck or very late. */
-export const STALL_MS = 250;
-/**
- * A worker is `late` (WorkerView.late) once it has held hand-offs unanswered
- * for LATE_FACTOR times as long as a hand-off usually takes here, and at
- * least LATE_MIN_MS. "Usually" is a running median of accept -> accepted, so
- * a machine under heavy load (where every answer is slow) does not make
- * every worker look late; and a request of 50 ms of CPU is late anywhere.
- */
-export const LATE_FACTOR = 8;
-export const LATE_MIN_MS = 2;
-/** The running median's starting point, before any hand-off: a typical answer on an idle machine. */
-const USUAL_START_MS = 0.25;
+export { PendingConnection } from './connection.js';
+export { STALL_MS, WINDOW, type DispatchWorker } from './lane.js';
 
-/** A connection the master has accepted and still holds. */
-export class PendingConnection implements ConnectionInfo {
-  readonly seq: number;
-  /** Internal: the accepted libuv handle. Schedulers only see ConnectionInfo. */
-  readonly handle: TcpHandle;
-  attempts = 0;
-  readonly acceptedAt = performance.now();
-  #remoteAddress: string | undefined;
-
-  constructor(seq: number, handle: TcpHandle) {
-    this.seq = seq;
-    this.handle = handle;
-  }
-
-  get remoteAddress(): string {
-    if (this.#remoteAddress === undefined) {
-      const out: Record<string, unknown> = {};
-      this.#remoteAddress = this.handle.getpeername(out) === 0 ? String(out['address']) : '';
-    }
-    return this.#remoteAddress;
-  }
-}
-
-/** What the dispatcher needs from the master's record of a worker. */
-export interface DispatchTarget {
-  readonly id: number;
-  readonly view: WorkerView;
-  /** Connections sent and not yet acknowledged, by seq. */
-  readonly inFlight: Map<number, PendingConnection>;
-  /** Write the connection's handle to the worker; false if it could not even be written. */
-  sendConnection(connection: PendingConnection): boolean;
-  /** Counts an accepted connection. */
-  countHanded(): void;
-  /** Set by the dispatcher when the worker is added: the threshold of WorkerView.late. */
-  lateAfterMs: () => number;
-}
-
-export interface DispatcherOptions {
-  maxPending: number;
+/** What the dispatcher needs of the listening socket. */
+export interface AcceptingSocket {
+  onconnection: (client: TcpHandle) => void;
   /** Stop accepting: called when the master holds maxPending connections. */
   pause(): void;
   /** Accept again: called once the master holds half of that. */
   resume(): void;
-  trace: Tracer | null;
 }
 
-export class Dispatcher {
+/** A worker the round-robin handle can send connections to. */
+export interface RoundRobinWorker extends DispatchWorker {
+  /** Writes a connection's handle to the worker; false if it could not even be written. */
+  sendConnection: SendConnection;
+}
+
+/** The running median's starting point, before any hand-off: a typical answer on an idle machine, in ms. */
+const USUAL_START_MS = 0.25;
+
+export interface DispatcherOptions {
+  maxPending: number;
+  trace: Tracer | null;
+  /** The clock (ms) the lanes measure stalls and lateness with, and hand-off latency is timed by (tests pass their own). */
+  now?: () => number;
+}
+
+export class Dispatcher implements DispatchHandle {
+  /** Like Node's handle key: the listening address this handle serves. */
+  readonly key: string;
+  /** Connections only once the worker listens. */
+  readonly addOn = 'listening';
+  readonly #socket: AcceptingSocket;
   readonly #scheduler: Scheduler;
   readonly #options: DispatcherOptions;
-  /** Workers taking connections, in slot order, and their views (what the scheduler sees). */
-  readonly #ready: DispatchTarget[] = [];
+  readonly #now: () => number;
+  /** Every worker with a lane (Node's `all`), by id: taking connections, or still owing answers. */
+  readonly #lanes = new Map<number, Lane>();
+  /** The lanes taking connections, in slot order, and their views (what the scheduler sees). */
+  readonly #ready: Lane[] = [];
   readonly #readyViews: WorkerView[] = [];
-  readonly #byView = new Map<WorkerView, DispatchTarget>();
+  readonly #byView = new Map<WorkerView, Lane>();
   readonly #queue = new ConnectionQueue();
   /** Every connection whose descriptor the master holds: queued plus in flight. */
   #held = 0;
@@ -108,12 +85,17 @@ export class Dispatcher {
   #whenEmpty: Array<() => void> = [];
   /** From accept to "accepted", per connection: `handoff ctl status` shows it. */
   readonly handoffLatency = new HandoffLatency();
-  /** A running median of the same, in ms (each hand-off moves it 2% towards itself). */
+  /** A running median of the same, in ms: each hand-off moves it 2% towards itself. */
   #usualMs = USUAL_START_MS;
 
-  constructor(scheduler: Scheduler, options: DispatcherOptions) {
+  // RoundRobinHandle(key, address, ...): the socket is already bound and listening (Listener.bind).
+  constructor(key: string, socket: AcceptingSocket, scheduler: Scheduler, options: DispatcherOptions) {
+    this.key = key;
+    this.#socket = socket;
     this.#scheduler = scheduler;
     this.#options = options;
+    this.#now = options.now ?? (() => performance.now());
+    socket.onconnection = (handle) => this.accept(handle);
   }
 
   get queued(): number {
@@ -128,45 +110,59 @@ export class Dispatcher {
     return !this.#paused;
   }
 
-  /** How long a worker may hold hand-offs unanswered before it is `late`, in ms. */
+  /** How long a worker may hold hand-offs unanswered before it is `late` (lane.ts), in ms. */
   get lateAfterMs(): number {
     return Math.max(LATE_MIN_MS, LATE_FACTOR * this.#usualMs);
   }
 
-  /** A new connection from the listener (RoundRobinHandle.distribute). */
+  /** Connections the worker accepted, and those in flight to it (0 if it has no lane). */
+  handedTo(worker: DispatchWorker): number {
+    return this.#lanes.get(worker.id)?.handed ?? 0;
+  }
+
+  inFlightTo(worker: DispatchWorker): number {
+    return this.#lanes.get(worker.id)?.inFlight.size ?? 0;
+  }
+
+  // RoundRobinHandle.prototype.distribute: queue the connection, then hand out what can be.
   accept(handle: TcpHandle): void {
     const connection = new PendingConnection(++this.#seq, handle);
+    connection.acceptedAt = this.#now();
     this.#options.trace?.conn(connection.seq, `accepted by the master on fd ${handle.fd}, from ${connection.remoteAddress || 'a client already gone'}`);
     this.#held++;
     this.#queue.push(connection);
-    this.#drain();
+    this.#handoff();
     if (this.#held >= this.#options.maxPending && !this.#paused) {
       this.#paused = true;
       this.#options.trace?.conn(connection.seq, `master holds ${this.#held} connections: accepting paused`);
-      this.#options.pause();
+      this.#socket.pause();
     }
   }
 
-  /** A worker is listening: it may get connections from now on. */
-  add(target: DispatchTarget): void {
-    if (this.#byView.has(target.view)) return;
-    target.lateAfterMs = () => this.lateAfterMs;
-    const index = this.#ready.findIndex((other) => other.view.slot > target.view.slot);
+  // RoundRobinHandle.prototype.add: a worker is listening; it may get connections from now on.
+  add(worker: RoundRobinWorker): void {
+    let lane = this.#lanes.get(worker.id);
+    if (lane === undefined) this.#lanes.set(worker.id, (lane = new Lane(worker, (connection) => worker.sendConnection(connection), this.#now, () => this.lateAfterMs)));
+    if (this.#byView.has(lane.view)) return;
+    const index = this.#ready.findIndex((other) => other.worker.slot > worker.slot);
     const at = index === -1 ? this.#ready.length : index;
-    this.#ready.splice(at, 0, target);
-    this.#readyViews.splice(at, 0, target.view);
-    this.#byView.set(target.view, target);
-    this.#scheduler.add?.(target.view);
-    this.#drain();
+    this.#ready.splice(at, 0, lane);
+    this.#readyViews.splice(at, 0, lane.view);
+    this.#byView.set(lane.view, lane);
+    this.#scheduler.add?.(lane.view);
+    this.#handoff();
   }
 
-  /** A worker stops taking connections (draining, suicide, silent): none are sent from now on. */
-  remove(target: DispatchTarget): void {
-    if (!this.#byView.delete(target.view)) return;
-    const index = this.#ready.indexOf(target);
+  // RoundRobinHandle.prototype.remove: none are sent from now on (draining, suicide, silent, dead).
+  // Unlike Node, the lane stays until its answers are in (reclaim), and the queue stays for the others.
+  remove(worker: DispatchWorker): boolean {
+    const lane = this.#lanes.get(worker.id);
+    if (lane === undefined || !this.#byView.delete(lane.view)) return false;
+    const index = this.#ready.indexOf(lane);
     this.#ready.splice(index, 1);
     this.#readyViews.splice(index, 1);
-    this.#scheduler.remove?.(target.view);
+    this.#scheduler.remove?.(lane.view);
+    return true;
   }
 
   /**
@@ -174,52 +170,64 @@ export class Dispatcher {
    * flight to it is taken back and re-dispatched, oldest first. Called only
    * after the channel closed, i.e. after every acknowledgement it sent was read.
    */
-  reclaim(target: DispatchTarget): void {
-    this.remove(target);
-    const orphans = [...target.inFlight.keys()].sort((a, b) => b - a); // newest first, so the oldest ends up at the front
-    for (const seq of orphans) this.#takeBack(target, seq, `reclaimed from w${target.id}, which is gone: re-dispatching`);
-    this.#drain();
+  reclaim(worker: DispatchWorker): void {
+    const lane = this.#lanes.get(worker.id);
+    if (lane === undefined) return;
+    this.remove(worker);
+    const orphans = [...lane.inFlight.keys()].sort((a, b) => b - a); // newest first, so the oldest ends up at the front
+    for (const seq of orphans) this.#takeBack(lane, seq, `reclaimed from w${worker.id}, which is gone: re-dispatching`);
+    if (worker.state === 'dead') this.#lanes.delete(worker.id);
+    this.#handoff();
   }
 
-  /** The worker's answers (child.js: accepted first, then the socket is built). */
-  acknowledge(target: DispatchTarget, accepted: readonly number[], refused: readonly number[]): void {
+  /** The worker exited: out of rotation; its lane goes once nothing is left in flight (else at reclaim). */
+  forget(worker: DispatchWorker): void {
+    this.remove(worker);
+    if (this.inFlightTo(worker) === 0) this.#lanes.delete(worker.id);
+  }
+
+  // The reply callback of RoundRobinHandle.prototype.handoff: accepted, close our copy; refused, distribute again.
+  acknowledge(worker: DispatchWorker, accepted: readonly number[], refused: readonly number[]): void {
+    const lane = this.#lanes.get(worker.id);
+    if (lane === undefined) return;
+    lane.answered(accepted.length, refused.length, () => this.#handoff());
     const trace = this.#options.trace;
-    const now = accepted.length > 0 ? performance.now() : 0;
+    const now = accepted.length > 0 ? this.#now() : 0;
     for (const seq of accepted) {
-      const connection = target.inFlight.get(seq);
+      const connection = lane.take(seq);
       if (connection === undefined) continue;
-      target.inFlight.delete(seq);
       const tookMs = now - connection.acceptedAt;
       this.handoffLatency.record(tookMs * 1000);
       this.#usualMs *= tookMs > this.#usualMs ? 1.02 : 0.98;
       connection.handle.close(); // the worker has its own descriptor now
       this.#held--;
-      target.countHanded();
-      trace?.conn(seq, `w${target.id} accepted it: the master closes its copy`);
+      lane.handed++;
+      trace?.conn(seq, `w${worker.id} accepted it: the master closes its copy`);
     }
     this.#released();
-    for (let i = refused.length - 1; i >= 0; i--) this.#takeBack(target, refused[i] as number, `w${target.id} refused it: re-dispatching`);
+    for (let i = refused.length - 1; i >= 0; i--) this.#takeBack(lane, refused[i] as number, `w${worker.id} refused it: re-dispatching`);
     this.#maybeResume();
-    this.#drain();
+    this.#handoff();
+  }
+
+  /** The worker reported fewer open connections: one that refused may take more; `retry` also tries the queue when it had not. */
+  roomAgain(worker: DispatchWorker, retry: boolean): void {
+    const wasRefusing = this.#lanes.get(worker.id)?.clearRefusal() ?? false;
+    if (wasRefusing || retry) this.#handoff();
   }
 
   /** A write that libuv had queued failed later: the worker never got that connection. */
-  writeFailed(target: DispatchTarget, seq: number): void {
-    if (!this.#takeBack(target, seq, `could not be written to w${target.id}: re-dispatching`)) return;
-    this.remove(target);
-    this.#drain();
+  writeFailed(worker: DispatchWorker, seq: number): void {
+    const lane = this.#lanes.get(worker.id);
+    if (lane === undefined || !this.#takeBack(lane, seq, `could not be written to w${worker.id}: re-dispatching`)) return;
+    this.remove(worker);
+    this.#handoff();
   }
 
-  /** Something changed about a worker's load (it reported fewer connections): try the queue again. */
-  poke(): void {
-    this.#drain();
-  }
-
-  /** A connection in flight to `target` comes back to the front of the queue; false if it was not in flight there. */
-  #takeBack(target: DispatchTarget, seq: number, why: string): boolean {
-    const connection = target.inFlight.get(seq);
+  /** A connection in flight on `lane` comes back to the front of the queue; false if it was not in flight there. */
+  #takeBack(lane: Lane, seq: number, why: string): boolean {
+    const connection = lane.take(seq);
     if (connection === undefined) return false;
-    target.inFlight.delete(seq);
     connection.attempts++;
     this.#options.trace?.conn(seq, why);
     this.#queue.unshift(connection);
@@ -248,28 +256,27 @@ export class Dispatcher {
     return closed;
   }
 
-  #drain(): void {
+  // RoundRobinHandle.prototype.handoff: send queued connections while the scheduler picks a worker.
+  #handoff(): void {
     const trace = this.#options.trace;
     while (this.#queue.length > 0 && this.#ready.length > 0) {
       const connection = this.#queue.peek() as PendingConnection;
       const view = this.#scheduler.pick(connection, this.#readyViews);
       if (view === undefined) return;
-      const target = this.#byView.get(view);
-      if (target === undefined) return; // a scheduler returned something that is not a ready worker
+      const lane = this.#byView.get(view);
+      if (lane === undefined) return; // a scheduler returned something that is not a ready worker
       this.#queue.shift();
+      const { id, pid } = lane.worker;
       if (trace) {
-        trace.conn(connection.seq, `scheduler ${this.#scheduler.name} picked w${target.id}: ${this.#scheduler.explain?.(connection, view) ?? 'no reason given'}`);
+        trace.conn(connection.seq, `scheduler ${this.#scheduler.name} picked w${id}: ${this.#scheduler.explain?.(connection, view) ?? 'no reason given'}`);
         // Before the write, so that the worker's "received" line cannot come first.
-        trace.conn(connection.seq, `handle sent to w${target.id} (pid ${target.view.pid})`);
+        trace.conn(connection.seq, `handle sent to w${id} (pid ${pid})`);
       }
-      target.inFlight.set(connection.seq, connection);
-      const sent = target.sendConnection(connection);
-      if (trace && !sent) trace.conn(connection.seq, `could not be written to w${target.id}: back to the queue`);
-      if (!sent) {
+      if (!lane.hand(connection)) {
         // The write failed outright (the channel is closing): take the worker out and retry elsewhere.
-        target.inFlight.delete(connection.seq);
+        trace?.conn(connection.seq, `could not be written to w${id}: back to the queue`);
         this.#queue.unshift(connection);
-        this.remove(target);
+        this.remove(lane.worker);
       }
     }
   }
@@ -277,41 +284,7 @@ export class Dispatcher {
   #maybeResume(): void {
     if (this.#paused && this.#held <= this.#options.maxPending / 2) {
       this.#paused = false;
-      this.#options.resume();
+      this.#socket.resume();
     }
-  }
-}
-
-/** A FIFO that can also put a connection back at the front, in O(1) amortised. */
-class ConnectionQueue {
-  #items: Array<PendingConnection | undefined> = [];
-  #head = 0;
-
-  get length(): number {
-    return this.#items.length - this.#head;
-  }
-
-  push(connection: PendingConnection): void {
-    this.#items.push(connection);
-  }
-
-  unshift(connection: PendingConnection): void {
-    if (this.#head > 0) this.#items[--this.#head] = connection;
-    else this.#items.unshift(connection);
-  }
-
-  peek(): PendingConnection | undefined {
-    return this.#items[this.#head];
-  }
-
-  shift(): PendingConnection | undefined {
-    if (this.#head >= this.#items.length) return undefined;
-    const connection = this.#items[this.#head];
-    this.#items[this.#head++] = undefined;
-    if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
-      this.#items = this.#items.slice(this.#head);
-      this.#head = 0;
-    }
-    return connection;
   }
 }

@@ -9,24 +9,61 @@
 //
 // The descriptor the master keeps is never polled by the master's own event
 // loop (see handle-dup.ts), so it cannot steal connections from the workers.
+// The master holds no connection, so everything about hand-offs is empty here.
 
-import type { ChildProcess } from 'node:child_process';
-import { CMD } from '../wire/protocol.js';
+import { HandoffLatency } from './handoff-latency.js';
 import type { TcpHandle } from '../wire/node-internals.js';
+import type { DispatchHandle, HandleWorker } from './handles.js';
 import type { Listener } from './listener.js';
-import { sendSafely } from '../wire/transport.js';
 
-export class SharedSocket {
+export class SharedHandle implements DispatchHandle {
+  readonly key: string;
+  /** The socket must reach the worker before its server can listen. */
+  readonly addOn = 'online';
+  readonly queued = 0;
+  readonly held = 0;
+  readonly accepting = true;
+  /** Nothing is handed off: the workers accept for themselves. Always empty. */
+  readonly handoffLatency = new HandoffLatency();
   readonly #handle: Promise<TcpHandle>;
+  readonly #workers = new Set<number>();
 
-  constructor(listener: Listener) {
+  // SharedHandle(key, address, ...): one bound socket, never accepted on by the master.
+  constructor(key: string, listener: Listener) {
+    this.key = key;
     this.#handle = listener.sharedHandle();
     listener.stopAccepting();
   }
 
-  /** Sends the listening socket to a newly forked worker. */
-  async giveTo(child: ChildProcess): Promise<boolean> {
-    const handle = await this.#handle;
-    return sendSafely(child, { cmd: CMD, type: 'listen-handle' }, handle);
+  // SharedHandle.prototype.add: send the listening socket itself to the worker.
+  add(worker: HandleWorker): void {
+    this.#workers.add(worker.id);
+    void this.#handle.then((handle) => worker.sendListenHandle(handle));
+  }
+
+  // SharedHandle.prototype.remove: forget the worker (the socket stays open for the others).
+  remove(worker: HandleWorker): boolean {
+    return this.#workers.delete(worker.id);
+  }
+
+  forget(worker: HandleWorker): void {
+    this.remove(worker);
+  }
+
+  reclaim(): void {}
+  acknowledge(): void {}
+  roomAgain(): void {}
+  writeFailed(): void {}
+  handedTo(): number {
+    return 0;
+  }
+  inFlightTo(): number {
+    return 0;
+  }
+  whenEmpty(): Promise<void> {
+    return Promise.resolve();
+  }
+  closeQueued(): number {
+    return 0;
   }
 }

@@ -5,6 +5,7 @@ import { scheduleRestarts } from './cron-restart.js';
 import type { Logger } from '../cli/log.js';
 import type { ResolvedOptions } from '../cli/options.js';
 import { startWatching } from './watch.js';
+import { errorMessage } from '../errors.js';
 
 /** Starts whichever schedules the options ask for; returns what stops them all. */
 export function startSchedules(options: ResolvedOptions, log: Logger, reload: () => Promise<unknown>): () => void {
@@ -19,7 +20,7 @@ export function startSchedules(options: ResolvedOptions, log: Logger, reload: ()
   }
   if (watch !== undefined) {
     const watching = startWatching({ paths: watch, ignore: options.watchIgnore, delayMs: options.watchDelay }, log, () => void reload());
-    watching.catch((error: unknown) => log.log('error', `--watch could not start: ${error instanceof Error ? error.message : String(error)}`));
+    watching.catch((error: unknown) => log.log('error', `--watch could not start: ${errorMessage(error)}`));
     stops.push(() => void watching.then((w) => w.close()).catch(() => undefined));
   }
   return () => {

@@ -4,14 +4,14 @@
 // cases (ranges, steps, day-of-month vs day-of-week) not to write our own.
 
 import { Cron } from 'croner';
-import { InvalidOptionError } from '../errors.js';
+import { errorMessage, InvalidOptionError } from '../errors.js';
 
 /** Throws an InvalidOptionError now, at start, for an expression croner cannot read. */
 export function checkCronExpression(expression: string): void {
   try {
     new Cron(expression, { paused: true }).stop();
   } catch (error) {
-    throw new InvalidOptionError('cron-restart', expression, `a cron expression such as "0 3 * * *" (${error instanceof Error ? error.message : String(error)})`);
+    throw new InvalidOptionError('cron-restart', expression, `a cron expression such as "0 3 * * *" (${errorMessage(error)})`);
   }
 }
 

@@ -8,7 +8,7 @@
 // this monitor looks every 250 ms, reading RSS from /proc, so a leak is caught
 // within a second of crossing the line.
 
-import { cpuPercent, sampleProcess } from './process-stats.js';
+import { sampleWorker } from './process-stats.js';
 import type { Worker } from '../primary/worker.js';
 
 export interface HealthOptions {
@@ -68,7 +68,7 @@ export class HealthMonitor {
     this.#lastTick = now;
     const sample = this.#ticks++ % SAMPLE_EVERY_TICKS === 0;
     for (const worker of this.#workers()) {
-      if (sample || this.#options.maxMemory > 0) this.#sample(worker);
+      if (sample || this.#options.maxMemory > 0) sampleWorker(worker);
       if (worker.state !== 'listening' && worker.state !== 'online') continue;
       if (this.#options.heartbeatInterval > 0 && this.#options.heartbeatTimeout > 0 && !masterStalled) {
         const silentMs = now - worker.lastHeartbeat;
@@ -82,22 +82,6 @@ export class HealthMonitor {
       }
     }
     if (this.#options.maxLifetime > 0 && !this.#rotating && now >= this.#nextRotationAt) this.#rotateOldest(now);
-  }
-
-  /** RSS now; CPU% and req/s over the last second (only on full samples, so the figures are not noise). */
-  #sample(worker: Worker): void {
-    const sampled = sampleProcess(worker.pid);
-    if (sampled === undefined) return;
-    const now = { ...sampled, requests: worker.requests };
-    worker.rss = now.rss;
-    const previous = worker.lastSample;
-    if (previous === undefined || now.at - previous.at >= 900) {
-      if (previous !== undefined) {
-        worker.cpuPercent = cpuPercent(previous, now);
-        worker.requestsPerSecond = Math.max(0, ((now.requests - previous.requests) * 1000) / (now.at - previous.at));
-      }
-      worker.lastSample = now;
-    }
   }
 
   /** Never more than one rotation at a time: the next starts after the previous old worker has gone. */

@@ -1,4 +1,4 @@
-// What the master does when the health monitor (health.ts) finds a worker
+// What the master does when the health monitor (health-monitor.ts) finds a worker
 // silent, too big or too old.
 
 import type { Tracer } from '../trace.js';
@@ -15,7 +15,7 @@ export function createHealthActions(pool: Pool, options: ResolvedOptions, log: L
     const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
     if (!options.restart) {
       log.log('info', `worker ${worker.id} (pid ${worker.pid}) ${why}: draining it, without a replacement (--no-restart)`);
-      pool.drain(worker, reason);
+      pool.retire(worker, reason);
       return exited;
     }
     log.log('info', `worker ${worker.id} (pid ${worker.pid}) ${why}: starting its replacement, then draining it`);
@@ -31,9 +31,7 @@ export function createHealthActions(pool: Pool, options: ResolvedOptions, log: L
       worker.lastError = { message, stack: message };
       log.log('warn', `worker ${worker.id} (pid ${worker.pid}) sent ${message.replace(': its', '; its')}; replacing it and killing it`);
       trace?.worker(worker.id, worker.pid, 'silent: taken out of the rotation, replaced, killed');
-      worker.moveTo('closing');
-      pool.replace(worker);
-      worker.kill('SIGKILL');
+      pool.retire(worker, 'silent');
     },
     tooBig: (worker, rss) => rotate(worker, 'max-memory', `uses ${formatSize(rss)}, over --max-memory ${formatSize(options.maxMemory)}`),
     tooOld: (worker) => rotate(worker, 'max-lifetime', `reached --max-lifetime ${formatDuration(options.maxLifetime)}`),

@@ -45,3 +45,29 @@ export function isRunning(pid: number): boolean {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
+
+/** What the sampler records on a worker's record. */
+export interface SampledWorker {
+  readonly pid: number;
+  readonly requests: number;
+  rss: number;
+  cpuPercent: number;
+  requestsPerSecond: number;
+  lastSample: (ProcessSample & { requests: number }) | undefined;
+}
+
+/** RSS now; CPU% and req/s over the last second (only on full samples, so the figures are not noise). */
+export function sampleWorker(worker: SampledWorker): void {
+  const sampled = sampleProcess(worker.pid);
+  if (sampled === undefined) return;
+  const now = { ...sampled, requests: worker.requests };
+  worker.rss = now.rss;
+  const previous = worker.lastSample;
+  if (previous === undefined || now.at - previous.at >= 900) {
+    if (previous !== undefined) {
+      worker.cpuPercent = cpuPercent(previous, now);
+      worker.requestsPerSecond = Math.max(0, ((now.requests - previous.requests) * 1000) / (now.at - previous.at));
+    }
+    worker.lastSample = now;
+  }
+}

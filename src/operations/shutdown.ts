@@ -8,7 +8,7 @@
 // Exit code 0 if every connection was answered, 1 if any had to be cut.
 
 import type { ControlServer } from '../control/server.js';
-import type { Dispatcher } from '../dispatch/round-robin-handle.js';
+import type { DispatchHandle } from '../dispatch/handles.js';
 import type { Listener } from '../dispatch/listener.js';
 import type { Logger } from '../cli/log.js';
 import type { ResolvedOptions } from '../cli/options.js';
@@ -20,7 +20,7 @@ export interface ShutdownParts {
   options: ResolvedOptions;
   pool: Pool;
   listener: Listener;
-  dispatcher: Dispatcher;
+  handle: DispatchHandle;
   control: ControlServer | undefined;
   log: Logger;
   /** Stops the health monitor and the schedules. */
@@ -28,14 +28,14 @@ export interface ShutdownParts {
 }
 
 export async function shutDown(parts: ShutdownParts, initialCode: number): Promise<number> {
-  const { options, pool, listener, dispatcher, log } = parts;
+  const { options, pool, listener, handle, log } = parts;
   pool.stop();
   parts.stopTimers();
   listener.close();
 
   if (pool.workers().some((worker) => worker.state === 'listening')) {
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([dispatcher.whenEmpty(), new Promise((resolve) => (timer = setTimeout(resolve, options.killTimeout)))]);
+    await Promise.race([handle.whenEmpty(), new Promise((resolve) => (timer = setTimeout(resolve, options.killTimeout)))]);
     clearTimeout(timer);
   }
 
@@ -47,10 +47,10 @@ export async function shutDown(parts: ShutdownParts, initialCode: number): Promi
         worker.once('exit', (code, signal) => resolve(code === 0 && signal === null));
       }),
   );
-  for (const worker of workers) pool.drain(worker, 'shutdown');
+  for (const worker of workers) pool.retire(worker, 'shutdown');
   const clean = await Promise.all(exits);
 
-  const dropped = dispatcher.closeQueued();
+  const dropped = handle.closeQueued();
   if (dropped > 0) {
     log.log('warn', `${dropped} connection(s) the master held were not taken by a worker within --kill-timeout ${formatDuration(options.killTimeout)}: closed without an answer`);
   }

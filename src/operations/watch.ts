@@ -7,7 +7,7 @@
 // by renaming a temporary file, and is what most of the ecosystem uses.
 
 import path from 'node:path';
-import { InvalidOptionError } from '../errors.js';
+import { errorMessage, InvalidOptionError } from '../errors.js';
 import type { Logger } from '../cli/log.js';
 import fs from 'node:fs';
 
@@ -47,7 +47,7 @@ export async function startWatching(options: WatchOptions, logger: Logger, onCha
       onChange();
     }, options.delayMs);
   });
-  watcher.on('error', (error) => logger.log('warn', `--watch: ${error instanceof Error ? error.message : String(error)}`));
+  watcher.on('error', (error) => logger.log('warn', `--watch: ${errorMessage(error)}`));
   await new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
   return {
     async close() {

@@ -4,24 +4,21 @@
 
 import path from 'node:path';
 import { CMD, type WorkerMessage, type WorkerMessageType } from '../wire/protocol.js';
-import type { Dispatcher } from '../dispatch/round-robin-handle.js';
-import type { SharedSocket } from '../dispatch/shared-handle.js';
+import type { DispatchHandle } from '../dispatch/handles.js';
 import type { Tracer } from '../trace.js';
 import type { Logger } from '../cli/log.js';
 import type { ResolvedOptions } from '../cli/options.js';
-import { KILL_GRACE_MS, type Pool, type Replacement } from './pool.js';
+import type { Pool, Replacement } from './pool.js';
 import type { Messaging } from '../operations/messaging.js';
 import { jsonSize, MAX_MESSAGE_BYTES, type StateChange } from '../operations/shared-state.js';
-import { formatDuration } from '../units.js';
 import type { Worker } from './worker.js';
 
 /** The parts of the master the handlers act on. */
 export interface MessageContext {
   readonly options: ResolvedOptions;
-  readonly dispatcher: Dispatcher;
+  readonly handle: DispatchHandle;
   readonly pool: Pool;
   readonly messaging: Messaging;
-  readonly shared: SharedSocket | undefined;
   readonly log: Logger;
   readonly trace: Tracer | null;
   /** A worker's runtime is up (it is loading the script). */
@@ -44,7 +41,7 @@ const replacementSaid: Readonly<Record<Replacement, string>> = {
 type Handlers = { [T in WorkerMessageType]: (worker: Worker, message: Extract<WorkerMessage, { type: T }>) => void };
 
 export function createMessageHandlers(context: MessageContext): (worker: Worker, message: WorkerMessage) => void {
-  const { options, dispatcher, pool, messaging, log, trace } = context;
+  const { options, handle, pool, messaging, log, trace } = context;
   const { state } = messaging;
   const reportedLoadErrors = new Set<string>();
   const warned = new WarnOnce(log);
@@ -56,22 +53,17 @@ export function createMessageHandlers(context: MessageContext): (worker: Worker,
       // Sent only now: Node does not buffer internal messages for a child not yet listening for them.
       // The runtime reports ready only after it has this state.
       worker.send({ cmd: CMD, type: 'state', state: state.snapshot() });
-      if (context.shared) void context.shared.giveTo(worker.process);
+      if (handle.addOn === 'online') handle.add(worker);
       context.online(worker);
     },
     listening(worker, message) {
       if (!worker.moveTo('listening')) return;
       trace?.worker(worker.id, worker.pid, `ready: server attached (${message.form})`);
-      dispatcher.add(worker);
+      if (handle.addOn === 'listening') handle.add(worker);
       context.ready(worker);
     },
-    ack(worker, message) {
-      worker.active = message.active;
-      worker.noteAnswered();
-      if (message.refused.length > 0 && message.accepted.length === 0) worker.pauseAfterRefusal(() => dispatcher.poke());
-      else if (message.accepted.length > 0) worker.clearRefusal();
-      dispatcher.acknowledge(worker, message.accepted, message.refused);
-    },
+    // Not used: the worker record sends acknowledgements straight to the dispatch handle (primary.ts #wire).
+    ack() {},
     'load-error'(worker, message) {
       worker.lastError = message.error;
       const script = path.relative(process.cwd(), options.script) || options.script;
@@ -86,31 +78,24 @@ export function createMessageHandlers(context: MessageContext): (worker: Worker,
       worker.lastError = message.error;
       trace?.worker(worker.id, worker.pid, `suicide signal: ${message.error.message}`);
       // Closing takes it out of the rotation at once; the replacement is forked now, not after the exit.
-      worker.drainReason = 'suicide';
-      worker.moveTo('closing');
-      const replacement = replacementSaid[pool.replace(worker)];
+      const replacement = replacementSaid[pool.retire(worker, 'suicide')];
       log.log('error', `worker ${worker.id} (pid ${worker.pid}) threw ${message.error.message}; ${replacement}draining it`);
-      const deadline = options.killTimeout + KILL_GRACE_MS;
-      worker.expectExit(deadline, () => log.log('warn', `worker ${worker.id} (pid ${worker.pid}) did not exit ${formatDuration(deadline)} after its suicide signal: SIGKILL`));
     },
     load(worker, message) {
-      worker.active = message.active;
       trace?.worker(worker.id, worker.pid, `load: ${message.active} open`);
-      // Connections closed: one that refused at maxConnections may take more now (as after a heartbeat).
-      worker.clearRefusal();
-      dispatcher.poke(); // a scheduler may have been holding connections back
+      // Connections closed: one that refused at maxConnections may take more now, and
+      // a scheduler may have been holding connections back.
+      handle.roomAgain(worker, true);
     },
     heartbeat(worker, message) {
       worker.lastHeartbeat = Date.now();
-      worker.active = message.active;
       worker.requests = message.requests;
       worker.elu = message.elu;
       worker.loopDelayP99 = message.loopDelayP99;
       worker.rss ||= message.rss; // /proc, when there is one, is read by the health monitor
-      if (worker.clearRefusal()) dispatcher.poke();
+      handle.roomAgain(worker, false);
     },
     draining(worker, message) {
-      worker.active = message.active;
       trace?.worker(worker.id, worker.pid, `draining (${message.reason}): ${message.active} connection${message.active === 1 ? '' : 's'} open`);
     },
     broadcast(worker, message) {

@@ -8,6 +8,7 @@ import type { Logger } from '../cli/log.js';
 import type { ResolvedOptions } from '../cli/options.js';
 import type { TransportName } from '../wire/transport.js';
 import type { WorkerInit } from './worker.js';
+import { parseCount } from '../units.js';
 
 export interface PoolOptions {
   size: number;
@@ -60,7 +61,8 @@ export function poolOptions(
 /** The pool size `target` asks for: "4", "+1" or "-1", never below 1 nor above 1024. */
 export function scaledSize(current: number, target: number | string): number {
   const text = String(target).trim();
-  const wanted = /^[+-]\d+$/.test(text) ? current + Number(text) : /^\d+$/.test(text) ? Number(text) : NaN;
+  const parsed = parseCount(text);
+  const wanted = parsed === undefined ? NaN : parsed.relative ? current + parsed.count : parsed.count;
   if (!Number.isSafeInteger(wanted)) throw new HandoffError('ERR_HANDOFF_INVALID_OPTION', `scale '${text}': expected a number of workers, +N or -N`);
   return Math.min(1024, Math.max(1, wanted));
 }

@@ -7,7 +7,8 @@
 // restarts per slot.
 
 import { EventEmitter } from 'node:events';
-import type { DrainReason, SerializedError } from '../wire/protocol.js';
+import { CMD, type DrainReason, type SerializedError } from '../wire/protocol.js';
+import { retirements, type RetireReason } from './retire.js';
 import type { PoolOptions } from './pool-config.js';
 import { RestartPolicy } from './restart-policy.js';
 import { formatDuration } from '../units.js';
@@ -163,7 +164,7 @@ export class Pool extends EventEmitter<PoolEvents> {
    * or give up (said once, when it happens). Called once per worker.
    */
   replace(worker: Worker): Replacement {
-    if (worker.replaced || worker.exitedAfterDisconnect || worker.onProbation || this.#stopping) return 'none';
+    if (this.exitExpected(worker)) return 'none';
     worker.replaced = true;
     const slot = this.#slots[worker.slot];
     if (slot === undefined || (slot.current !== worker && slot.current !== undefined)) return 'none';
@@ -194,13 +195,34 @@ export class Pool extends EventEmitter<PoolEvents> {
     return 'after-backoff';
   }
 
-  /** Tells a worker to drain and exit; it is forced out after the kill timeout. */
-  drain(worker: Worker, reason: DrainReason, onForced?: () => void): void {
-    if (worker.state === 'dead') return;
-    worker.drain(reason, this.#options.killTimeout, KILL_GRACE_MS, () => {
-      this.#options.logger.log('warn', `worker ${worker.id} (pid ${worker.pid}) still alive ${formatDuration(this.#options.killTimeout + KILL_GRACE_MS)} after it was told to close: SIGKILL`);
-      onForced?.();
-    });
+  /**
+   * The one way a worker leaves (retire.ts): out of the rotation, replaced if
+   * it failed, drained or left to drain, SIGKILLed if it outlives the kill
+   * timeout. Returns what became of its slot.
+   */
+  retire(worker: Worker, reason: RetireReason): Replacement {
+    if (worker.state === 'dead') return 'none';
+    const how = retirements[reason];
+    if (how.asked) worker.exitedAfterDisconnect = true;
+    if (reason === 'suicide') worker.drainReason = reason;
+    else if (reason !== 'silent') worker.drainReason ??= reason;
+    worker.moveTo('closing');
+    const replacement = how.replace ? this.replace(worker) : 'none';
+    const { killTimeout } = this.#options;
+    if (how.drain) worker.send({ cmd: CMD, type: 'drain', reason: reason as DrainReason, timeoutMs: killTimeout });
+    if (how.kill === 'now') {
+      worker.kill('SIGKILL');
+      return replacement;
+    }
+    const deadline = killTimeout + KILL_GRACE_MS;
+    const said = how.asked ? `still alive ${formatDuration(deadline)} ${how.forced}` : `did not exit ${formatDuration(deadline)} ${how.forced}`;
+    worker.killAfter(deadline, () => this.#options.logger.log('warn', `worker ${worker.id} (pid ${worker.pid}) ${said}: SIGKILL`));
+    return replacement;
+  }
+
+  /** The one place that says whether an exit was expected: asked for, already replaced, a probation fork, or the pool stopping. */
+  exitExpected(worker: Worker): boolean {
+    return worker.exitedAfterDisconnect || worker.replaced || worker.onProbation || this.#stopping;
   }
 
   /**
@@ -208,7 +230,7 @@ export class Pool extends EventEmitter<PoolEvents> {
    * wait until it is ready, and only then drain the old one. If the
    * replacement does not become ready, the old worker stays and keeps serving.
    */
-  async rotate(worker: Worker, reason: DrainReason): Promise<Rotation> {
+  async rotate(worker: Worker, reason: 'reload' | 'max-memory' | 'max-lifetime'): Promise<Rotation> {
     const slot = this.#slots[worker.slot];
     if (slot === undefined || worker.state !== 'listening' || worker.replaced || this.#stopping) return { ok: false, worker: undefined };
     worker.replaced = true;
@@ -220,7 +242,7 @@ export class Pool extends EventEmitter<PoolEvents> {
       if (!isDead(worker)) slot.current = worker;
       return { ok: false, worker: fresh };
     }
-    this.drain(worker, reason);
+    this.retire(worker, reason);
     return { ok: true, worker: fresh };
   }
 
@@ -257,7 +279,7 @@ export class Pool extends EventEmitter<PoolEvents> {
     while (this.#slots.length > size) {
       const slot = this.#slots.pop() as Slot;
       clearTimeout(slot.pendingFork);
-      if (slot.current) this.drain(slot.current, 'scale-down');
+      if (slot.current) this.retire(slot.current, 'scale-down');
     }
   }
 

@@ -3,11 +3,11 @@
 //
 // Its counterpart in Node is lib/internal/cluster/primary.js. The parts are:
 //   Listener        the bound socket, accepted on directly (listener.ts)
-//   Dispatcher      queue, hand-off, acks, re-dispatch (../scheduler/dispatcher.ts)
+//   DispatchHandle  queue, hand-off, acks, re-dispatch (../dispatch/)
 //   Pool            the worker slots: fork, replace, rotate, drain (pool.ts)
 //   Worker          one child process and its counters (worker.ts)
-//   worker-messages what each message from a worker does (worker-messages.ts)
-//   HealthMonitor   heartbeat, memory and lifetime checks (health.ts, health-actions.ts)
+//   messages.ts     what each message from a worker does
+//   HealthMonitor   heartbeat, memory and lifetime checks (../operations/health-monitor.ts, health-remedies.ts)
 //   Messaging       broadcast relay and shared state (messaging.ts)
 //   reload, shutdown, schedules, status: one file each
 
@@ -16,8 +16,7 @@ import path from 'node:path';
 import { resolveControlPath } from '../control/paths.js';
 import { ControlServer } from '../control/server.js';
 import { resolveScheduler, type SchedulerEntry } from '../scheduler/index.js';
-import { Dispatcher } from '../dispatch/round-robin-handle.js';
-import { SharedSocket } from '../dispatch/shared-handle.js';
+import { createHandle, type DispatchHandle } from '../dispatch/handles.js';
 import { createTracer, parseTraceOrigin, TRACE_ORIGIN_ENV, type Tracer } from '../trace.js';
 import { HealthMonitor } from '../operations/health-monitor.js';
 import { Listener, type BoundAddress } from '../dispatch/listener.js';
@@ -40,6 +39,7 @@ import { checkWatchPaths } from '../operations/watch.js';
 import { checkWorkerScript } from './worker-script.js';
 import { createMessageHandlers } from './messages.js';
 import type { Worker } from './worker.js';
+import { errorMessage } from '../errors.js';
 
 export interface MasterEvents {
   fork: [worker: Worker];
@@ -67,9 +67,9 @@ export class Master extends EventEmitter<MasterEvents> {
   readonly transport: TransportName;
   readonly startedAt = Date.now();
   readonly #listener: Listener;
-  readonly #dispatcher: Dispatcher;
+  /** The dispatch handle of the one listening address (Node's `handles`, keyed by address, has one entry here). */
+  readonly #handle: DispatchHandle;
   readonly #pool: Pool;
-  readonly #shared: SharedSocket | undefined;
   readonly #health: HealthMonitor;
   readonly #messaging = new Messaging(() => this.workers);
   readonly #log: Logger;
@@ -115,19 +115,18 @@ export class Master extends EventEmitter<MasterEvents> {
     this.#control = control && new ControlServer({ ...control, target: this, logger: this.#log });
 
     const scheduler = this.scheduler.create((message) => this.#log.log('error', message));
-    this.#dispatcher = new Dispatcher(scheduler, {
+    this.#handle = createHandle({
+      listener: this.#listener,
+      scheduler,
+      workersAccept: this.scheduler.workersAccept,
       maxPending: options.maxPending,
-      pause: () => this.#listener.pause(),
-      resume: () => this.#listener.resume(),
       trace: this.#trace,
     });
-    this.#listener.onconnection = (handle) => this.#dispatcher.accept(handle);
-    this.#shared = this.scheduler.workersAccept ? new SharedSocket(this.#listener) : undefined;
 
     this.#pool = new Pool(
       poolOptions(options, {
         address: this.address,
-        accepts: this.#shared ? 'self' : 'master',
+        accepts: this.#handle.addOn === 'online' ? 'self' : 'master',
         transport: this.transport,
         reportLoad: scheduler.needsLoadReports === true,
         traceOrigin,
@@ -143,10 +142,9 @@ export class Master extends EventEmitter<MasterEvents> {
 
     this.#onMessage = createMessageHandlers({
       options,
-      dispatcher: this.#dispatcher,
+      handle: this.#handle,
       pool: this.#pool,
       messaging: this.#messaging,
-      shared: this.#shared,
       log: this.#log,
       trace: this.#trace,
       online: (worker) => this.emit('online', worker),
@@ -167,7 +165,7 @@ export class Master extends EventEmitter<MasterEvents> {
     try {
       await this.#control?.listen();
     } catch (error) {
-      this.#log.log('error', error instanceof Error ? error.message : String(error));
+      this.#log.log('error', errorMessage(error));
       void this.close(1);
       return;
     }
@@ -221,7 +219,7 @@ export class Master extends EventEmitter<MasterEvents> {
       transport: this.transport,
       startedAt: this.startedAt,
       pool: this.#pool,
-      dispatcher: this.#dispatcher,
+      handle: this.#handle,
       reloading: this.#reloads.running,
       closing: this.#closing !== undefined,
       sharedStateBytes: this.#messaging.state.bytes,
@@ -252,23 +250,24 @@ export class Master extends EventEmitter<MasterEvents> {
   #wire(worker: Worker): void {
     // A worker that starts closing gets no more connections, whatever made it close.
     worker.on('state', (state) => {
-      if (state === 'closing') this.#dispatcher.remove(worker);
+      if (state === 'closing') this.#handle.remove(worker);
     });
+    worker.on('ack', (accepted, refused) => this.#handle.acknowledge(worker, accepted, refused));
     worker.on('internal', (message) => this.#onMessage(worker, message));
     worker.on('message', (message, handle) => this.emit('message', worker, message, handle));
-    worker.on('write-failed', (seq) => this.#dispatcher.writeFailed(worker, seq));
+    worker.on('write-failed', (seq) => this.#handle.writeFailed(worker, seq));
     // Only once the channel is closed have all its acknowledgements been read:
     // whatever is still in flight then was never accepted, and can go elsewhere.
-    worker.on('disconnect', () => this.#dispatcher.reclaim(worker));
+    worker.on('disconnect', () => this.#handle.reclaim(worker));
     worker.on('exit', (code, signal) => this.#onExit(worker, code, signal));
   }
 
   #onExit(worker: Worker, code: number | null, signal: NodeJS.Signals | null): void {
     worker.moveTo('dead');
-    this.#dispatcher.remove(worker);
+    this.#handle.forget(worker);
     this.#trace?.worker(worker.id, worker.pid, `exited (${describeExit(code, signal)})`);
     this.emit('exit', worker, code, signal);
-    if (!worker.exitedAfterDisconnect && !worker.replaced && !worker.onProbation && !this.#pool.stopping) {
+    if (!this.#pool.exitExpected(worker)) {
       this.#log.log('warn', `worker ${worker.id} (pid ${worker.pid}) exited unexpectedly (${describeExit(code, signal)})`);
       this.#pool.replace(worker);
     }
@@ -324,7 +323,7 @@ export class Master extends EventEmitter<MasterEvents> {
         options: this.options,
         pool: this.#pool,
         listener: this.#listener,
-        dispatcher: this.#dispatcher,
+        handle: this.#handle,
         control: this.#control,
         log: this.#log,
         stopTimers: () => {

@@ -4,19 +4,16 @@
 
 import { fork, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { CMD, decodeWorkerMessage, WORKER_CONFIG_ENV, type DrainReason, type MasterMessage, type SerializedError, type WorkerConfig, type WorkerMessage } from '../wire/protocol.js';
 import type { ConnectionWriter } from '../wire/fast-handoff.js';
-import { LATE_MIN_MS, STALL_MS, WINDOW, type DispatchTarget, type PendingConnection } from '../dispatch/round-robin-handle.js';
-import type { WorkerView } from '../scheduler/types.js';
+import type { PendingConnection } from '../dispatch/connection.js';
+import type { HandleWorker } from '../dispatch/handles.js';
+import type { TcpHandle } from '../wire/node-internals.js';
 import type { ProcessSample } from '../operations/process-stats.js';
 import { forEachLine } from './worker-output.js';
 import { createConnectionWriter, sendSafely, type TransportName } from '../wire/transport.js';
 import { canMove, type WorkerState } from './lifecycle.js';
-
-/** How long a worker that refused a connection is passed over. */
-const REFUSAL_PAUSE_MS = 100;
 
 const runtimePath = fileURLToPath(new URL('../child/runtime.js', import.meta.url));
 
@@ -36,6 +33,8 @@ export interface WorkerEvents {
   state: [state: WorkerState];
   /** A well-formed handoff message from the runtime. */
   internal: [message: WorkerMessage];
+  /** Answers to hand-offs: they go straight to the dispatch handle. */
+  ack: [accepted: readonly number[], refused: readonly number[]];
   /** A message from the user's code (process.send), passed on untouched. */
   message: [message: unknown, handle: unknown];
   /** A connection write failed after it was queued. */
@@ -45,12 +44,10 @@ export interface WorkerEvents {
   exit: [code: number | null, signal: NodeJS.Signals | null];
 }
 
-export class Worker extends EventEmitter<WorkerEvents> implements DispatchTarget {
+export class Worker extends EventEmitter<WorkerEvents> implements HandleWorker {
   readonly id: number;
   readonly slot: number;
   readonly process: ChildProcess;
-  readonly inFlight = new Map<number, PendingConnection>();
-  readonly view: WorkerView;
   readonly transport: TransportName;
   readonly forkedAt = Date.now();
 
@@ -68,18 +65,8 @@ export class Worker extends EventEmitter<WorkerEvents> implements DispatchTarget
    * it is ready, the old worker stays, and this one is not replaced.
    */
   onProbation = false;
-  /** Connections the worker accepted (acknowledged). */
-  handed = 0;
-  /** When it last answered a hand-off, or when it was sent one while holding none (performance.now(); see `stalled`). */
-  answeredAt = 0;
   /** Open connections, as the worker last reported. */
   active = 0;
-  /**
-   * It refused its last connections (at server.maxConnections): pass it over
-   * for a moment, so a refused connection does not bounce straight back to it.
-   * See pauseAfterRefusal().
-   */
-  refusing = false;
   /** Resident set size in bytes, as last measured. */
   rss = 0;
   /** HTTP requests served, as last reported, and the rate over the last sample. */
@@ -100,7 +87,6 @@ export class Worker extends EventEmitter<WorkerEvents> implements DispatchTarget
 
   readonly #write: ConnectionWriter;
   #killTimer: NodeJS.Timeout | undefined;
-  #refusalTimer: NodeJS.Timeout | undefined;
 
   constructor(init: WorkerInit) {
     super();
@@ -123,14 +109,16 @@ export class Worker extends EventEmitter<WorkerEvents> implements DispatchTarget
     const writer = createConnectionWriter(init.transport, this.process, (seq) => this.emit('write-failed', seq));
     this.#write = writer.write;
     this.transport = writer.name;
-    this.view = createView(this);
 
     const child = this.process;
     // An 'error' event without a listener would crash the master (e.g. fork failed with EAGAIN).
     child.on('error', () => undefined);
     child.on('internalMessage', (raw: unknown) => {
       const message = decodeWorkerMessage(raw);
-      if (message !== undefined) this.emit('internal', message);
+      if (message === undefined) return;
+      if ('active' in message) this.active = message.active; // every count the worker reports
+      if (message.type === 'ack') this.emit('ack', message.accepted, message.refused);
+      else this.emit('internal', message);
     });
     child.on('message', (message, handle) => this.emit('message', message, handle));
     // With subprocess.send(), Node postpones 'disconnect' while a handle it
@@ -171,56 +159,14 @@ export class Worker extends EventEmitter<WorkerEvents> implements DispatchTarget
     return true;
   }
 
-  // ---- DispatchTarget -------------------------------------------------------------
+  // ---- HandleWorker: what a dispatch handle sends ----------------------------------
 
   sendConnection(connection: PendingConnection): boolean {
-    if (this.inFlight.size === 1) this.answeredAt = performance.now(); // the wait for an answer starts now
     return this.#write(connection.seq, connection.handle);
   }
 
-  /** It answered hand-offs (accepted or refused): it is not stuck. */
-  noteAnswered(): void {
-    this.answeredAt = performance.now();
-  }
-
-  /** It holds hand-offs and has answered none for STALL_MS. */
-  get stalled(): boolean {
-    return this.inFlight.size > 0 && performance.now() - this.answeredAt > STALL_MS;
-  }
-
-  countHanded(): void {
-    this.handed++;
-  }
-
-  lateAfterMs: () => number = () => LATE_MIN_MS;
-
-  /** How long it has held hand-offs without answering any; 0 if it holds none. */
-  get unansweredMs(): number {
-    return this.inFlight.size > 0 ? performance.now() - this.answeredAt : 0;
-  }
-
-  /**
-   * It refused a connection and accepted none: skip it for REFUSAL_PAUSE_MS,
-   * then try it again (`retry` nudges the dispatcher) -- or sooner, when it
-   * reports that connections closed. Without the timer a worker that refused
-   * once, with heartbeats off, would never be tried again.
-   */
-  pauseAfterRefusal(retry: () => void): void {
-    this.refusing = true;
-    clearTimeout(this.#refusalTimer);
-    this.#refusalTimer = setTimeout(() => {
-      this.refusing = false;
-      retry();
-    }, REFUSAL_PAUSE_MS);
-    this.#refusalTimer.unref();
-  }
-
-  /** It has room again (it accepted, or reported closed connections); true if it had been refusing. */
-  clearRefusal(): boolean {
-    if (!this.refusing) return false;
-    this.refusing = false;
-    clearTimeout(this.#refusalTimer);
-    return true;
+  sendListenHandle(handle: TcpHandle): boolean {
+    return this.send({ cmd: CMD, type: 'listen-handle' }, handle);
   }
 
   // ---- control --------------------------------------------------------------------
@@ -229,27 +175,13 @@ export class Worker extends EventEmitter<WorkerEvents> implements DispatchTarget
     return sendSafely(this.process, message, handle);
   }
 
-  /**
-   * Asks the worker to drain and exit by itself within timeoutMs; if it is
-   * still alive graceMs after that (a blocked event loop cannot run its own
-   * timer), it gets SIGKILL. `onForced` is told when that happens.
-   */
-  drain(reason: DrainReason, timeoutMs: number, graceMs: number, onForced: () => void): void {
-    this.exitedAfterDisconnect = true;
-    this.drainReason ??= reason;
-    this.moveTo('closing');
-    this.send({ cmd: CMD, type: 'drain', reason, timeoutMs });
-    this.expectExit(timeoutMs + graceMs, onForced);
-  }
-
-
   /** SIGKILL now, for a worker that cannot be reasoned with (silent, or the master must stop). */
   kill(signal: NodeJS.Signals = 'SIGKILL'): void {
     if (this.process.exitCode === null && this.process.signalCode === null) this.process.kill(signal);
   }
 
-  /** The worker is going away by itself (it drains, or it sent the suicide signal): SIGKILL it if it is still here after `afterMs`. */
-  expectExit(afterMs: number, onForced: () => void): void {
+  /** The escalation of retire(): SIGKILL it if it is still here after `afterMs`; `onForced` is told first. */
+  killAfter(afterMs: number, onForced: () => void): void {
     if (this.#killTimer !== undefined || this.state === 'dead') return;
     this.#killTimer = setTimeout(() => {
       if (this.state === 'dead') return;
@@ -258,43 +190,4 @@ export class Worker extends EventEmitter<WorkerEvents> implements DispatchTarget
     }, afterMs);
     this.#killTimer.unref();
   }
-}
-
-/** A read-only window on the worker for schedulers: getters only, no way back to the record. */
-function createView(worker: Worker): WorkerView {
-  return Object.freeze({
-    get id() {
-      return worker.id;
-    },
-    get slot() {
-      return worker.slot;
-    },
-    get pid() {
-      return worker.pid;
-    },
-    get state() {
-      return worker.state;
-    },
-    get inFlight() {
-      return worker.inFlight.size;
-    },
-    get active() {
-      return worker.active;
-    },
-    get unansweredMs() {
-      return worker.unansweredMs;
-    },
-    get late() {
-      return worker.unansweredMs > worker.lateAfterMs();
-    },
-    get elu() {
-      return worker.elu;
-    },
-    get loopDelayP99() {
-      return worker.loopDelayP99;
-    },
-    get busy() {
-      return worker.refusing || worker.inFlight.size >= WINDOW || worker.stalled;
-    },
-  });
 }

@@ -1,10 +1,10 @@
 // A scheduler that is not built in: the user's own, given to createMaster()
-// as an object or a factory, or loaded from a module by load.ts. It is
+// as an object or a factory, or loaded from a module by from-file.ts. It is
 // checked once, at start-up, and every missing or mistyped member is named,
 // so a wrong module fails there with one clear line instead of at the first
 // connection.
 
-import { HandoffError } from '../errors.js';
+import { errorSummary, HandoffError } from '../errors.js';
 import { guardScheduler } from './guard.js';
 import type { SchedulerEntry } from './index.js';
 import type { Scheduler, SchedulerFactory } from './types.js';
@@ -52,7 +52,7 @@ export function instantiate(choice: unknown, source: string, what = 'the factory
   try {
     made = isClass(choice) ? new (choice as new () => unknown)() : (choice as SchedulerFactory)();
   } catch (error) {
-    throw invalid(source, `${what} threw: ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`, error);
+    throw invalid(source, `${what} threw: ${errorSummary(error)}`, error);
   }
   return checkScheduler(made, source);
 }

@@ -16,6 +16,7 @@ import { pathToFileURL } from 'node:url';
 import { instantiate, invalid, isSchedulerPath } from './custom.js';
 import { resolveScheduler } from './index.js';
 import type { Scheduler } from './types.js';
+import { errorSummary } from '../errors.js';
 
 /**
  * Resolves what --scheduler accepts into what createMaster({ scheduler })
@@ -37,7 +38,7 @@ export async function loadScheduler(spec: string): Promise<string | Scheduler> {
   try {
     namespace = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
   } catch (error) {
-    throw invalid(source, `the module threw while loading: ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`, error);
+    throw invalid(source, `the module threw while loading: ${errorSummary(error)}`, error);
   }
   const [exported, what] = chooseExport(namespace);
   if (exported === undefined) {

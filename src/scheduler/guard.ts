@@ -6,6 +6,7 @@
 
 import { createRoundRobin } from './round-robin.js';
 import type { ConnectionInfo, Scheduler, WorkerView } from './types.js';
+import { errorSummary } from '../errors.js';
 
 export function guardScheduler(scheduler: Scheduler, report: (message: string) => void): Scheduler {
   const name = scheduler.name;
@@ -32,7 +33,7 @@ export function guardScheduler(scheduler: Scheduler, report: (message: string) =
       try {
         picked = scheduler.pick(connection, workers);
       } catch (error) {
-        once('pick-threw', `pick() threw ${describe(error)}; connections it throws on go to the next worker in turn`);
+        once('pick-threw', `pick() threw ${errorSummary(error)}; connections it throws on go to the next worker in turn`);
         return useFallback(connection, workers, 'pick() threw');
       }
       if (picked === undefined || picked === null) return undefined; // queue it: allowed
@@ -46,7 +47,7 @@ export function guardScheduler(scheduler: Scheduler, report: (message: string) =
       try {
         return String(scheduler.explain(connection, worker));
       } catch (error) {
-        once('explain-threw', `explain() threw ${describe(error)}`);
+        once('explain-threw', `explain() threw ${errorSummary(error)}`);
         return name;
       }
     },
@@ -54,19 +55,16 @@ export function guardScheduler(scheduler: Scheduler, report: (message: string) =
       try {
         scheduler.add?.(worker);
       } catch (error) {
-        once('add-threw', `add() threw ${describe(error)}`);
+        once('add-threw', `add() threw ${errorSummary(error)}`);
       }
     },
     remove(worker) {
       try {
         scheduler.remove?.(worker);
       } catch (error) {
-        once('remove-threw', `remove() threw ${describe(error)}`);
+        once('remove-threw', `remove() threw ${errorSummary(error)}`);
       }
     },
   };
 }
 
-function describe(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-}

@@ -1,6 +1,6 @@
 // The scheduler table: the --scheduler value maps to an entry here, and
 // nowhere else is a scheduler chosen. A value that looks like a path names a
-// user's module instead (load.ts).
+// user's module instead (from-file.ts).
 
 import { HandoffError } from '../errors.js';
 import { customEntry, invalid, isSchedulerPath } from './custom.js';

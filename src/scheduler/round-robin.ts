@@ -8,7 +8,11 @@
 // idle -- the "built-in smarts to avoid overloading a worker process" that
 // Node's docs promise of round robin. Its price is a full IPC round trip per
 // connection per worker, which is what makes cluster's rr slow with short
-// connections. handoff keeps the rule and drops most of the price. For each
+// connections. handoff keeps the rule and drops most of the price. The
+// queue, the acknowledgement and the re-dispatch that RoundRobinHandle's
+// distribute()/handoff() do are shared by every policy and live in
+// ../dispatch/round-robin-handle.ts; each worker's lane there (lane.ts)
+// decides whether it is `busy` or `late`. This policy only ranks. For each
 // connection, the workers that are not `busy` rank:
 //
 //   0  free: no unanswered hand-off (cluster's `free` list);

@@ -5,7 +5,7 @@
 // a pluggable one instead). handoff separates the policy -- which worker gets
 // this connection? -- from the mechanics every master-accepting scheduler
 // needs (queueing, hand-off, acknowledgement, re-dispatch, the queue bound),
-// which live once, in dispatcher.ts. A policy is therefore small: see
+// which live once, in ../dispatch/round-robin-handle.ts. A policy is therefore small: see
 // round-robin.ts, or the 20-line example in docs/schedulers.md.
 
 import type { WorkerState } from '../primary/lifecycle.js';

@@ -71,7 +71,7 @@ export type MasterMessageType = MasterMessage['type'];
 
 /**
  * The fast transport writes `conn` messages by hand, seq first, so that the
- * receiving side can recognise one from its first bytes (see worker/fast-receive.ts).
+ * receiving side can recognise one from its first bytes (see fast-handoff.ts installFastReceiver).
  * Node's own handle messages always start with '{"cmd":'.
  */
 export const FAST_CONN_PREFIX = '{"seq":';
@@ -161,7 +161,7 @@ export interface WorkerConfig {
   /** The master sends this signal with every drain request; it must not kill the worker by itself. */
   killSignal: NodeJS.Signals;
   trace: boolean;
-  /** The scheduler reads open-connection counts: report each change (worker/load-report.ts). */
+  /** The scheduler reads open-connection counts: report each change (child/connection-count.ts). */
   reportLoad: boolean;
 }
 

@@ -2,9 +2,12 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+
+import { TRACE_EVENTS_ENV, type TraceEvent } from '../../dist/trace.js';
 
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const cli = path.join(root, 'dist/master.js');
@@ -23,11 +26,13 @@ export class MasterProcess {
   stdout = '';
   stderr = '';
   #watchers: Array<() => void> = [];
+  /** Where every process of this master appends its --trace steps as JSON (see src/trace.ts). */
+  readonly traceEventsFile = path.join(os.tmpdir(), `handoff-trace-${process.pid}-${++spawned}.jsonl`);
 
   constructor(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string } = {}) {
     this.child = spawn(process.execPath, [cli, ...args], {
       cwd: options.cwd ?? root,
-      env: { ...process.env, ...options.env },
+      env: { ...process.env, [TRACE_EVENTS_ENV]: this.traceEventsFile, ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     live.add(this);
@@ -42,6 +47,7 @@ export class MasterProcess {
     this.exited = new Promise((resolve) => {
       this.child.once('exit', (code, signal) => {
         live.delete(this);
+        setTimeout(() => rmSync(this.traceEventsFile, { force: true }), 2000).unref(); // workers may still write a last step
         // Let the last output arrive before anyone reads it.
         setImmediate(() => {
           resolve({ code, signal });
@@ -88,6 +94,48 @@ export class MasterProcess {
     });
   }
 
+  /** Every --trace step written so far, as objects, in the order they were written. */
+  traceEvents(): TraceEvent[] {
+    let text: string;
+    try {
+      text = readFileSync(this.traceEventsFile, 'utf8');
+    } catch {
+      return [];
+    }
+    return text
+      .split('\n')
+      .filter((line) => line !== '')
+      .map((line) => JSON.parse(line) as TraceEvent);
+  }
+
+  /** Its line of --trace text has reached our output too (the JSON is written first), so what tests read next is there. */
+  printed(event: TraceEvent): boolean {
+    return this.output.includes(` ${event.at.toFixed(6)}  ${event.who.padEnd(6)} ${event.pid}`);
+  }
+
+  /** Resolves with the first --trace step that matches `want` (its step text by pattern); rejects after `timeoutMs`. */
+  async waitForStep(want: StepMatch, timeoutMs = 10_000): Promise<TraceEvent> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = this.traceEvents().find((event) => stepMatches(event, want));
+      if (found && this.printed(found)) return found;
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timed out after ${timeoutMs} ms waiting for a trace step ${JSON.stringify({ ...want, step: String(want.step) })}\n--- output so far ---\n${this.output}`);
+      await Promise.race([new Promise<void>((resolve) => this.#watchers.push(resolve)), delay(Math.min(left, 25))]);
+    }
+  }
+
+  /** Waits until `times` --trace steps have matched `want`. */
+  async waitForSteps(want: StepMatch, times: number, timeoutMs = 10_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    const seen = (): number => this.traceEvents().filter((event) => stepMatches(event, want) && this.printed(event)).length;
+    while (seen() < times) {
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timed out waiting for ${times} trace steps ${JSON.stringify({ ...want, step: String(want.step) })} (saw ${seen()})\n--- output ---\n${this.output}`);
+      await Promise.race([new Promise<void>((resolve) => this.#watchers.push(resolve)), delay(Math.min(left, 25))]);
+    }
+  }
+
   /** Counts matches of `pattern` (global) in the output so far. */
   count(pattern: RegExp): number {
     return [...this.output.matchAll(new RegExp(pattern.source, pattern.flags.includes('g') ? pattern.flags : `${pattern.flags}g`))].length;
@@ -113,7 +161,25 @@ export class MasterProcess {
   }
 }
 
+let spawned = 0;
 const live = new Set<MasterProcess>();
+
+/** Which trace step to wait for: who wrote it, what it is about, and its text. */
+export interface StepMatch {
+  who?: string;
+  conn?: number | string;
+  worker?: number;
+  workerPid?: number;
+  step: RegExp;
+}
+
+function stepMatches(event: TraceEvent, want: StepMatch): boolean {
+  if (want.who !== undefined && event.who !== want.who) return false;
+  if (want.conn !== undefined && event.conn !== want.conn) return false;
+  if (want.worker !== undefined && event.worker !== want.worker) return false;
+  if (want.workerPid !== undefined && event.workerPid !== want.workerPid) return false;
+  return want.step.test(event.step);
+}
 
 /** A master that printed its ready line; `port` is the real one. */
 export interface RunningMaster {

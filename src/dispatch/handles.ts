@@ -1,0 +1,63 @@
+// A dispatch handle per listening address, as Node's primary.js keeps
+// `handles`, keyed by address; and the one line that chooses which kind of
+// handle serves an address (primary.js queryServer: RoundRobinHandle, or
+// SharedHandle under SCHED_NONE). Nothing checks the mode after that.
+
+import type { HandoffLatency } from './handoff-latency.js';
+import type { Tracer } from '../trace.js';
+import type { Scheduler } from '../scheduler/types.js';
+import type { TcpHandle } from '../wire/node-internals.js';
+import type { BoundAddress, Listener } from './listener.js';
+import { Dispatcher, type RoundRobinWorker } from './round-robin-handle.js';
+import { SharedHandle } from './shared-handle.js';
+
+/** A worker as a dispatch handle sees it: it can take connections, or the listening socket itself. */
+export interface HandleWorker extends RoundRobinWorker {
+  sendListenHandle(handle: TcpHandle): boolean;
+}
+
+/** What both kinds of handle do, with Node's add/remove shape. */
+export interface DispatchHandle {
+  readonly key: string;
+  /** When the master adds a worker: once it runs (the shared socket must reach it before it listens), or once it listens. */
+  readonly addOn: 'online' | 'listening';
+  readonly queued: number;
+  readonly held: number;
+  readonly accepting: boolean;
+  /** accept -> the worker's acknowledgement, per connection (none where the workers accept for themselves). */
+  readonly handoffLatency: HandoffLatency;
+  add(worker: HandleWorker): void;
+  /** No more connections for `worker`; false if it was not there. */
+  remove(worker: HandleWorker): boolean;
+  /** Its channel closed: take back what it never answered. */
+  reclaim(worker: HandleWorker): void;
+  /** It exited. */
+  forget(worker: HandleWorker): void;
+  acknowledge(worker: HandleWorker, accepted: readonly number[], refused: readonly number[]): void;
+  roomAgain(worker: HandleWorker, retry: boolean): void;
+  writeFailed(worker: HandleWorker, seq: number): void;
+  handedTo(worker: HandleWorker): number;
+  inFlightTo(worker: HandleWorker): number;
+  whenEmpty(): Promise<void>;
+  closeQueued(): number;
+}
+
+/** Node's key is address:port:addressType:fd; handoff binds by address and port. */
+export function handleKey(address: BoundAddress): string {
+  return `${address.address}:${address.port}:${address.family}`;
+}
+
+export interface HandleChoice {
+  listener: Listener;
+  scheduler: Scheduler;
+  /** The scheduler lets the workers accept (shared): the kernel distributes. */
+  workersAccept: boolean;
+  maxPending: number;
+  trace: Tracer | null;
+}
+
+export function createHandle(choice: HandleChoice): DispatchHandle {
+  const { listener, scheduler, maxPending, trace } = choice;
+  const key = handleKey(listener.address);
+  return choice.workersAccept ? new SharedHandle(key, listener) : new Dispatcher(key, listener, scheduler, { maxPending, trace });
+}

@@ -3,7 +3,8 @@
 
 import { afterEach, describe, expect, test, vi } from 'vitest';
 import { STALL_MS, WINDOW } from '../../dist/dispatch/round-robin-handle.js';
-import { REFUSAL_PAUSE_MS } from '../../dist/dispatch/lane.js';
+import { LATE_FACTOR, LATE_MIN_MS, REFUSAL_PAUSE_MS } from '../../dist/dispatch/lane.js';
+import type { Scheduler, WorkerView } from '../../dist/scheduler/types.js';
 import { createRoundRobin } from '../../dist/scheduler/round-robin.js';
 import { rig } from './fakes.js';
 
@@ -100,6 +101,61 @@ describe('when a worker may take another (the lane)', () => {
     expect(r.dispatcher.queued).toBe(1);
     r.dispatcher.roomAgain(w1, false);
     expect(r.order).toEqual(['w1#1', 'w1#1']);
+  });
+});
+
+describe('how long hand-offs take (the recorder, and what `late` means)', () => {
+  /** A scheduler that always picks the first worker, and keeps the views it was shown. */
+  const spy = (): Scheduler & { views: readonly WorkerView[] } => {
+    const scheduler = {
+      name: 'spy',
+      views: [] as readonly WorkerView[],
+      pick: (_connection: unknown, workers: readonly WorkerView[]) => {
+        scheduler.views = workers;
+        return workers[0];
+      },
+    };
+    return scheduler;
+  };
+
+  test('each accepted hand-off is timed from the accept to the answer, on the dispatcher\'s clock', () => {
+    const r = rig(createRoundRobin());
+    const w1 = r.worker();
+    r.connect(3);
+    r.now += 0.3;
+    r.accept(w1);
+    const status = r.dispatcher.handoffLatency.status();
+    expect(status.count).toBe(3);
+    expect(status.p50Us).toBeGreaterThanOrEqual(300);
+    expect(status.p50Us).toBeLessThan(315);
+  });
+
+  test(`a worker is late once it holds an answer ${LATE_MIN_MS} ms or more; unansweredMs says for how long`, () => {
+    const scheduler = spy();
+    const r = rig(scheduler);
+    const w1 = r.worker();
+    r.connect(1);
+    const view = scheduler.views[0] as WorkerView;
+    r.now += LATE_MIN_MS - 0.1;
+    expect(view.unansweredMs).toBeCloseTo(LATE_MIN_MS - 0.1);
+    expect(view.late).toBe(false);
+    r.now += 0.2;
+    expect(view.late).toBe(true);
+    r.accept(w1);
+    expect(view.unansweredMs).toBe(0);
+    expect(view.late).toBe(false);
+  });
+
+  test(`on a machine where every answer is slow, late means ${LATE_FACTOR} times the usual`, () => {
+    const r = rig(createRoundRobin());
+    const w1 = r.worker();
+    for (let i = 0; i < 400; i++) {
+      r.connect(1);
+      r.now += 5; // every hand-off takes 5 ms here
+      r.accept(w1);
+    }
+    expect(r.dispatcher.lateAfterMs).toBeGreaterThan(LATE_FACTOR * 4);
+    expect(r.dispatcher.lateAfterMs).toBeLessThan(LATE_FACTOR * 6);
   });
 });
 

@@ -20,12 +20,19 @@
 //      turning and will answer within a turn, so a burst need not wait a
 //      round trip per connection;
 //   2  late: it has held hand-offs unanswered for much longer than hand-offs
-//      take here (the dispatcher decides: see WorkerView.late). It is in a
-//      long request, or its loop is lagging. It gets nothing while any worker
-//      ranks 0 or 1; if every worker is late, the connection waits in the
-//      master's queue and goes to whichever answers first (as the kernel's
-//      shared accept gives it to whoever calls accept first).
+//      take here (the lane decides: see WorkerView.late). It is in a long
+//      request, or its loop is lagging. It gets nothing while another worker
+//      can take the connection.
 //
+// A worker that answers is not necessarily idle: it may be working through
+// slow requests of its own, answering between them. So while any worker is
+// late, the others get cluster's rule, not the window: a connection goes only
+// to a free worker, one per answer, and otherwise waits in the master's queue
+// for the first answer (as the kernel's shared accept gives it to whoever
+// calls accept() first). That keeps a burst of slow requests split by how
+// fast each worker gets through them, instead of all the queue going to the
+// first worker to answer; when no worker is late, the window is open again.
+
 // The best rank wins; among equals, in turn. Turns are kept honest: a worker
 // passed over (its turn came while it was late, busy or held young hand-offs
 // and another was free) is owed connections, and gets them as soon as it
@@ -64,11 +71,13 @@ export function createRoundRobin(): Scheduler {
       let chosenRank = LATE + 1;
       let chosenPlaced = Infinity;
       let chosenStep = 0;
+      let someLate = false;
       // From whoever's turn it is: the best rank, then the fewest placed, then the first in turn.
       for (let step = 0; step < count; step++) {
         const worker = workers[(turn + step) % count] as WorkerView;
-        if (worker.busy) continue;
         const rank = rankOf(worker);
+        if (rank === LATE) someLate = true;
+        if (worker.busy) continue;
         const sofar = placed.get(worker) ?? 0;
         if (rank < chosenRank || (rank === chosenRank && sofar < chosenPlaced)) {
           chosen = worker;
@@ -77,8 +86,8 @@ export function createRoundRobin(): Scheduler {
           chosenStep = step;
         }
       }
-      // No worker with room, or every one is late: keep the connection queued until one answers.
-      if (chosen === undefined || chosenRank === LATE) return undefined;
+      // No worker with room; or none is free while some worker is late: keep the connection queued until one answers.
+      if (chosen === undefined || chosenRank === LATE || (chosenRank === ANSWERING && someLate)) return undefined;
       placed.set(chosen, chosenPlaced + 1);
       turn = (turn + chosenStep + 1) % count;
       return chosen;

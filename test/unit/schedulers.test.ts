@@ -105,17 +105,21 @@ describe('rr', () => {
     expect(w1.unanswered).toEqual([1]);
   });
 
-  test('nor while another holds only young hand-offs', () => {
+  test('while one is late, the others get cluster\'s rule: one connection per answer', () => {
     const r = rig(createRoundRobin());
     r.worker();
     const w2 = r.worker();
     r.connect(2);
     r.now += 50; // w1 has not answered #1 for 50 ms
     r.accept(w2);
-    r.connect(1); // w2 takes #3 and has not answered it yet...
+    r.connect(4); // w2 is free: it takes #3; the rest wait for its answer, not for w1
+    expect(r.who()).toBe('w1 w2 w2');
+    expect(r.dispatcher.queued).toBe(3);
     r.now += 0.2;
-    r.connect(3); // ...but it answers within a turn: it takes these too
-    expect(r.who()).toBe('w1 w2 w2 w2 w2 w2');
+    r.accept(w2);
+    r.accept(w2);
+    expect(r.who()).toBe('w1 w2 w2 w2 w2');
+    expect(r.dispatcher.queued).toBe(1);
   });
 
   test('a free worker before one holding hand-offs, whoever\'s turn it is; then turns, with what is owed', () => {
@@ -138,8 +142,27 @@ describe('rr', () => {
     r.connect(2);
     expect(r.dispatcher.queued).toBe(2);
     r.accept(w2);
-    expect(r.who()).toBe('w1 w2 w2 w2');
-    expect(w1.unanswered).toEqual([1]);
+    expect(r.who()).toBe('w1 w2 w2');
+    r.accept(w1);
+    expect(r.who()).toBe('w1 w2 w2 w1');
+  });
+
+  test('a burst of slow requests is split by how fast each worker gets through it, not all to the first to answer', () => {
+    const r = rig(createRoundRobin());
+    const w1 = r.worker();
+    const w2 = r.worker();
+    r.connect(10); // 5 each; then both are busy with them
+    r.now += 50;
+    r.connect(20); // all late: these wait
+    for (let i = 0; i < 10; i++) {
+      r.accept(w1); // each answers, then works through what it took, and answers again
+      r.now += 10;
+      r.accept(w2);
+      r.now += 10;
+    }
+    expect(r.dispatcher.queued).toBe(0);
+    const [a, b] = counts(r);
+    expect(Math.abs(a! - b!)).toBeLessThanOrEqual(1);
   });
 
   test('uniform load stays even: workers answering in any order, within a turn', () => {

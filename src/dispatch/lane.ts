@@ -27,12 +27,14 @@ export const REFUSAL_PAUSE_MS = 100;
  * A worker is `late` once it has held hand-offs unanswered for LATE_FACTOR
  * times as long as a hand-off usually takes here (the dispatcher's running
  * median of accept -> accepted), and at least LATE_MIN_MS. Relative, so that
- * on a machine under heavy load, where every answer is slow, a worker that
- * was merely descheduled for a moment does not look stuck; a request of 50 ms
- * of CPU is late anywhere.
+ * on a machine under heavy load, where every answer is slow or a worker may
+ * wait for a CPU, a worker that was merely descheduled for a moment does not
+ * look stuck; a request of 50 ms of CPU is late on any machine not that busy.
  */
 export const LATE_FACTOR = 8;
 export const LATE_MIN_MS = 2;
+/** ...and never less than this many times how late the master's own event loop runs (scheduling-noise.ts). */
+export const NOISE_FACTOR = 2;
 
 /** What the dispatcher needs to know of a worker: who it is, and what it last reported. */
 export interface DispatchWorker {

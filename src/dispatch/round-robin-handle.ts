@@ -32,7 +32,7 @@ import type { Scheduler, WorkerView } from '../scheduler/types.js';
 import { ConnectionQueue, PendingConnection } from './connection.js';
 import type { DispatchHandle } from './handles.js';
 import { HandoffLatency } from './handoff-latency.js';
-import { Lane, LATE_FACTOR, LATE_MIN_MS, type DispatchWorker, type SendConnection } from './lane.js';
+import { Lane, LATE_FACTOR, LATE_MIN_MS, NOISE_FACTOR, type DispatchWorker, type SendConnection } from './lane.js';
 
 export { PendingConnection } from './connection.js';
 export { STALL_MS, WINDOW, type DispatchWorker } from './lane.js';
@@ -60,6 +60,8 @@ export interface DispatcherOptions {
   trace: Tracer | null;
   /** The clock (ms) the lanes measure stalls and lateness with, and hand-off latency is timed by (tests pass their own). */
   now?: () => number;
+  /** How late the master's own event loop runs, in ms (scheduling-noise.ts; none if not given): late is never less than NOISE_FACTOR times this. */
+  noiseMs?: () => number;
 }
 
 export class Dispatcher implements DispatchHandle {
@@ -112,7 +114,7 @@ export class Dispatcher implements DispatchHandle {
 
   /** How long a worker may hold hand-offs unanswered before it is `late` (lane.ts), in ms. */
   get lateAfterMs(): number {
-    return Math.max(LATE_MIN_MS, LATE_FACTOR * this.#usualMs);
+    return Math.max(LATE_MIN_MS, LATE_FACTOR * this.#usualMs, NOISE_FACTOR * (this.#options.noiseMs?.() ?? 0));
   }
 
   /** Connections the worker accepted, and those in flight to it (0 if it has no lane). */

@@ -2,11 +2,11 @@
 // fake workers record the order in which they are handed connections.
 
 import { afterEach, describe, expect, test, vi } from 'vitest';
-import { STALL_MS, WINDOW } from '../../dist/dispatch/round-robin-handle.js';
-import { LATE_FACTOR, LATE_MIN_MS, REFUSAL_PAUSE_MS } from '../../dist/dispatch/lane.js';
+import { Dispatcher, STALL_MS, WINDOW } from '../../dist/dispatch/round-robin-handle.js';
+import { LATE_FACTOR, LATE_MIN_MS, NOISE_FACTOR, REFUSAL_PAUSE_MS } from '../../dist/dispatch/lane.js';
 import type { Scheduler, WorkerView } from '../../dist/scheduler/types.js';
 import { createRoundRobin } from '../../dist/scheduler/round-robin.js';
-import { rig } from './fakes.js';
+import { FakeSocket, rig } from './fakes.js';
 
 afterEach(() => {
   vi.useRealTimers();
@@ -147,6 +147,12 @@ describe('how long hand-offs take (the recorder, and what `late` means)', () => 
     r.accept(w1);
     expect(view.unansweredMs).toBe(0);
     expect(view.late).toBe(false);
+  });
+
+  test(`on a machine where the master itself runs late, late means at least ${NOISE_FACTOR} times that`, () => {
+    const socket = new FakeSocket();
+    const dispatcher = new Dispatcher('k', socket, createRoundRobin(), { maxPending: 10, trace: null, now: () => 0, noiseMs: () => 30 });
+    expect(dispatcher.lateAfterMs).toBe(NOISE_FACTOR * 30);
   });
 
   test(`on a machine where every answer is slow, late means ${LATE_FACTOR} times the usual`, () => {

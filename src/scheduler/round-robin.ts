@@ -93,8 +93,8 @@ export function createRoundRobin(): Scheduler {
       return chosen;
     },
     explain(_connection, worker) {
-      if (worker.inFlight === 0) return 'free, next in turn';
-      return `answering (${worker.inFlight} in flight for ${worker.unansweredMs.toFixed(2)} ms), next in turn; no worker was free`;
+      if (worker.inFlight === 0) return 'next in turn';
+      return `next in turn; no worker was free, w${worker.id} is answering (${worker.inFlight} in flight for ${worker.unansweredMs.toFixed(2)} ms)`;
     },
   };
 }

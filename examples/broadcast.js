@@ -1,4 +1,5 @@
-// Broadcast: one worker tells all the others (seed 000, 如何进行广播).
+// Broadcast: one worker tells all the others (如何进行广播, from Dong Yuanxin's
+// "NodeJS 集群：cluster.js 和 PM2", https://dongyuanxin.github.io/2022-05-07-process-cluster/).
 //
 //   node dist/master.js examples/broadcast.js -w 2
 //   curl -X POST 'localhost:3000/say?text=hello'   -> sent to 1 other worker

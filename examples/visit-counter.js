@@ -1,4 +1,5 @@
-// The seeds' shared-state example (如何实现状态共享): a visit counter kept by
+// The shared-state example (如何实现状态共享) of Dong Yuanxin's "NodeJS 集群：cluster.js
+// 和 PM2" (https://dongyuanxin.github.io/2022-05-07-process-cluster/): a visit counter kept by
 // the master, reported by the workers on each request, and sent back to all.
 //
 //   node dist/master.js examples/visit-counter.js
@@ -7,7 +8,7 @@
 //
 // incrementState() is applied by the master, one message at a time, so many
 // workers counting at once lose nothing; each worker's view (getState()) is
-// updated a moment later, like visitTotal in the seed.
+// updated a moment later, like visitTotal in the article.
 import http from 'node:http';
 import { getState, incrementState } from 'handoff/worker';
 

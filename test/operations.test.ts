@@ -112,30 +112,28 @@ describe('scaling by signal', () => {
   });
 });
 
+/** wait-ready.mjs on two workers under load, reloaded once (SIGHUP) in the middle; the load's result. */
+async function reloadUnderLoad(flags: string[]): Promise<Awaited<ReturnType<typeof load>['done']>> {
+  const { master, url } = await startMaster([fixture('wait-ready.mjs'), '-w', '2', ...flags]);
+  const run = load({ url, connections: 8, duration: 30, timeout: 10 });
+  await run.responses(200);
+  master.signal('SIGHUP');
+  await master.waitFor(/reload done: 2 workers replaced/);
+  await run.responses(400);
+  run.stop();
+  return run.done;
+}
+
 describe('readiness', () => {
   test.each(['rr', 'shared'])('--wait-ready (%s): no request reaches a worker before process.send("ready"), not even during a reload', async (scheduler) => {
-    const { master, url } = await startMaster([fixture('wait-ready.mjs'), '-w', '2', '--wait-ready', '--scheduler', scheduler]);
-    const run = load({ url, connections: 8, duration: 30, timeout: 10 });
-    await run.responses(200);
-    master.signal('SIGHUP');
-    await master.waitFor(/reload done: 2 workers replaced/);
-    await run.responses(400);
-    run.stop();
-    const result = await run.done;
+    const result = await reloadUnderLoad(['--wait-ready', '--scheduler', scheduler]);
     expect(result.statusCodes['503'] ?? 0).toBe(0);
     expect(result.non2xx).toBe(0);
     expect(result.errors).toBe(0);
   });
 
   test('without --wait-ready the same app is reached too early (the check above can fail)', async () => {
-    const { master, url } = await startMaster([fixture('wait-ready.mjs'), '-w', '2']);
-    const run = load({ url, connections: 8, duration: 30, timeout: 10 });
-    await run.responses(200);
-    master.signal('SIGHUP');
-    await master.waitFor(/reload done: 2 workers replaced/);
-    await run.responses(400);
-    run.stop();
-    expect((await run.done).statusCodes['503'] ?? 0).toBeGreaterThan(0);
+    expect((await reloadUnderLoad([])).statusCodes['503'] ?? 0).toBeGreaterThan(0);
   });
 });
 

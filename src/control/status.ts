@@ -50,6 +50,8 @@ export interface MasterStatus {
   /** Connections the master holds: queued or in flight to a worker. */
   heldConnections: number;
   reloading: boolean;
+  /** `handoff ctl upgrade` is starting a new master to replace this one. */
+  upgrading?: boolean;
   /** Graceful shutdown has begun: workers drain, and nothing can be changed any more. */
   closing: boolean;
   gaveUp: boolean;
@@ -73,12 +75,12 @@ export function workerStatuses(pool: Pool, handle: DispatchHandle, now = Date.no
       handed: handle.handedTo(worker),
       active: worker.active,
       inFlight: handle.inFlightTo(worker),
-      requests: worker.requests,
-      requestsPerSecond: Math.round(worker.requestsPerSecond),
-      rssBytes: worker.rss,
-      cpuPercent: Math.round(worker.cpuPercent * 10) / 10,
-      eluPercent: worker.elu === null ? null : Math.round(worker.elu * 1000) / 10,
-      loopDelayP99Ms: worker.loopDelayP99,
+      requests: worker.usage.requests,
+      requestsPerSecond: Math.round(worker.usage.requestsPerSecond),
+      rssBytes: worker.usage.rss,
+      cpuPercent: Math.round(worker.usage.cpuPercent * 10) / 10,
+      eluPercent: worker.usage.elu === null ? null : Math.round(worker.usage.elu * 1000) / 10,
+      loopDelayP99Ms: worker.usage.loopDelayP99,
     }));
 }
 
@@ -90,6 +92,7 @@ export interface StatusSource {
   pool: Pool;
   handle: DispatchHandle;
   reloading: boolean;
+  upgrading?: boolean;
   closing: boolean;
   sharedStateBytes: number;
 }
@@ -109,6 +112,7 @@ export function masterStatus(source: StatusSource): MasterStatus {
     accepting: source.handle.accepting,
     heldConnections: source.handle.held,
     reloading: source.reloading,
+    upgrading: source.upgrading ?? false,
     closing: source.closing,
     gaveUp: source.pool.gaveUp,
     sharedStateBytes: source.sharedStateBytes,

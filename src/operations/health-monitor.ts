@@ -8,7 +8,6 @@
 // this monitor looks every 250 ms, reading RSS from /proc, so a leak is caught
 // within a second of crossing the line.
 
-import { sampleWorker } from './process-stats.js';
 import type { Worker } from '../primary/worker.js';
 
 export interface HealthOptions {
@@ -68,7 +67,7 @@ export class HealthMonitor {
     this.#lastTick = now;
     const sample = this.#ticks++ % SAMPLE_EVERY_TICKS === 0;
     for (const worker of this.#workers()) {
-      if (sample || this.#options.maxMemory > 0) sampleWorker(worker);
+      if (sample || this.#options.maxMemory > 0) worker.usage.sample(worker.pid);
       if (worker.state !== 'listening' && worker.state !== 'online') continue;
       if (this.#options.heartbeatInterval > 0 && this.#options.heartbeatTimeout > 0 && !masterStalled) {
         const silentMs = now - worker.lastHeartbeat;
@@ -77,8 +76,8 @@ export class HealthMonitor {
           continue;
         }
       }
-      if (this.#options.maxMemory > 0 && worker.state === 'listening' && !worker.replaced && worker.rss > this.#options.maxMemory) {
-        this.#actions.tooBig(worker, worker.rss);
+      if (this.#options.maxMemory > 0 && worker.state === 'listening' && !worker.replaced && worker.usage.rss > this.#options.maxMemory) {
+        this.#actions.tooBig(worker, worker.usage.rss);
       }
     }
     if (this.#options.maxLifetime > 0 && !this.#rotating && now >= this.#nextRotationAt) this.#rotateOldest(now);

@@ -46,28 +46,45 @@ export function isRunning(pid: number): boolean {
   }
 }
 
-/** What the sampler records on a worker's record. */
-export interface SampledWorker {
-  readonly pid: number;
-  readonly requests: number;
-  rss: number;
-  cpuPercent: number;
-  requestsPerSecond: number;
-  lastSample: (ProcessSample & { requests: number }) | undefined;
-}
+/**
+ * What is measured of one worker process, and what it reports of itself:
+ * the figures `handoff ctl status` shows and --max-memory checks. This object
+ * is their only writer.
+ */
+export class Usage {
+  /** Resident set size in bytes, as last measured. */
+  rss = 0;
+  /** HTTP requests served, as last reported, and the rate over the last sample. */
+  requests = 0;
+  requestsPerSecond = 0;
+  /** CPU use over the last second, in percent of one core. */
+  cpuPercent = 0;
+  /** Its event loop over the last heartbeat interval: busy share 0..1, and p99 delay in ms; null before the first heartbeat. */
+  elu: number | null = null;
+  loopDelayP99: number | null = null;
+  #lastSample: (ProcessSample & { requests: number }) | undefined;
 
-/** RSS now; CPU% and req/s over the last second (only on full samples, so the figures are not noise). */
-export function sampleWorker(worker: SampledWorker): void {
-  const sampled = sampleProcess(worker.pid);
-  if (sampled === undefined) return;
-  const now = { ...sampled, requests: worker.requests };
-  worker.rss = now.rss;
-  const previous = worker.lastSample;
-  if (previous === undefined || now.at - previous.at >= 900) {
-    if (previous !== undefined) {
-      worker.cpuPercent = cpuPercent(previous, now);
-      worker.requestsPerSecond = Math.max(0, ((now.requests - previous.requests) * 1000) / (now.at - previous.at));
+  /** What the worker said in its heartbeat; /proc, when there is one, is read by sample() instead. */
+  reported(requests: number, rss: number, elu: number, loopDelayP99: number): void {
+    this.requests = requests;
+    this.rss ||= rss;
+    this.elu = elu;
+    this.loopDelayP99 = loopDelayP99;
+  }
+
+  /** RSS now; CPU% and req/s over the last second (only on full samples, so the figures are not noise). */
+  sample(pid: number): void {
+    const sampled = sampleProcess(pid);
+    if (sampled === undefined) return;
+    const now = { ...sampled, requests: this.requests };
+    this.rss = now.rss;
+    const previous = this.#lastSample;
+    if (previous === undefined || now.at - previous.at >= 900) {
+      if (previous !== undefined) {
+        this.cpuPercent = cpuPercent(previous, now);
+        this.requestsPerSecond = Math.max(0, ((now.requests - previous.requests) * 1000) / (now.at - previous.at));
+      }
+      this.#lastSample = now;
     }
-    worker.lastSample = now;
   }
 }

@@ -3,7 +3,7 @@
 // `{ online, listening, queryServer, ... }`.
 
 import path from 'node:path';
-import { CMD, type WorkerMessage, type WorkerMessageType } from '../wire/protocol.js';
+import { CMD, type WorkerMessage } from '../wire/protocol.js';
 import type { DispatchHandle } from '../dispatch/handles.js';
 import type { Tracer } from '../trace.js';
 import type { Logger } from '../cli/log.js';
@@ -38,9 +38,11 @@ const replacementSaid: Readonly<Record<Replacement, string>> = {
   none: '',
 };
 
-type Handlers = { [T in WorkerMessageType]: (worker: Worker, message: Extract<WorkerMessage, { type: T }>) => void };
+/** Every message but `ack`, which the worker record sends straight to the dispatch handle (primary.ts #wire). */
+export type TableMessage = Exclude<WorkerMessage, { type: 'ack' }>;
+type Handlers = { [T in TableMessage['type']]: (worker: Worker, message: Extract<TableMessage, { type: T }>) => void };
 
-export function createMessageHandlers(context: MessageContext): (worker: Worker, message: WorkerMessage) => void {
+export function createMessageHandlers(context: MessageContext): (worker: Worker, message: TableMessage) => void {
   const { options, handle, pool, messaging, log, trace } = context;
   const { state } = messaging;
   const reportedLoadErrors = new Set<string>();
@@ -58,12 +60,11 @@ export function createMessageHandlers(context: MessageContext): (worker: Worker,
     },
     listening(worker, message) {
       if (!worker.moveTo('listening')) return;
+      worker.tls = message.tls === true;
       trace?.worker(worker.id, worker.pid, `ready: server attached (${message.form})`);
       if (handle.addOn === 'listening') handle.add(worker);
       context.ready(worker);
     },
-    // Not used: the worker record sends acknowledgements straight to the dispatch handle (primary.ts #wire).
-    ack() {},
     'load-error'(worker, message) {
       worker.lastError = message.error;
       const script = path.relative(process.cwd(), options.script) || options.script;
@@ -89,14 +90,17 @@ export function createMessageHandlers(context: MessageContext): (worker: Worker,
     },
     heartbeat(worker, message) {
       worker.lastHeartbeat = Date.now();
-      worker.requests = message.requests;
-      worker.elu = message.elu;
-      worker.loopDelayP99 = message.loopDelayP99;
-      worker.rss ||= message.rss; // /proc, when there is one, is read by the health monitor
+      worker.usage.reported(message.requests, message.rss, message.elu, message.loopDelayP99);
       handle.roomAgain(worker, false);
     },
     draining(worker, message) {
       trace?.worker(worker.id, worker.pid, `draining (${message.reason}): ${message.active} connection${message.active === 1 ? '' : 's'} open`);
+      // The app called cluster.worker.disconnect(): out of the rotation now, and its slot refilled, as under PM2.
+      if (message.reason === 'disconnect' && worker.state !== 'closing' && worker.state !== 'dead') {
+        const replacement = replacementSaid[pool.retire(worker, 'disconnect')];
+        worker.exitedAfterDisconnect = true; // as cluster says of a worker that disconnected itself
+        log.log('info', `worker ${worker.id} (pid ${worker.pid}) called cluster.worker.disconnect(); ${replacement}draining it`);
+      }
     },
     broadcast(worker, message) {
       if (tooBig(worker, 'broadcast', message.data)) return;
@@ -125,7 +129,7 @@ export function createMessageHandlers(context: MessageContext): (worker: Worker,
     if (!messaging.apply(change).ok && !change.ok) warned.once(`${worker.slot}:state`, `worker ${worker.id} (pid ${worker.pid}): shared state not changed: ${change.reason}`);
   }
 
-  return (worker, message) => (handlers[message.type] as (w: Worker, m: WorkerMessage) => void)(worker, message);
+  return (worker, message) => (handlers[message.type] as (w: Worker, m: TableMessage) => void)(worker, message);
 }
 
 /** A warning about a misbehaving worker is logged once a minute per kind, not once per message. */

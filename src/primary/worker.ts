@@ -1,6 +1,7 @@
 // The master's record of one worker process: what Node's cluster keeps in its
-// Worker object (lib/internal/cluster/worker.js), plus the counters the
-// dispatcher and `handoff ctl status` read.
+// Worker object (lib/internal/cluster/worker.js): the process, its lifecycle,
+// and what it reports. What the dispatcher counts per worker is in its lane
+// (dispatch/lane.ts); memory, CPU and requests in its Usage.
 
 import { fork, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
@@ -10,7 +11,7 @@ import type { ConnectionWriter } from '../wire/fast-handoff.js';
 import type { PendingConnection } from '../dispatch/connection.js';
 import type { HandleWorker } from '../dispatch/handles.js';
 import type { TcpHandle } from '../wire/node-internals.js';
-import type { ProcessSample } from '../operations/process-stats.js';
+import { Usage } from '../operations/process-stats.js';
 import { forEachLine } from './worker-output.js';
 import { createConnectionWriter, sendSafely, type TransportName } from '../wire/transport.js';
 import { canMove, type WorkerState } from './lifecycle.js';
@@ -32,7 +33,7 @@ export interface WorkerEvents {
   /** It moved along its lifecycle. */
   state: [state: WorkerState];
   /** A well-formed handoff message from the runtime. */
-  internal: [message: WorkerMessage];
+  internal: [message: Exclude<WorkerMessage, { type: 'ack' }>];
   /** Answers to hand-offs: they go straight to the dispatch handle. */
   ack: [accepted: readonly number[], refused: readonly number[]];
   /** A message from the user's code (process.send), passed on untouched. */
@@ -67,18 +68,18 @@ export class Worker extends EventEmitter<WorkerEvents> implements HandleWorker {
   onProbation = false;
   /** Open connections, as the worker last reported. */
   active = 0;
-  /** Resident set size in bytes, as last measured. */
-  rss = 0;
-  /** HTTP requests served, as last reported, and the rate over the last sample. */
-  requests = 0;
-  requestsPerSecond = 0;
-  /** CPU use over the last second, in percent of one core. */
-  cpuPercent = 0;
-  /** Its event loop over the last heartbeat interval: busy share 0..1, and p99 delay in ms; null before the first heartbeat. */
-  elu: number | null = null;
-  loopDelayP99: number | null = null;
-  lastSample: (ProcessSample & { requests: number }) | undefined;
+  /** Memory, CPU and requests: measured and reported, written only by the Usage itself. */
+  readonly usage = new Usage();
+  /** Its event loop, as last reported (DispatchWorker: schedulers see them on their view). */
+  get elu(): number | null {
+    return this.usage.elu;
+  }
+  get loopDelayP99(): number | null {
+    return this.usage.loopDelayP99;
+  }
   listeningAt: number | undefined;
+  /** Its server speaks TLS (so the master's address is https://), as the worker said when it attached. */
+  tls = false;
   lastHeartbeat = Date.now();
   drainReason: DrainReason | undefined;
   lastError: SerializedError | undefined;
@@ -99,6 +100,7 @@ export class Worker extends EventEmitter<WorkerEvents> implements HandleWorker {
         [WORKER_CONFIG_ENV]: JSON.stringify(config),
         HANDOFF_WORKER_ID: String(init.id),
         HANDOFF_WORKER_SLOT: String(init.slot),
+        NODE_APP_INSTANCE: String(init.slot), // PM2's name for the slot: "instance 0 runs the cron job"
       },
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       serialization: 'json',

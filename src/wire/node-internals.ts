@@ -57,6 +57,8 @@ export interface PipeHandle extends HandleOwner {
 
 interface TcpBinding {
   TCP: abstract new (...args: never[]) => TcpHandle;
+  /** UV_TCP_REUSEPORT appeared with libuv 1.49, in Node 22.12 and 23.1 (nodejs/node#55408). */
+  constants: { UV_TCP_IPV6ONLY: number; UV_TCP_REUSEPORT?: number };
 }
 interface PipeBinding {
   Pipe: new (type: number) => PipeHandle;
@@ -89,10 +91,26 @@ export function isTcpHandle(value: unknown): value is TcpHandle {
   return value instanceof (uv().tcp.TCP as unknown as abstract new () => unknown);
 }
 
-/** Binds (but does not listen) a TCP handle; returns the handle or a negative errno. */
-export function createServerHandle(address: string | null, port: number, addressType: 4 | 6): TcpHandle | Status {
-  const create = (net as unknown as { _createServerHandle: (a: string | null, p: number, t: number) => TcpHandle | Status })._createServerHandle;
-  return create(address, port, addressType);
+/**
+ * Binds (but does not listen) a TCP handle; returns the handle or a negative errno.
+ * `flags` are libuv's bind flags (see reusePortFlag()); Node passes them to
+ * uv_tcp_bind. Node 20 drops them for IPv4 and has no UV_TCP_REUSEPORT.
+ */
+export function createServerHandle(address: string | null, port: number, addressType: 4 | 6, flags = 0): TcpHandle | Status {
+  type Create = (a: string | null, p: number, t: number, fd: undefined, flags: number) => TcpHandle | Status;
+  const create = (net as unknown as { _createServerHandle: Create })._createServerHandle;
+  return create(address, port, addressType, undefined, flags);
+}
+
+/**
+ * The bind flag that sets SO_REUSEPORT (several listening sockets on one
+ * port, the kernel spreading connections among them by hash), or undefined
+ * where Node does not have it (before 22.12 / 23.1). Node 20 ignores
+ * listen({ reusePort: true }) without a word: the second listen on the port
+ * then fails with EADDRINUSE. Where the OS lacks it, bind fails with ENOTSUP.
+ */
+export function reusePortFlag(): number | undefined {
+  return uv().tcp.constants.UV_TCP_REUSEPORT;
 }
 
 /** The raw libuv pipe under a child's (or, in a worker, the process's) IPC channel. */

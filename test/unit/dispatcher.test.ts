@@ -6,7 +6,7 @@ import { Dispatcher, STALL_MS, WINDOW } from '../../dist/dispatch/round-robin-ha
 import { LATE_FACTOR, LATE_MIN_MS, NOISE_FACTOR, REFUSAL_PAUSE_MS } from '../../dist/dispatch/lane.js';
 import type { Scheduler, WorkerView } from '../../dist/scheduler/types.js';
 import { createRoundRobin } from '../../dist/scheduler/round-robin.js';
-import { FakeSocket, rig } from './fakes.js';
+import { FakeSocket, rig, type FakeWorker } from './fakes.js';
 
 afterEach(() => {
   vi.useRealTimers();
@@ -15,9 +15,7 @@ afterEach(() => {
 describe('hand-off (RoundRobinHandle.distribute, handoff)', () => {
   test('a burst is dealt in strict turn, in slot order', () => {
     const r = rig(createRoundRobin());
-    r.worker();
-    r.worker();
-    r.worker();
+    r.addWorkers(3);
     r.connect(9);
     expect(r.who()).toBe('w1 w2 w3 w1 w2 w3 w1 w2 w3');
     expect(r.order.slice(0, 3)).toEqual(['w1#1', 'w2#2', 'w3#3']);
@@ -62,8 +60,7 @@ describe('when a worker may take another (the lane)', () => {
 
   test(`a worker that answers nothing for ${STALL_MS} ms is passed over; it is tried again once it answers`, () => {
     const r = rig(createRoundRobin());
-    const w1 = r.worker();
-    const w2 = r.worker();
+    const [w1, w2] = r.addWorkers(2) as [FakeWorker, FakeWorker];
     r.connect(2); // w1#1 w2#2
     r.accept(w2);
     r.now += STALL_MS + 1;
@@ -81,8 +78,7 @@ describe('when a worker may take another (the lane)', () => {
   test(`a refusal: the connection goes to another worker, and the refuser is passed over for ${REFUSAL_PAUSE_MS} ms`, () => {
     vi.useFakeTimers();
     const r = rig(createRoundRobin());
-    const w1 = r.worker();
-    const w2 = r.worker();
+    const [w1, w2] = r.addWorkers(2) as [FakeWorker, FakeWorker];
     r.connect(2); // w1#1 w2#2
     r.refuse(w1);
     expect(r.order.at(-1)).toBe('w2#1');
@@ -171,8 +167,7 @@ describe('how long hand-offs take (the recorder, and what `late` means)', () => 
 describe('workers leaving (RoundRobinHandle.remove, and what Node never does: reclaim)', () => {
   test('a reclaim after death: what was in flight goes to the others, oldest first', () => {
     const r = rig(createRoundRobin());
-    const w1 = r.worker();
-    const w2 = r.worker();
+    const [w1, w2] = r.addWorkers(2) as [FakeWorker, FakeWorker];
     r.connect(4); // w1#1 w2#2 w1#3 w2#4
     r.accept(w2);
     w1.state = 'dead';
@@ -186,8 +181,7 @@ describe('workers leaving (RoundRobinHandle.remove, and what Node never does: re
 
   test('remove() stops new hand-offs but answers still count until the channel closes', () => {
     const r = rig(createRoundRobin());
-    const w1 = r.worker();
-    const w2 = r.worker();
+    const [w1, w2] = r.addWorkers(2) as [FakeWorker, FakeWorker];
     r.connect(2);
     expect(r.dispatcher.remove(w1)).toBe(true);
     expect(r.dispatcher.remove(w1)).toBe(false);
@@ -200,8 +194,7 @@ describe('workers leaving (RoundRobinHandle.remove, and what Node never does: re
 
   test('workers added and removed during a burst: each connection goes to exactly one worker, newcomers start level', () => {
     const r = rig(createRoundRobin());
-    const w1 = r.worker();
-    const w2 = r.worker();
+    const [w1, w2] = r.addWorkers(2) as [FakeWorker, FakeWorker];
     r.connect(4);
     r.dispatcher.remove(w2);
     r.connect(2);

@@ -65,6 +65,8 @@ export interface Rig {
   workers: FakeWorker[];
   /** A new worker in `slot` (its id is the next one), added to the dispatcher. */
   worker(slot?: number): FakeWorker;
+  /** `n` new workers in the next slots. */
+  addWorkers(n: number): FakeWorker[];
   /** `n` clients connect, from `address`. */
   connect(n: number, address?: string): void;
   /** `worker` accepts everything it was handed (or only `seqs`). */
@@ -92,6 +94,9 @@ export function rig(scheduler: Scheduler, maxPending = 10_000): Rig {
       workers.push(w);
       r.dispatcher.add(w);
       return w;
+    },
+    addWorkers(n) {
+      return Array.from({ length: n }, () => r.worker());
     },
     connect(n, address = '10.0.0.1') {
       for (let i = 0; i < n; i++) {

@@ -8,7 +8,7 @@ import { createIpHash } from '../../dist/scheduler/ip-hash.js';
 import { createLeastConnections } from '../../dist/scheduler/least-conn.js';
 import { createRoundRobin } from '../../dist/scheduler/round-robin.js';
 import type { Scheduler } from '../../dist/scheduler/types.js';
-import { rig } from './fakes.js';
+import { rig, type FakeWorker } from './fakes.js';
 
 const masterAccepting: Array<[string, () => Scheduler]> = [
   ['rr', createRoundRobin],
@@ -28,9 +28,7 @@ function clients(r: ReturnType<typeof rig>, n: number): void {
 describe.each(masterAccepting)('%s', (_name, create) => {
   test('every connection of a burst reaches exactly one worker, and every worker gets some', () => {
     const r = rig(create());
-    r.worker();
-    r.worker();
-    r.worker();
+    r.addWorkers(3);
     clients(r, 60);
     const seqs = r.order.map((entry) => entry.split('#')[1]);
     expect(seqs.length).toBe(60);
@@ -79,9 +77,7 @@ describe.each(masterAccepting)('%s', (_name, create) => {
 describe('rr', () => {
   test('in turn, in slot order, while every worker answers', () => {
     const r = rig(createRoundRobin());
-    r.worker();
-    r.worker();
-    r.worker();
+    r.addWorkers(3);
     r.connect(6);
     expect(r.who()).toBe('w1 w2 w3 w1 w2 w3');
   });
@@ -217,8 +213,7 @@ describe('rr', () => {
 describe('least-conn', () => {
   test('the worker with the fewest open plus in-flight connections gets the next one', () => {
     const r = rig(createLeastConnections());
-    const w1 = r.worker();
-    const w2 = r.worker();
+    const [w1, w2] = r.addWorkers(2) as [FakeWorker, FakeWorker];
     const w3 = r.worker();
     w1.active = 5;
     w2.active = 1;

@@ -5,8 +5,6 @@
 //
 //   master pid 4242  http://127.0.0.1:3000  scheduler rr  workers 2/2 ready  accepting  uptime 3m12s
 //
-//   hand-off p50 0.12 ms  p99 0.85 ms  (812 since start)
-//
 //   ID  PID   STATE      UPTIME  RESTARTS  HANDED  ACTIVE  REQ/S  RSS    CPU   ELU  DELAY
 //    1  4243  listening  3m12s          0     812       3     41  48.1M  2.0%  3.1%  0.4ms
 
@@ -108,8 +106,7 @@ export function renderTable(processes: readonly WorkerStatus[]): string[] {
 
 /** What `handoff ctl status` prints. */
 export function renderStatus(status: MasterStatus): string {
-  const latency = renderHandoffLatency(status);
-  return [renderHeader(status), ...(latency === null ? [] : [latency]), '', ...renderTable(status.processes)].join('\n');
+  return [renderHeader(status), '', ...renderTable(status.processes)].join('\n');
 }
 
 /** One frame of `handoff ctl top`. */

@@ -16,6 +16,7 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { readClusterHistogram, readHandoffHistogram } from './handoff-latency.mjs';
 import { liveGroupMembers, readProcStats } from './proc-stats.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -33,7 +34,7 @@ const STDERR_KEEP = 16 * 1024;
  * mode, for the ratios: handoff shared (workers accept) vs cluster none,
  * every handoff scheduler where the master accepts vs cluster rr.
  */
-export function listContenders(schedulers) {
+export function listContenders(schedulers, defaultScheduler = 'rr', schedulerFiles = []) {
   const list = [
     { name: 'single', kind: 'single', description: 'one plain process' },
     { name: 'cluster-rr', kind: 'cluster', policy: 'rr', description: 'node:cluster, NODE_CLUSTER_SCHED_POLICY=rr' },
@@ -45,24 +46,37 @@ export function listContenders(schedulers) {
       kind: 'handoff',
       scheduler: name,
       baseline: entry.workersAccept ? 'cluster-none' : 'cluster-rr',
-      description: `handoff --scheduler ${name}`,
+      isDefault: name === defaultScheduler,
+      description: `handoff --scheduler ${name}${name === defaultScheduler ? ' (the default)' : ''}`,
     });
+  }
+  // Experiments: a scheduler module (docs/schedulers.md, "Writing your own"), as `handoff-<file name>`.
+  for (const file of schedulerFiles) {
+    const name = path.basename(file).replace(/\.[cm]?js$/, '');
+    list.push({ name: `handoff-${name}`, kind: 'handoff', scheduler: path.resolve(file), baseline: 'cluster-rr', description: `handoff --scheduler ${file} (a scheduler module)` });
   }
   return list;
 }
 
-function commandFor(contender, workers) {
+/** The control socket the bench gives a handoff contender, to read its hand-off latency. */
+const controlPath = (statsDir) => path.join(statsDir, 'ctl.sock');
+
+function commandFor(contender, workers, statsDir) {
   switch (contender.kind) {
     case 'single':
       return { args: [path.join(here, 'single.mjs')], env: {} };
     case 'cluster':
       return {
-        args: [path.join(here, 'cluster-master.mjs'), APP, '--workers', String(workers)],
+        // --expose-internals: cluster-master.mjs times the primary's hand-offs (its workers run without it).
+        args: ['--expose-internals', path.join(here, 'cluster-master.mjs'), APP, '--workers', String(workers)],
         env: { NODE_CLUSTER_SCHED_POLICY: contender.policy },
       };
     case 'handoff':
       return {
-        args: [path.join(root, 'dist/master.js'), APP, '--port', '0', '--host', '127.0.0.1', '--workers', String(workers), '--scheduler', contender.scheduler],
+        args: [
+          path.join(root, 'dist/master.js'), APP, '--port', '0', '--host', '127.0.0.1', '--workers', String(workers),
+          '--scheduler', contender.scheduler, '--control', controlPath(statsDir),
+        ],
         env: {},
       };
     default:
@@ -91,8 +105,9 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
  * Starts `contender` with `workers` workers, its app writing counts to
  * `statsDir`. Resolves once it printed its ready line, with a handle to stop it.
  */
-export async function startContender(contender, { workers, statsDir, statsIntervalMs }) {
-  const { args, env } = commandFor(contender, workers);
+export async function startContender(contender, { workers, statsDir, statsIntervalMs, nodeArgs = [] }) {
+  const { args, env } = commandFor(contender, workers, statsDir);
+  args.unshift(...nodeArgs); // e.g. --cpu-prof for bench/profile.mjs
   const startAt = Date.now();
   const child = spawn(process.execPath, args, {
     cwd: root,
@@ -161,6 +176,16 @@ export async function startContender(contender, { workers, statsDir, statsInterv
     startMs: Date.now() - startAt,
     readyLine: stdout.split('\n').find((line) => READY.test(line)),
     procStats: () => readProcStats(child.pid),
+    /**
+     * Cumulative hand-off latency counts of the dispatcher (see
+     * handoff-latency.mjs), or null: the single process hands nothing off,
+     * cluster none neither, and a handoff build without the recorder says nothing.
+     */
+    handoffLatency: async () => {
+      if (contender.kind === 'handoff') return readHandoffHistogram(controlPath(statsDir));
+      if (contender.kind === 'cluster' && contender.policy === 'rr') return readClusterHistogram(child.pid, statsDir);
+      return null;
+    },
     /**
      * Graceful stop, as an operator would: SIGTERM to the dispatcher only.
      * Returns how it went: exit code, whether it had to be killed, orphans.

@@ -21,15 +21,21 @@ function statFields(pid) {
   return text.slice(text.lastIndexOf(')') + 2).split(' ');
 }
 
-/** { cpuSeconds, peakRssMB } of a live process, or null if it is gone (or not Linux). */
+/**
+ * { cpuSeconds, userSeconds, systemSeconds, peakRssMB } of a live process, or
+ * null if it is gone (or not Linux). user + system = cpu; system is the
+ * kernel's work on the process's behalf (accept4, sendmsg, close, epoll...).
+ */
 export function readProcStats(pid) {
   try {
     const fields = statFields(pid);
     // After "pid (comm)": [0] state, ... [11] utime, [12] stime (fields 14 and 15 of proc(5)).
-    const cpuSeconds = (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+    const userSeconds = Number(fields[11]) / CLK_TCK;
+    const systemSeconds = Number(fields[12]) / CLK_TCK;
+    const cpuSeconds = userSeconds + systemSeconds;
     const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
     const hwm = /^VmHWM:\s+(\d+)\s+kB/m.exec(status);
-    return { cpuSeconds, peakRssMB: hwm ? Number(hwm[1]) / 1024 : null };
+    return { cpuSeconds, userSeconds, systemSeconds, peakRssMB: hwm ? Number(hwm[1]) / 1024 : null };
   } catch {
     return null;
   }

@@ -26,6 +26,7 @@ const COLUMNS = [
   ['disp. CPU s', (_, c) => num(c.cpuSecondsRun, 2)],
   ['disp. µs/req', (_, c) => num(c.cpuMicrosPerRequest, 1)],
   ['disp. RSS MB', (_, c) => num(c.peakRssMB, 1)],
+  ['hand-off p50/p99 µs', (_, c) => (c.handoffP50 === null ? '-' : `${num(c.handoffP50)}/${num(c.handoffP99)}`)],
 ];
 
 /** For scenarios that mix paths: p50/p99 per path and contender, or null. */
@@ -121,6 +122,8 @@ function markdown(summary, meta, svgName, jsonFile) {
   lines.push('');
   lines.push(`![median req/s and p99 latency per scenario](${svgName})`);
   lines.push('');
+  lines.push(...headline(summary, meta));
+  lines.push(...handoffCost(summary, meta));
   lines.push('## Targets');
   lines.push('');
   lines.push(
@@ -175,7 +178,8 @@ function markdown(summary, meta, svgName, jsonFile) {
   lines.push('## Reproduce');
   lines.push('');
   lines.push('```sh');
-  lines.push('npm ci && npm run bench                  # this report: about 10 minutes');
+  if (!meta.complete) lines.push(`node bench/run.mjs ${meta.argv.join(' ')}   # this report`);
+  lines.push('npm ci && npm run bench                  # everything: about 15 minutes');
   lines.push('node bench/run.mjs --quick               # smoke test, under a minute (report in bench/results/)');
   lines.push('node bench/run.mjs --scenarios close --contenders cluster-rr,handoff-rr --rounds 5');
   lines.push('```');
@@ -183,6 +187,119 @@ function markdown(summary, meta, svgName, jsonFile) {
   lines.push(`Every run's raw numbers (per round, per worker) went to \`${jsonFile}\` (not committed).`);
   lines.push('');
   return lines.join('\n');
+}
+
+// ---- the headline and the hand-off cost ----------------------------------------------------
+
+const defaultName = (meta) => `handoff-${meta.defaultScheduler ?? 'rr'}`;
+
+/** The scenarios marked headline (skewed, skewed-8): every contender against node:cluster rr. */
+function headline(summary, meta) {
+  const names = Object.keys(summary.cells).filter((s) => meta.scenarios[s]?.headline);
+  if (names.length === 0) return [];
+  const def = defaultName(meta);
+  const lines = ['## Headline: a few slow requests', ''];
+  lines.push(
+    `What a user moving from node:cluster gets by default when 1 request in 20 takes 50 ms of CPU and every request comes on a new ` +
+      `connection: the scenario where a scheduler that sends a connection to a worker stuck in a slow request makes it wait ` +
+      `while another worker is idle. handoff's default scheduler is \`${def.replace('handoff-', '')}\`. \`vs cluster rr\`: ratio to ` +
+      `node:cluster rr (req/s: higher is better; p99: lower is better). \`/ p99\`: the cheap requests' p99, the ones a scheduler can save.`,
+  );
+  for (const scenario of names) {
+    const row = summary.cells[scenario];
+    const base = row['cluster-rr'];
+    lines.push('', `**${scenario}**: ${meta.scenarios[scenario].description}.`, '');
+    const order = Object.keys(row).sort((a, b) => (a === def ? -1 : b === def ? 1 : 0));
+    const body = order.map((name) => {
+      const c = row[name];
+      return [
+        name === def ? `**${name}** (default)` : name,
+        num(c.reqPerSec),
+        base ? times(c.reqPerSec / base.reqPerSec) : '-',
+        ms(c.p99),
+        base ? times(c.p99 / base.p99) : '-',
+        ms(c.byPath?.['/']?.p99),
+        c.handoffP50 === null ? '-' : `${num(c.handoffP50)}/${num(c.handoffP99)}`,
+      ];
+    });
+    lines.push(mdTable(['contender', 'req/s', 'vs cluster rr', 'p99 ms', 'p99 vs cluster rr', '/ p99 ms', 'hand-off p50/p99 µs'], body));
+  }
+  const others = Object.keys(summary.cells).filter((s) => !meta.scenarios[s]?.headline && summary.cells[s][def]);
+  if (others.length > 0) {
+    lines.push('', `The default elsewhere (req/s against node:cluster rr and none, the better of which the targets use):`, '');
+    lines.push(
+      mdTable(
+        ['scenario', `${def} req/s`, 'vs cluster rr', 'vs cluster none', 'p99 ms', 'p99 vs cluster rr', 'conn max/min'],
+        others.map((s) => {
+          const row = summary.cells[s];
+          const c = row[def];
+          return [s, num(c.reqPerSec), row['cluster-rr'] ? times(c.reqPerSec / row['cluster-rr'].reqPerSec) : '-', row['cluster-none'] ? times(c.reqPerSec / row['cluster-none'].reqPerSec) : '-', ms(c.p99), row['cluster-rr'] ? times(c.p99 / row['cluster-rr'].p99) : '-', c.maxMin === null ? '-' : num(c.maxMin, 3)];
+        }),
+      ),
+    );
+  }
+  lines.push('');
+  return lines;
+}
+
+/**
+ * What one hand-off costs the dispatcher, from `close` (every request a new
+ * connection): CPU per handed connection from /proc, split user/kernel, and
+ * the latency from accept to the worker's acknowledgement. With the master's
+ * CPU profile (bench/profile.mjs writes docs/master-profile.{svg,json}) when
+ * there is one.
+ */
+function handoffCost(summary, meta) {
+  const row = summary.cells['close'];
+  if (!row) return [];
+  const lines = ['## Hand-off cost', ''];
+  lines.push(
+    'In `close`, where every request is a new connection the dispatcher places. `CPU µs/conn`: the dispatching process\'s CPU time ' +
+      'during the measured run (/proc utime + stime) divided by the connections the workers received, split into user (JavaScript, ' +
+      'libuv, V8) and kernel time (accept4, sendmsg, close, epoll on its behalf). `hand-off p50/p99`: from the accept to reading ' +
+      "the worker's acknowledgement, on the dispatcher's clock: handoff's master records it (`handoff ctl status`, `handoffLatency`); " +
+      "for node:cluster, bench/cluster-master.mjs wraps the primary's RoundRobinHandle (`--expose-internals`) and times the same " +
+      'span, from `distribute()` to the reply callback closing its copy. It includes the time a connection waits in the queue for a ' +
+      'worker that may take it. cluster none and the single process hand nothing off.',
+    '',
+  );
+  const body = Object.entries(row)
+    .filter(([name]) => name !== 'single')
+    .map(([name, c]) => [
+      name,
+      num(c.reqPerSec),
+      num(c.cpuMicrosPerConnection, 1),
+      num(c.userMicrosPerConnection, 1),
+      num(c.systemMicrosPerConnection, 1),
+      c.handoffP50 === null ? '-' : num(c.handoffP50),
+      c.handoffP99 === null ? '-' : num(c.handoffP99),
+    ]);
+  lines.push(mdTable(['contender', 'req/s', 'CPU µs/conn', 'user µs', 'kernel µs', 'hand-off p50 µs', 'hand-off p99 µs'], body));
+  lines.push('');
+  const profile = readProfileSummary(meta);
+  if (profile) lines.push(...profile);
+  return lines;
+}
+
+/** docs/master-profile.json, written by bench/profile.mjs: where the master's CPU goes, per connection. */
+function readProfileSummary(meta) {
+  const file = path.join(meta.docsDir ?? 'docs', 'master-profile.json');
+  if (!fs.existsSync(file)) return null;
+  const profile = JSON.parse(fs.readFileSync(file, 'utf8'));
+  const lines = ["### Where the master's µs go", ''];
+  lines.push(
+    `A CPU profile of handoff's master (\`${profile.scheduler}\`, ${profile.workers} workers) under the \`close\` load for ${profile.durationSec} s ` +
+      `(\`node bench/profile.mjs\`, ${profile.when}): ${profile.connections} connections handed, ${num(profile.cpuMicrosPerConnection, 1)} µs of CPU each by /proc ` +
+      `(${num(profile.userMicrosPerConnection, 1)} user + ${num(profile.systemMicrosPerConnection, 1)} kernel). V8's sampler (every ${profile.samplingIntervalUs} µs) ` +
+      'sees the main thread only, kernel time included in the JavaScript or native frame that made the system call; the rest of ' +
+      "/proc's figure is libuv and V8 threads (GC helpers) and what the sampler cannot attribute. Each row below is the profile's " +
+      'self time of a group of frames, per connection.',
+    '',
+  );
+  lines.push(`![flame graph of the master under close load](master-profile.svg)`, '');
+  lines.push(mdTable(['where', 'µs/conn', 'share', 'what it is'], profile.groups.map((g) => [g.name, num(g.microsPerConnection, 2), `${num(g.share * 100, 1)}%`, g.what])));
+  lines.push('');
+  return lines;
 }
 
 // The chart: one row per scenario, median req/s on the left and p99 latency

@@ -16,6 +16,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { killAllSync, listContenders, startContender } from './contenders.mjs';
+import { diffHistograms, percentiles } from './handoff-latency.mjs';
 import { runLoad } from './load.mjs';
 import { scenarios } from './scenarios.mjs';
 import { diffStats, fairness, readWorkerStats, waitQuiet } from './worker-stats.mjs';
@@ -36,7 +37,9 @@ const HELP = `Usage: node bench/run.mjs [options]      (npm run bench builds dis
   --scenarios <a,b>    subset of: ${Object.keys(scenarios).join(', ')}
   --contenders <x,y>   subset of the contenders (listed below)
   --report-dir <dir>   where the Markdown report and SVG go (default: docs/bench.md and docs/bench.svg
-                       for a complete run; bench/results/<time>.md for --quick or a subset)
+                       for a complete run or with --publish; bench/results/<time>.md for --quick or a subset)
+  --scheduler-file <a.mjs,b.mjs>  also run handoff with these scheduler modules, as handoff-<file name>
+  --publish            write docs/bench.md and docs/bench.svg even for a subset (the report says which)
   -h, --help
 
 Contenders: single, cluster-rr, cluster-none, and handoff-<scheduler> for every
@@ -55,6 +58,8 @@ const { values: flags } = parseArgs({
     scenarios: { type: 'string' },
     contenders: { type: 'string' },
     'report-dir': { type: 'string' },
+    publish: { type: 'boolean', default: false },
+    'scheduler-file': { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -88,14 +93,16 @@ const config = {
 
 // The schedulers of the build under test, read at run time: new built-ins join by themselves.
 let builtInSchedulers;
+let defaultScheduler;
 try {
-  ({ builtInSchedulers } = await import('../dist/scheduler/index.js'));
+  ({ builtInSchedulers, defaultScheduler = 'rr' } = await import('../dist/scheduler/index.js'));
 } catch (error) {
   process.stderr.write(`bench: cannot load dist/scheduler/index.js (run \`npm run build\` first): ${error.message}\n`);
   process.exit(1);
 }
 
-const allContenders = listContenders(builtInSchedulers);
+const schedulerFiles = flags['scheduler-file']?.split(',').map((s) => s.trim()).filter(Boolean) ?? [];
+const allContenders = listContenders(builtInSchedulers, defaultScheduler, schedulerFiles);
 const contenders = pick('contenders', allContenders, (c) => c.name);
 const scenarioNames = pick('scenarios', Object.keys(scenarios), (name) => name);
 
@@ -159,6 +166,7 @@ async function runOne(contender, scenarioName, round) {
       // Counters once the warm-up's last connections have landed: subtracted from the final ones.
       const baseline = await waitQuiet(statsDir, config.statsIntervalMs, quietMax);
       phase('baseline');
+      const latencyBefore = await running.handoffLatency();
       const cpuBefore = running.procStats();
       const result = await load(running.port, scenario, config.duration, title);
       const cpuAfter = running.procStats();
@@ -167,10 +175,13 @@ async function runOne(contender, scenarioName, round) {
       // so the stop measures a graceful shutdown, not the tail of the load.
       const end = await waitQuiet(statsDir, config.statsIntervalMs, quietMax);
       phase('quiet');
+      // The hand-offs of the measured run (and of the connections it left queued, which landed since).
+      const handoffLatency = percentiles(diffHistograms(latencyBefore, await running.handoffLatency()));
       stopped = await running.stop();
       phase('stop');
       const workers = diffStats(baseline.stats, readWorkerStats(statsDir));
       const run = measurement(contender, scenarioName, round, running, result, workers, cpuBefore, cpuAfter, stopped);
+      run.dispatcher.handoffLatency = handoffLatency;
       if (!baseline.quiet) run.notes.push(`connections still arriving ${quietMax} ms after the warm-up: the per-worker counts may include some of it`);
       if (!end.quiet) run.notes.push(`connections still arriving ${quietMax} ms after the run when it was stopped`);
       run.phases = phases;
@@ -217,6 +228,8 @@ function measurement(contender, scenarioName, round, running, result, workers, c
       pid: running.pid,
       // CPU used during the measured run only (start-up and warm-up excluded), and in its whole life until stopped.
       cpuSecondsRun: cpuBefore && cpuAfter ? cpuAfter.cpuSeconds - cpuBefore.cpuSeconds : null,
+      userSecondsRun: cpuBefore && cpuAfter ? cpuAfter.userSeconds - cpuBefore.userSeconds : null,
+      systemSecondsRun: cpuBefore && cpuAfter ? cpuAfter.systemSeconds - cpuBefore.systemSeconds : null,
       cpuSecondsTotal: stopped.procStats?.cpuSeconds ?? null,
       peakRssMB: stopped.procStats?.peakRssMB ?? null,
     },
@@ -273,6 +286,9 @@ const finishedAt = new Date();
 
 // ---- report -----------------------------------------------------------------------------
 
+// docs/bench.md is the project's published result: only a complete run replaces it.
+const complete = !quick && flags.scenarios === undefined && flags.contenders === undefined;
+const publish = complete || flags.publish;
 const meta = {
   startedAt: startedAt.toISOString(),
   finishedAt: finishedAt.toISOString(),
@@ -288,8 +304,13 @@ const meta = {
   commit: gitCommit(),
   config,
   schedulers: Object.keys(builtInSchedulers),
+  defaultScheduler,
+  // The command that produced this run, for the report's "Reproduce".
+  argv: process.argv.slice(2),
+  complete,
+  docsDir: path.join(root, 'docs'), // where bench/profile.mjs leaves master-profile.json, which the report quotes
   contenders,
-  scenarios: Object.fromEntries(scenarioNames.map((name) => [name, { description: scenarios[name].description, why: scenarios[name].why }])),
+  scenarios: Object.fromEntries(scenarioNames.map((name) => [name, { description: scenarios[name].description, why: scenarios[name].why, headline: Boolean(scenarios[name].headline) }])),
 };
 meta.loadAverageAtEnd = os.loadavg();
 const perRunLoad = runs.map((r) => r.loadAverage).filter((v) => v !== undefined);
@@ -298,12 +319,10 @@ const summary = summarize(runs, contenders, scenarioNames);
 
 const stamp = startedAt.toISOString().replace(/[:.]/g, '-');
 const resultsDir = path.join(here, 'results');
-// docs/bench.md is the project's published result: only a complete run replaces it.
-const complete = !quick && flags.scenarios === undefined && flags.contenders === undefined;
-const reportDir = path.resolve(flags['report-dir'] ?? (complete ? path.join(root, 'docs') : resultsDir));
+const reportDir = path.resolve(flags['report-dir'] ?? (publish ? path.join(root, 'docs') : resultsDir));
 printTable(summary, meta);
 const jsonFile = writeJson(path.join(resultsDir, `${stamp}.json`), { meta, summary, runs });
-const { markdown, svg } = writeMarkdown(reportDir, complete ? 'bench' : stamp, summary, meta, path.relative(root, jsonFile));
+const { markdown, svg } = writeMarkdown(reportDir, publish ? 'bench' : stamp, summary, meta, path.relative(root, jsonFile));
 process.stdout.write(`\nbench: wrote ${path.relative(root, jsonFile)}, ${path.relative(root, markdown)}, ${path.relative(root, svg)} in ${Math.round(meta.elapsedSec)} s\n`);
 
 /** The commit measured, with "-dirty" if the checkout had changes (so a report can be traced back). */

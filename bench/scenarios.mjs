@@ -29,6 +29,7 @@ export const scenarios = {
     options: () => ({ connections: 1000, pipelining: 10, path: '/cpu' }),
   },
   skewed: {
+    headline: true,
     description: '1 request in 20 is `/slow` (50 ms of busy CPU), the rest hello world; 2 connections per worker, `Connection: close`',
     why:
       'Tail latency when a few requests are expensive. A connection scheduler can only help by steering *new* connections away ' +
@@ -38,25 +39,37 @@ export const scenarios = {
       'workers are not all stuck in slow requests all the time (each client alone keeps a worker ~70% busy with them). ' +
       'Which requests are slow is drawn by the client (seeded: the same sequence for every contender) and nothing in the ' +
       'connection tells the server in advance, so no scheduler can know; it can only see which workers are busy.',
-    options: ({ workers }) => {
-      const random = mulberry32(20);
-      return {
-        connections: 2 * workers,
-        pipelining: 1,
-        headers: { connection: 'close' },
-        requests: [
-          {
-            setupRequest: (request, context) => {
-              // The client's context remembers the path, for latencies per path (see load.mjs).
-              context.path = random() < 1 / 20 ? '/slow' : '/';
-              return { ...request, path: context.path };
-            },
-          },
-        ],
-      };
-    },
+    options: ({ workers }) => skewedLoad(2 * workers),
+  },
+  'skewed-8': {
+    headline: true,
+    description: 'as `skewed`, with 8 clients',
+    why:
+      'The same mix under more pressure: with 8 clients on 2 workers a worker stuck in a slow request is the common case, ' +
+      'queues form in the dispatcher, and what matters is that the cheap requests waiting there go to whichever worker is free, ' +
+      'not to the one that will be busy for the next 50 ms.',
+    options: () => skewedLoad(8),
   },
 };
+
+/** `connections` clients, `Connection: close`, 1 request in 20 to /slow, drawn from a seeded generator. */
+function skewedLoad(connections) {
+  const random = mulberry32(20);
+  return {
+    connections,
+    pipelining: 1,
+    headers: { connection: 'close' },
+    requests: [
+      {
+        setupRequest: (request, context) => {
+          // The client's context remembers the path, for latencies per path (see load.mjs).
+          context.path = random() < 1 / 20 ? '/slow' : '/';
+          return { ...request, path: context.path };
+        },
+      },
+    ],
+  };
+}
 
 /** A small seeded PRNG, so each contender gets the same sequence of slow requests. */
 function mulberry32(seed) {

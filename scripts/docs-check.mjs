@@ -35,7 +35,7 @@
 // The comparison ignores what differs from run to run, in both the docs and
 // the output (see normalize()): pids, ports, times and timestamps, fd numbers,
 // paths under the scratch directory, runs of spaces, and the sampled columns of
-// `handoff ctl status` (UPTIME, ACTIVE, REQ/S, RSS, CPU). In the docs, `<…>` in a
+// `handoff ctl status` (UPTIME, ACTIVE, REQ/S, RSS, CPU, ELU, DELAY). In the docs, `<…>` in a
 // line matches any text, `<n>` any number, and a line that is only `…` matches
 // any number of lines.
 //
@@ -104,15 +104,15 @@ export function parseDirectives(text) {
 
 // ---- comparison ---------------------------------------------------------------
 
-/** A row of `handoff ctl status`: ID PID STATE UPTIME RESTARTS HANDED ACTIVE REQ/S RSS CPU. */
-const CTL_ROW = /^\s*(\d+)\s+(\d+)\s+(\w+)\s+\S+\s+(\d+|<n>)\s+(\d+|<n>)\s+\S+\s+\S+\s+\S+\s+\S+\s*$/;
+/** A row of `handoff ctl status`: ID PID STATE UPTIME RESTARTS HANDED ACTIVE REQ/S RSS CPU ELU DELAY. */
+const CTL_ROW = /^\s*(\d+)\s+(\d+)\s+(\w+)\s+\S+\s+(\d+|<n>)\s+(\d+|<n>)\s+\S+\s+\S+\s+\S+\s+\S+\s+\S+\s+\S+\s*$/;
 
 /** What differs from run to run, made the same on both sides. */
 export function normalize(line, scratch) {
   let s = line.replace(/\r$/, '');
   if (scratch) s = s.split(scratch).join('<scratch>');
   const row = CTL_ROW.exec(s);
-  // UPTIME, and ACTIVE, REQ/S, RSS, CPU (as last sampled) vary; the rest must not.
+  // UPTIME, and ACTIVE, REQ/S, RSS, CPU, ELU, DELAY (as last sampled or reported) vary; the rest must not.
   if (row) return `${row[1]} <pid> ${row[3]} <uptime> ${row[4]} ${row[5]} <sampled>`;
   return s
     .replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z/g, '<date>')

@@ -6,7 +6,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
 import type { ControlTarget } from '../dist/control/commands.js';
-import { formatCpu, formatRss, formatUptime, renderStatus } from '../dist/control/format.js';
+import { formatCpu, formatRss, formatUptime, renderStatus, renderTopFrame } from '../dist/control/format.js';
+import { HandoffLatency } from '../dist/dispatch/handoff-latency.js';
 import { LineReader } from '../dist/control/lines.js';
 import { ControlServer } from '../dist/control/server.js';
 import { silentLogger } from '../dist/cli/log.js';
@@ -51,8 +52,8 @@ const worker = (id: number, extra: Partial<WorkerStatus> = {}): WorkerStatus => 
   requestsPerSecond: 3,
   rssBytes: 47_395_635,
   cpuPercent: 3.14,
-  eluPercent: null,
-  loopDelayP99Ms: null,
+  eluPercent: 12.5,
+  loopDelayP99Ms: 0.42,
   ...extra,
 });
 
@@ -86,17 +87,31 @@ const status = (processes: WorkerStatus[], extra: Partial<MasterStatus> = {}): M
 
 describe('the status table', () => {
   test('a header line for the master, then aligned columns', () => {
-    const text = renderStatus(status([worker(1), worker(12, { pid: 123456, state: 'starting', uptimeMs: 0, rssBytes: 0, handed: 12345, restarts: 3 })]));
+    const text = renderStatus(
+      status([worker(1), worker(12, { pid: 123456, state: 'starting', uptimeMs: 0, rssBytes: 0, handed: 12345, restarts: 3, eluPercent: null, loopDelayP99Ms: null })]),
+    );
     expect(text).toBe(
       [
         'master pid 999  http://127.0.0.1:3000  scheduler rr  workers 1/2 ready  accepting  uptime 3m12s',
         'connections accepted 10  handed 10  refused 0  reclaimed 0  reset 0  queued 0  restarts: none',
         '',
-        'ID     PID  STATE      UPTIME  RESTARTS  HANDED  ACTIVE  REQ/S    RSS   CPU',
-        ' 1    1001  listening   3m12s         0       5       1      3  45.2M  3.1%',
-        '12  123456  starting        -         3   12345       1      3      -  3.1%',
+        'ID     PID  STATE      UPTIME  RESTARTS  HANDED  ACTIVE  REQ/S    RSS   CPU    ELU   DELAY',
+        ' 1    1001  listening   3m12s         0       5       1      3  45.2M  3.1%  12.5%  0.42ms',
+        '12  123456  starting        -         3   12345       1      3      -  3.1%      -       -',
       ].join('\n'),
     );
+  });
+
+  test('top: the hand-off latency since start, then over the interval between two statuses', () => {
+    const latency = new HandoffLatency();
+    for (let i = 0; i < 99; i++) latency.record(120);
+    latency.record(40_000);
+    const before = status([], { handoffLatency: latency.status() });
+    expect(renderTopFrame(before, new Date(), false).split('\n')[3]).toBe('hand-off p50 0.12ms  p99 0.12ms  (100 since start)');
+    for (let i = 0; i < 10; i++) latency.record(2500);
+    const after = status([], { handoffLatency: latency.status() });
+    expect(renderTopFrame(after, new Date(), false, before).split('\n')[3]).toBe('hand-off p50 2.5ms  p99 2.5ms  (10 in the last interval, 110 since start)');
+    expect(renderTopFrame(after, new Date(), false, after).split('\n')[3]).toBe('hand-off: none in the last interval  (110 since start)');
   });
 
   test('paused, holding, reloading, given up, shutting down; no workers', () => {

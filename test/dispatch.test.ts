@@ -8,13 +8,17 @@ import { example, fixture, startMaster, stopAllMasters } from './helpers/process
 afterEach(stopAllMasters);
 
 describe('rr', () => {
-  test('400 requests on fresh connections over 4 workers: exactly 100 each', async () => {
+  test('400 requests on fresh connections over 4 workers: 100 each, give or take a few', async () => {
     const { master, url } = await startMaster([fixture('pid.mjs'), '--workers', '4', '--scheduler', 'rr']);
     const replies = await getMany(url, 400, 8);
     expect(replies.every((reply) => reply.status === 200)).toBe(true);
     const counts = countByPid(replies);
     expect(counts.size).toBe(4);
-    expect([...counts.values()]).toEqual([100, 100, 100, 100]);
+    // Exactly 100 each while every worker answers its hand-offs promptly. On a
+    // loaded machine a worker can be off the CPU long enough to count as late
+    // (8x the usual hand-off time): rr then gives its turns to the others, and
+    // pays them back only on ties, so the counts may end a few apart.
+    for (const count of counts.values()) expect(Math.abs(count - 100)).toBeLessThanOrEqual(10);
     master.signal('SIGTERM');
     expect(await master.exit()).toEqual({ code: 0, signal: null });
   });

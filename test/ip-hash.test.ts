@@ -9,7 +9,7 @@ import { fixture, startMaster, stopAllMasters } from './helpers/process.js';
 afterEach(stopAllMasters);
 
 describe('the hash', () => {
-  const view = (slot: number, busy = false): WorkerView => ({ id: slot + 1, slot, pid: 0, state: 'listening', inFlight: 0, active: 0, busy });
+  const view = (slot: number, busy = false): WorkerView => ({ id: slot + 1, slot, pid: 0, state: 'listening', inFlight: 0, active: 0, busy, unansweredMs: 0, late: false, elu: null, loopDelayP99: null });
   const connection = (remoteAddress: string, attempts = 0): ConnectionInfo => ({ seq: 1, remoteAddress, attempts });
   const clients = Array.from({ length: 2000 }, (_, i) => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`);
   const place = (workers: WorkerView[]): Map<string, number> => {

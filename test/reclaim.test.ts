@@ -17,11 +17,13 @@ test('SIGKILL a worker with connections queued for it: every one is answered by 
   const frozenPid = Number((await master.waitFor(/blocking pid (\d+)/))[1]);
   const healthyPid = workers.find((pid) => pid !== frozenPid);
 
-  // rr alternates: half of these are sent to the frozen worker and sit there, unacknowledged.
+  // rr sends the frozen worker its turn while it still looks free; once that
+  // goes unanswered it is late and gets no more (the rest go to the healthy
+  // one). What it was sent sits there, unacknowledged.
   const pending = Array.from({ length: 10 }, () => get(url, { timeoutMs: 20_000 }));
   const sentToFrozen = new RegExp(`conn \\d+ +handle sent to w\\d \\(pid ${frozenPid}\\)`);
   const sentToFrozenStep = { who: 'master', step: new RegExp(`^handle sent to w\\d \\(pid ${frozenPid}\\)`) };
-  await master.waitForSteps(sentToFrozenStep, 5);
+  await master.waitForSteps(sentToFrozenStep, 2); // /block and at least one more
 
   process.kill(frozenPid, 'SIGKILL');
   const replies = await Promise.all(pending);
@@ -32,7 +34,7 @@ test('SIGKILL a worker with connections queued for it: every one is answered by 
   // Counted only now: more may have been sent to it between the count above and its death.
   const stuck = master.count(sentToFrozen) - 1; // minus /block itself, which it accepted before freezing
   expect(master.count(/reclaimed from w\d, which is gone: re-dispatching/)).toBe(stuck);
-  expect(stuck).toBeGreaterThanOrEqual(4);
+  expect(stuck).toBeGreaterThanOrEqual(1);
   // /block itself was accepted by the frozen worker before it froze: that one is lost with it.
   expect(await blocked).toBeInstanceOf(Error);
 });

@@ -56,14 +56,18 @@ describe.each(masterAccepting)('%s keeps the guarantees of the dispatcher', (sch
     const blocked = get(`${url}/block`, { timeoutMs: 20_000 }).catch((error: Error) => error);
     const frozen = Number((await master.waitFor(/blocking pid (\d+)/))[1]);
 
-    // The only worker is frozen: these are sent to it and stay there, unacknowledged.
-    // Once the master holds 4 it stops accepting, and the other 4 wait in the
-    // kernel's backlog (the spare descriptor that makes the pause possible is
-    // made when the port is bound: see listener.ts).
+    // The only worker is frozen: these are sent to it and stay there, unacknowledged
+    // -- except with rr, which sends nothing more to a worker that is late to
+    // answer: once the first has gone unanswered for a moment, the rest wait in
+    // the master's queue. Either way, once the master holds 4 it stops
+    // accepting, and the other 4 wait in the kernel's backlog (the spare
+    // descriptor that makes the pause possible is made when the port is bound:
+    // see listener.ts).
+    const holdsBack = scheduler === 'rr';
     const pending = Array.from({ length: 8 }, () => get(url, { timeoutMs: 20_000 }));
     await master.waitForStep({ who: 'master', step: /^master holds 4 connections: accepting paused/ });
     const sentToFrozen = new RegExp(`conn \\d+ +handle sent to w1 \\(pid ${frozen}\\)`);
-    await master.waitForSteps({ who: 'master', step: new RegExp(`^handle sent to w1 \\(pid ${frozen}\\)`) }, 5); // /block and 4 more
+    await master.waitForSteps({ who: 'master', step: new RegExp(`^handle sent to w1 \\(pid ${frozen}\\)`) }, holdsBack ? 2 : 5); // /block and 4 more (rr: at least 1)
     expect(master.count(/accepted by the master/)).toBe(5); // and not one more while paused
 
     process.kill(frozen, 'SIGKILL');
@@ -75,7 +79,10 @@ describe.each(masterAccepting)('%s keeps the guarantees of the dispatcher', (sch
     // Every connection the frozen worker never acknowledged was taken back.
     const stuck = master.count(sentToFrozen) - 1;
     console.log(`${scheduler}: ${stuck} of 8 connections were in flight to the frozen worker (--max-pending 4)`);
-    expect(stuck).toBe(4);
+    if (holdsBack) {
+      expect(stuck).toBeGreaterThanOrEqual(1);
+      expect(stuck).toBeLessThanOrEqual(4);
+    } else expect(stuck).toBe(4);
     expect(master.count(/reclaimed from w1, which is gone: re-dispatching/)).toBe(stuck);
     // /block had been accepted by the worker before it froze: that one is lost with it.
     expect(await blocked).toBeInstanceOf(Error);

@@ -20,6 +20,7 @@ import { isTcpHandle, type TcpHandle } from '../wire/node-internals.js';
 import { CMD, isHandoffMessage, serializeError, WORKER_CONFIG_ENV, type DrainReason, type MasterMessage, type MasterMessageType, type ScriptForm, type WorkerConfig, type WorkerMessage } from '../wire/protocol.js';
 import { createTracer, parseTraceOrigin, TRACE_ORIGIN_ENV, type Tracer } from '../trace.js';
 import { AckBatcher } from './acks.js';
+import { EventLoopMonitor } from './event-loop.js';
 import { Attacher } from './attach.js';
 import { createDrain, type Drain } from './drain.js';
 import { followServer, type ServerFollower } from './server-drain.js';
@@ -310,10 +311,11 @@ class WorkerRuntime {
   sendHeartbeats(): void {
     if (this.config.heartbeatInterval <= 0) return;
     let rss = 0;
+    const loop = new EventLoopMonitor();
     const readRss = guarded('reading memory usage for the heartbeat', () => void (rss = process.memoryUsage.rss()));
     const beat = guarded('the heartbeat', () => {
       readRss();
-      this.send({ cmd: CMD, type: 'heartbeat', active: this.attacher.active, rss, requests: this.requests.served });
+      this.send({ cmd: CMD, type: 'heartbeat', active: this.attacher.active, rss, requests: this.requests.served, ...loop.sample() });
     });
     setInterval(beat, this.config.heartbeatInterval).unref();
   }

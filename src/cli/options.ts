@@ -5,7 +5,7 @@
 
 import os from 'node:os';
 import { InvalidOptionError } from '../errors.js';
-import { schedulerNames, type SchedulerChoice } from '../scheduler/index.js';
+import { defaultScheduler, schedulerNames, type SchedulerChoice } from '../scheduler/index.js';
 import { parseDuration, parseSize } from '../units.js';
 
 type Kind = 'count' | 'port' | 'duration' | 'size' | 'string' | 'boolean' | 'choice' | 'signal' | 'list' | 'scheduler';
@@ -86,7 +86,7 @@ export const optionSpecs: Readonly<Record<SettingKey, OptionSpec>> = {
     kind: 'scheduler',
     env: 'HANDOFF_SCHEDULER',
     section: 'server',
-    help: `how connections reach workers: ${schedulerNames().join(' | ')}, or ./your-scheduler.js (default rr; env HANDOFF_SCHEDULER; see docs/schedulers.md)`,
+    help: `how connections reach workers: ${schedulerNames().join(' | ')}, or ./your-scheduler.js (default ${defaultScheduler}; env HANDOFF_SCHEDULER; see docs/schedulers.md)`,
   },
   transport: {
     flag: 'transport',
@@ -241,7 +241,7 @@ export function defaultOptions(): Omit<ResolvedOptions, 'script' | 'args' | 'env
     port: 3000,
     host: undefined,
     workers: os.availableParallelism(),
-    scheduler: 'rr',
+    scheduler: defaultScheduler,
     transport: 'auto',
     maxPending: 1024,
     killTimeout: 5000,

@@ -6,12 +6,13 @@
 //   master pid 4242  http://127.0.0.1:3000  scheduler rr  workers 2/2 ready  accepting  uptime 3m12s
 //   connections accepted 1624  handed 1624  refused 0  reclaimed 0  reset 0  queued 0  restarts: none
 //
-//   ID  PID   STATE      UPTIME  RESTARTS  HANDED  ACTIVE  REQ/S  RSS    CPU
-//    1  4243  listening  3m12s          0     812       3     41  48.1M  2.0%
+//   ID  PID   STATE      UPTIME  RESTARTS  HANDED  ACTIVE  REQ/S  RSS    CPU   ELU  DELAY
+//    1  4243  listening  3m12s          0     812       3     41  48.1M  2.0%  3.1%  0.4ms
 //
 // The counters line has the numbers /metrics serves, from the same snapshot.
 
 import type { BoundAddress } from '../dispatch/listener.js';
+import { percentiles, subtractBuckets } from '../dispatch/handoff-latency.js';
 import { formatRss, formatUptime } from '../units.js';
 import type { MasterStatus, WorkerStatus } from './status.js';
 
@@ -34,6 +35,33 @@ export function renderCounters(status: MasterStatus): string {
     `queued ${c.queued}`,
     `restarts: ${restarts.length === 0 ? 'none' : restarts.map(([reason, count]) => `${reason} ${count}`).join(', ')}`,
   ].join('  ');
+}
+
+/** Event-loop utilisation; "-" before the first heartbeat. */
+export function formatElu(percent: number | null): string {
+  return percent === null ? '-' : formatCpu(percent);
+}
+
+/** A duration in ms with the digits that mean something: 0.12ms, 3.4ms, 52ms; "-" for none. */
+export function formatMs(ms: number | null): string {
+  if (ms === null || !Number.isFinite(ms)) return '-';
+  return `${ms < 1 ? ms.toFixed(2) : ms < 10 ? ms.toFixed(1) : Math.round(ms)}ms`;
+}
+
+/**
+ * The hand-off latency line: p50 and p99 from accept to the worker's
+ * acknowledgement, since the master started -- or, given the previous
+ * status, over the time in between (what `top` shows). Null with nothing to say.
+ */
+export function renderHandoffLatency(status: MasterStatus, previous?: MasterStatus): string | null {
+  const latest = status.handoffLatency;
+  if (latest === undefined || latest.count === 0) return null;
+  if (previous?.handoffLatency !== undefined) {
+    const { count, p50, p99 } = percentiles(subtractBuckets(latest.buckets, previous.handoffLatency.buckets));
+    if (count === 0) return `hand-off: none in the last interval  (${latest.count} since start)`;
+    return `hand-off p50 ${formatMs((p50 as number) / 1000)}  p99 ${formatMs((p99 as number) / 1000)}  (${count} in the last interval, ${latest.count} since start)`;
+  }
+  return `hand-off p50 ${formatMs((latest.p50Us as number) / 1000)}  p99 ${formatMs((latest.p99Us as number) / 1000)}  (${latest.count} since start)`;
 }
 
 /** The address as a URL one can open: the ready line's form (all interfaces → 127.0.0.1). */
@@ -77,6 +105,8 @@ const columns: readonly Column[] = [
   { title: 'REQ/S', align: 'right', value: (w) => String(w.requestsPerSecond) },
   { title: 'RSS', align: 'right', value: (w) => formatRss(w.rssBytes) },
   { title: 'CPU', align: 'right', value: (w) => formatCpu(w.cpuPercent) },
+  { title: 'ELU', align: 'right', value: (w) => formatElu(w.eluPercent) },
+  { title: 'DELAY', align: 'right', value: (w) => formatMs(w.loopDelayP99Ms) },
 ];
 
 /** The worker table, header row first, columns aligned, no trailing spaces. */
@@ -98,8 +128,9 @@ export function renderStatus(status: MasterStatus): string {
 }
 
 /** One frame of `handoff ctl top`. */
-export function renderTopFrame(status: MasterStatus, now: Date, interactive: boolean): string {
+export function renderTopFrame(status: MasterStatus, now: Date, interactive: boolean, previous?: MasterStatus): string {
   const clock = now.toTimeString().slice(0, 8);
   const title = `handoff top  ${clock}${interactive ? '  (q or Ctrl-C to quit)' : ''}`;
-  return [title, renderHeader(status), renderCounters(status), '', ...renderTable(status.processes)].join('\n');
+  const latency = renderHandoffLatency(status, previous);
+  return [title, renderHeader(status), renderCounters(status), ...(latency === null ? [] : [latency]), '', ...renderTable(status.processes)].join('\n');
 }

@@ -82,8 +82,8 @@ export function workerStatuses(pool: Pool, handle: DispatchHandle, now = Date.no
       requestsPerSecond: Math.round(worker.usage.requestsPerSecond),
       rssBytes: worker.usage.rss,
       cpuPercent: Math.round(worker.usage.cpuPercent * 10) / 10,
-      eluPercent: worker.elu === null ? null : Math.round(worker.elu * 1000) / 10,
-      loopDelayP99Ms: worker.loopDelayP99,
+      eluPercent: worker.usage.elu === null ? null : Math.round(worker.usage.elu * 1000) / 10,
+      loopDelayP99Ms: worker.usage.loopDelayP99,
     }));
 }
 

@@ -14,6 +14,7 @@
 
 import type { ControlClient } from './client.js';
 import { renderTopFrame } from './format.js';
+import type { MasterStatus } from './status.js';
 
 const ESC = '\x1b[';
 const ENTER = `${ESC}?1049h${ESC}?25l`; // alternate screen, hide cursor
@@ -84,6 +85,8 @@ export async function top(options: TopOptions): Promise<number> {
 
   let frames = 0;
   let masterPid: number | undefined;
+  /** The status of the previous frame: the hand-off latency line shows the interval in between. */
+  let previous: MasterStatus | undefined;
   let failure: string | undefined;
   let gone = false;
   void client.closed.then(() => {
@@ -103,7 +106,8 @@ export async function top(options: TopOptions): Promise<number> {
         break;
       }
       masterPid = reply.status.pid;
-      const frame = renderTopFrame(reply.status, new Date(), keys);
+      const frame = renderTopFrame(reply.status, new Date(), keys, previous);
+      previous = reply.status;
       if (stopped) break;
       stdout.write(screen ? draw(frame, stdout.columns) : `${frame}\n\n`);
       if (options.iterations !== undefined && options.iterations > 0 && ++frames >= options.iterations) break;

@@ -9,6 +9,7 @@ import type { Scheduler } from '../scheduler/types.js';
 import type { TcpHandle } from '../wire/node-internals.js';
 import type { BoundAddress, Listener } from './listener.js';
 import { Dispatcher, type AcceptingSocket, type RoundRobinWorker } from './round-robin-handle.js';
+import { schedulingNoiseMs } from './scheduling-noise.js';
 import { SharedHandle } from './shared-handle.js';
 
 /** A worker as a dispatch handle sees it: it can take connections, or the listening socket itself. */
@@ -72,7 +73,8 @@ export interface HandleChoice {
 export function createHandle(choice: HandleChoice): DispatchHandle {
   const { listener, scheduler, maxPending, trace, observer } = choice;
   const key = handleKey(listener.address);
+  if (!choice.workersAccept) schedulingNoiseMs(); // start measuring now, not at the first connection
   return choice.workersAccept
     ? new SharedHandle(key, listener, scheduler, { maxPending, trace, observer })
-    : new Dispatcher(key, listener, scheduler, { maxPending, trace, observer });
+    : new Dispatcher(key, listener, scheduler, { maxPending, trace, observer, noiseMs: schedulingNoiseMs });
 }

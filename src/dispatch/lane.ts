@@ -4,7 +4,9 @@
 // allows a window of hand-offs instead of one, so it needs a little more.
 //
 // The lane is the only writer of these fields, and `busy` is the one place
-// that decides whether its worker may take another connection now.
+// that decides whether its worker may take another connection now; `late`,
+// the one place that decides whether it is slow to answer (a scheduler may
+// then prefer another: rr does).
 
 import type { WorkerState } from '../primary/lifecycle.js';
 import type { WorkerView } from '../scheduler/types.js';
@@ -21,6 +23,18 @@ export const WINDOW = 256;
 export const STALL_MS = 250;
 /** How long a worker that refused a connection is passed over. */
 export const REFUSAL_PAUSE_MS = 100;
+/**
+ * A worker is `late` once it has held hand-offs unanswered for LATE_FACTOR
+ * times as long as a hand-off usually takes here (the dispatcher's running
+ * median of accept -> accepted), and at least LATE_MIN_MS. Relative, so that
+ * on a machine under heavy load, where every answer is slow or a worker may
+ * wait for a CPU, a worker that was merely descheduled for a moment does not
+ * look stuck; a request of 50 ms of CPU is late on any machine not that busy.
+ */
+export const LATE_FACTOR = 8;
+export const LATE_MIN_MS = 2;
+/** ...and never less than this many times how late the master's own event loop runs (scheduling-noise.ts). */
+export const NOISE_FACTOR = 2;
 
 /** What the dispatcher needs to know of a worker: who it is, and what it last reported. */
 export interface DispatchWorker {
@@ -30,6 +44,9 @@ export interface DispatchWorker {
   readonly state: WorkerState;
   /** Open connections, as the worker last reported. */
   readonly active: number;
+  /** Its event loop over its last heartbeat interval: busy share 0..1 and p99 delay in ms; null before the first (or with no heartbeats). */
+  readonly elu?: number | null;
+  readonly loopDelayP99?: number | null;
 }
 
 /** Writes a connection's handle to the worker; false if it could not even be written. */
@@ -45,17 +62,29 @@ export class Lane {
   /** Connections the worker accepted. */
   handed = 0;
   readonly #now: () => number;
+  readonly #lateAfterMs: () => number;
   /** When it last answered a hand-off, or when it was sent one while holding none (see `stalled`). */
   #answeredAt = 0;
   /** It refused its last connections (at server.maxConnections): passed over for REFUSAL_PAUSE_MS. */
   #refusing = false;
   #refusalTimer: NodeJS.Timeout | undefined;
 
-  constructor(worker: DispatchWorker, send: SendConnection, now: () => number) {
+  constructor(worker: DispatchWorker, send: SendConnection, now: () => number, lateAfterMs: () => number = () => LATE_MIN_MS) {
     this.worker = worker;
     this.send = send;
     this.#now = now;
+    this.#lateAfterMs = lateAfterMs;
     this.view = createView(this);
+  }
+
+  /** How long it has held hand-offs without answering any, in ms; 0 if it holds none. */
+  get unansweredMs(): number {
+    return this.inFlight.size > 0 ? this.#now() - this.#answeredAt : 0;
+  }
+
+  /** Slow to answer: it holds hand-offs it has not answered for much longer than answers take here. */
+  get late(): boolean {
+    return this.inFlight.size > 0 && this.#now() - this.#answeredAt > this.#lateAfterMs();
   }
 
   /** May it take another connection? No while it refuses, holds a full window, or is stalled. */
@@ -137,8 +166,20 @@ function createView(lane: Lane): WorkerView {
     get active() {
       return worker.active;
     },
+    get unansweredMs() {
+      return lane.unansweredMs;
+    },
+    get late() {
+      return lane.late;
+    },
     get busy() {
       return lane.busy;
+    },
+    get elu() {
+      return worker.elu ?? null;
+    },
+    get loopDelayP99() {
+      return worker.loopDelayP99 ?? null;
     },
   });
 }

@@ -34,7 +34,7 @@ import type { Tracer } from '../trace.js';
 import type { Scheduler, WorkerView } from '../scheduler/types.js';
 import { ConnectionQueue, PendingConnection } from './connection.js';
 import type { DispatchHandle } from './handles.js';
-import { Lane, type DispatchWorker, type SendConnection } from './lane.js';
+import { Lane, LATE_FACTOR, LATE_MIN_MS, NOISE_FACTOR, type DispatchWorker, type SendConnection } from './lane.js';
 
 export { PendingConnection } from './connection.js';
 export { STALL_MS, WINDOW, type DispatchWorker } from './lane.js';
@@ -54,13 +54,18 @@ export interface RoundRobinWorker extends DispatchWorker {
   sendConnection: SendConnection;
 }
 
+/** The running median's starting point, before any hand-off: a typical answer on an idle machine, in ms. */
+const USUAL_START_MS = 0.25;
+
 export interface DispatcherOptions {
   maxPending: number;
   trace: Tracer | null;
-  /** The clock the lanes measure stalls with (tests pass their own). */
+  /** The clock (ms) the lanes measure stalls and lateness with, and hand-off latency is timed by (tests pass their own). */
   now?: () => number;
   /** Counts and times for status and /metrics (operations/metrics/dispatch-stats.ts). */
   observer?: DispatchObserver;
+  /** How late the master's own event loop runs, in ms (scheduling-noise.ts; none if not given): late is never less than NOISE_FACTOR times this. */
+  noiseMs?: () => number;
 }
 
 export class Dispatcher implements DispatchHandle {
@@ -88,6 +93,8 @@ export class Dispatcher implements DispatchHandle {
   /** Clients that reset while their connection waited in the master: closed by their client, not cut. */
   #goneWhileQueued = 0;
   #whenEmpty: Array<() => void> = [];
+  /** A running median of the same, in ms: each hand-off moves it 2% towards itself. */
+  #usualMs = USUAL_START_MS;
 
   // RoundRobinHandle(key, address, ...): the socket is already bound and listening (Listener.bind).
   constructor(key: string, socket: AcceptingSocket, scheduler: Scheduler, options: DispatcherOptions) {
@@ -95,7 +102,7 @@ export class Dispatcher implements DispatchHandle {
     this.#socket = socket;
     this.#scheduler = scheduler;
     this.#options = options;
-    this.#now = options.now ?? Date.now;
+    this.#now = options.now ?? (() => performance.now());
     socket.onconnection = (handle) => this.accept(handle);
   }
 
@@ -115,6 +122,11 @@ export class Dispatcher implements DispatchHandle {
     return this.#goneWhileQueued;
   }
 
+  /** How long a worker may hold hand-offs unanswered before it is `late` (lane.ts), in ms. */
+  get lateAfterMs(): number {
+    return Math.max(LATE_MIN_MS, LATE_FACTOR * this.#usualMs, NOISE_FACTOR * (this.#options.noiseMs?.() ?? 0));
+  }
+
   /** Connections the worker accepted, and those in flight to it (0 if it has no lane). */
   handedTo(worker: DispatchWorker): number {
     return this.#lanes.get(worker.id)?.handed ?? 0;
@@ -127,6 +139,7 @@ export class Dispatcher implements DispatchHandle {
   // RoundRobinHandle.prototype.distribute: queue the connection, then hand out what can be.
   accept(handle: TcpHandle): void {
     const connection = new PendingConnection(++this.#seq, handle);
+    connection.acceptedAt = this.#now();
     this.#options.trace?.conn(connection.seq, `accepted by the master on fd ${handle.fd}, from ${connection.remoteAddress || 'a client already gone'}`);
     this.#held++;
     this.#options.observer?.accepted();
@@ -144,7 +157,7 @@ export class Dispatcher implements DispatchHandle {
   // RoundRobinHandle.prototype.add: a worker is listening; it may get connections from now on.
   add(worker: RoundRobinWorker): void {
     let lane = this.#lanes.get(worker.id);
-    if (lane === undefined) this.#lanes.set(worker.id, (lane = new Lane(worker, (connection) => worker.sendConnection(connection), this.#now)));
+    if (lane === undefined) this.#lanes.set(worker.id, (lane = new Lane(worker, (connection) => worker.sendConnection(connection), this.#now, () => this.lateAfterMs)));
     if (this.#byView.has(lane.view)) return;
     const index = this.#ready.findIndex((other) => other.worker.slot > worker.slot);
     const at = index === -1 ? this.#ready.length : index;
@@ -197,14 +210,16 @@ export class Dispatcher implements DispatchHandle {
     lane.answered(accepted.length, refused.length, () => this.#handoff());
     const { trace, observer } = this.#options;
     // One clock reading for the batch: it answers every connection the worker took in one turn.
-    const now = observer !== undefined && accepted.length > 0 ? performance.now() : 0;
+    const now = accepted.length > 0 ? this.#now() : 0;
     for (const seq of accepted) {
       const connection = lane.take(seq);
       if (connection === undefined) continue;
+      const tookMs = now - connection.acceptedAt;
+      this.#usualMs *= tookMs > this.#usualMs ? 1.02 : 0.98;
       connection.handle.close(); // the worker has its own descriptor now
       this.#held--;
       lane.handed++;
-      observer?.handed(worker.slot, now - connection.acceptedAt);
+      observer?.handed(worker.slot, tookMs);
       trace?.conn(seq, `w${worker.id} accepted it: the master closes its copy`);
     }
     this.#released();

@@ -59,6 +59,9 @@ export class Usage {
   requestsPerSecond = 0;
   /** CPU use over the last second, in percent of one core. */
   cpuPercent = 0;
+  /** Its event loop over the last heartbeat interval: busy share 0..1, and p99 delay in ms; null before the first heartbeat. */
+  elu: number | null = null;
+  loopDelayP99: number | null = null;
   #lastSample: (ProcessSample & { requests: number }) | undefined;
 
   /** CPU time used so far (user + system, ms) at the last full sample; undefined before one. */
@@ -67,9 +70,11 @@ export class Usage {
   }
 
   /** What the worker said in its heartbeat; /proc, when there is one, is read by sample() instead. */
-  reported(requests: number, rss: number): void {
+  reported(requests: number, rss: number, elu: number, loopDelayP99: number): void {
     this.requests = requests;
     this.rss ||= rss;
+    this.elu = elu;
+    this.loopDelayP99 = loopDelayP99;
   }
 
   /** RSS now; CPU% and req/s over the last second (only on full samples, so the figures are not noise). */

@@ -101,7 +101,7 @@ export function createMessageHandlers(context: MessageContext): (worker: Worker,
     },
     heartbeat(worker, message) {
       worker.lastHeartbeat = Date.now();
-      worker.usage.reported(message.requests, message.rss);
+      worker.usage.reported(message.requests, message.rss, message.elu, message.loopDelayP99);
       handle.roomAgain(worker, false);
     },
     unshared(worker) {

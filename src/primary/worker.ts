@@ -73,9 +73,13 @@ export class Worker extends EventEmitter<WorkerEvents> implements HandleWorker {
   active = 0;
   /** Memory, CPU and requests: measured and reported, written only by the Usage itself. */
   readonly usage = new Usage();
-  /** Its event loop over the last heartbeat interval: busy share 0..1, and p99 delay in ms; null before the first heartbeat. */
-  elu: number | null = null;
-  loopDelayP99: number | null = null;
+  /** Its event loop, as last reported (DispatchWorker: schedulers see them on their view). */
+  get elu(): number | null {
+    return this.usage.elu;
+  }
+  get loopDelayP99(): number | null {
+    return this.usage.loopDelayP99;
+  }
   /** Why it was first retired (primary/retire.ts), for the restart counts; undefined if it just exited. */
   retiredFor: RetireReason | undefined;
   listeningAt: number | undefined;

@@ -45,6 +45,9 @@ export const builtInSchedulers: Readonly<Record<string, SchedulerEntry>> = {
   },
 };
 
+/** What --scheduler is when nobody says (the bench reads it too, to know which contender is "the default"). */
+export const defaultScheduler = 'rr';
+
 export function schedulerNames(): string[] {
   return Object.keys(builtInSchedulers);
 }

@@ -27,11 +27,37 @@ export interface WorkerView {
    */
   readonly active: number;
   /**
+   * How long, in ms, the worker has held hand-offs without answering any: 0
+   * when it holds none. A worker answers within one turn of its event loop.
+   */
+  readonly unansweredMs: number;
+  /**
+   * True when unansweredMs is much longer than hand-offs usually take here
+   * (LATE_FACTOR times the dispatcher's running median from accept to
+   * acknowledgement, and at least LATE_MIN_MS): its event loop is busy with
+   * something long, a slow request most likely. rr sends it nothing while
+   * another worker can take the connection.
+   */
+  readonly late: boolean;
+  /**
    * True when the worker should not be sent more right now: it holds a full
    * window of unanswered hand-offs, or has answered none for 250 ms (its
    * event loop is stuck), or has just refused one (it is at maxConnections).
    */
   readonly busy: boolean;
+  /**
+   * Event-loop utilisation over the worker's last heartbeat interval, 0..1
+   * (perf_hooks eventLoopUtilization): the share of the time its loop was
+   * running code rather than waiting for events. null until its first
+   * heartbeat, or with heartbeats off.
+   */
+  readonly elu: number | null;
+  /**
+   * The 99th percentile of the worker's event-loop delay over its last
+   * heartbeat interval, in ms (perf_hooks monitorEventLoopDelay): how late a
+   * timer due now would run. null until its first heartbeat.
+   */
+  readonly loopDelayP99: number | null;
 }
 
 /** The connection being placed. */

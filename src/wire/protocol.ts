@@ -57,8 +57,12 @@ export type WorkerMessage =
   | { cmd: Cmd; type: 'suicide'; error: SerializedError }
   /** Open connections changed (only if the scheduler needs it: WorkerConfig.reportLoad); at most one per event-loop turn. */
   | { cmd: Cmd; type: 'load'; active: number }
-  /** Sent every heartbeat interval; also carries load figures (`requests`: HTTP requests served so far). */
-  | { cmd: Cmd; type: 'heartbeat'; active: number; rss: number; requests: number }
+  /**
+   * Sent every heartbeat interval; also carries load figures (`requests`: HTTP
+   * requests served so far; `elu` 0..1 and `loopDelayP99` in ms: how busy and
+   * how late the event loop was since the last heartbeat, see child/event-loop.ts).
+   */
+  | { cmd: Cmd; type: 'heartbeat'; active: number; rss: number; requests: number; elu: number; loopDelayP99: number }
   /**
    * Written as the process exits (its 'exit' event), however it exits: the
    * HTTP requests it received and never finished answering (`inFlight`) and
@@ -131,6 +135,8 @@ function safeString(value: unknown): string {
 type Shape = Record<string, unknown>;
 const isSeqList = (value: unknown): boolean => Array.isArray(value) && value.every((seq) => Number.isSafeInteger(seq));
 const isCount = (value: unknown): boolean => typeof value === 'number' && Number.isFinite(value) && value >= 0;
+const isShare = (value: unknown): boolean => isCount(value) && (value as number) <= 1;
+const isMs = isCount;
 const isError = (value: unknown): boolean =>
   typeof value === 'object' && value !== null && typeof (value as Shape)['message'] === 'string' && typeof (value as Shape)['stack'] === 'string';
 
@@ -142,7 +148,7 @@ const workerMessageChecks: { readonly [T in WorkerMessageType]: (message: Shape)
   'load-error': (m) => isError(m['error']),
   suicide: (m) => isError(m['error']),
   load: (m) => isCount(m['active']),
-  heartbeat: (m) => isCount(m['active']) && isCount(m['rss']) && isCount(m['requests']),
+  heartbeat: (m) => isCount(m['active']) && isCount(m['rss']) && isCount(m['requests']) && isShare(m['elu']) && isMs(m['loopDelayP99']),
   exiting: (m) => typeof m['code'] === 'number' && isCount(m['inFlight']) && isCount(m['open']),
   draining: (m) => typeof m['reason'] === 'string' && isCount(m['active']),
   broadcast: (m) => typeof m['includeSelf'] === 'boolean' && 'data' in m,

@@ -2,10 +2,11 @@
 // fake workers record the order in which they are handed connections.
 
 import { afterEach, describe, expect, test, vi } from 'vitest';
-import { STALL_MS, WINDOW } from '../../dist/dispatch/round-robin-handle.js';
-import { REFUSAL_PAUSE_MS } from '../../dist/dispatch/lane.js';
+import { Dispatcher, STALL_MS, WINDOW } from '../../dist/dispatch/round-robin-handle.js';
+import { LATE_FACTOR, LATE_MIN_MS, NOISE_FACTOR, REFUSAL_PAUSE_MS } from '../../dist/dispatch/lane.js';
+import type { Scheduler, WorkerView } from '../../dist/scheduler/types.js';
 import { createRoundRobin } from '../../dist/scheduler/round-robin.js';
-import { rig, type FakeWorker } from './fakes.js';
+import { FakeSocket, rig, type FakeWorker } from './fakes.js';
 
 afterEach(() => {
   vi.useRealTimers();
@@ -63,7 +64,10 @@ describe('when a worker may take another (the lane)', () => {
     r.connect(2); // w1#1 w2#2
     r.accept(w2);
     r.now += STALL_MS + 1;
-    r.connect(3);
+    for (let i = 0; i < 3; i++) {
+      r.connect(1); // (rr sends w2 one per answer while w1 is late: see the rr tests)
+      r.accept(w2);
+    }
     expect(r.who()).toBe('w1 w2 w2 w2 w2');
     r.accept(w1);
     r.accept(w2);
@@ -96,6 +100,67 @@ describe('when a worker may take another (the lane)', () => {
     expect(r.dispatcher.queued).toBe(1);
     r.dispatcher.roomAgain(w1, false);
     expect(r.order).toEqual(['w1#1', 'w1#1']);
+  });
+});
+
+describe('how long hand-offs take (the recorder, and what `late` means)', () => {
+  /** A scheduler that always picks the first worker, and keeps the views it was shown. */
+  const spy = (): Scheduler & { views: readonly WorkerView[] } => {
+    const scheduler = {
+      name: 'spy',
+      views: [] as readonly WorkerView[],
+      pick: (_connection: unknown, workers: readonly WorkerView[]) => {
+        scheduler.views = workers;
+        return workers[0];
+      },
+    };
+    return scheduler;
+  };
+
+  test('each accepted hand-off is timed from the accept to the answer, on the dispatcher\'s clock', () => {
+    const r = rig(createRoundRobin());
+    const w1 = r.worker();
+    r.connect(3);
+    r.now += 0.3;
+    r.accept(w1);
+    const status = r.stats.latency.status();
+    expect(status.count).toBe(3);
+    expect(status.p50Us).toBeGreaterThanOrEqual(300);
+    expect(status.p50Us).toBeLessThan(315);
+  });
+
+  test(`a worker is late once it holds an answer ${LATE_MIN_MS} ms or more; unansweredMs says for how long`, () => {
+    const scheduler = spy();
+    const r = rig(scheduler);
+    const w1 = r.worker();
+    r.connect(1);
+    const view = scheduler.views[0] as WorkerView;
+    r.now += LATE_MIN_MS - 0.1;
+    expect(view.unansweredMs).toBeCloseTo(LATE_MIN_MS - 0.1);
+    expect(view.late).toBe(false);
+    r.now += 0.2;
+    expect(view.late).toBe(true);
+    r.accept(w1);
+    expect(view.unansweredMs).toBe(0);
+    expect(view.late).toBe(false);
+  });
+
+  test(`on a machine where the master itself runs late, late means at least ${NOISE_FACTOR} times that`, () => {
+    const socket = new FakeSocket();
+    const dispatcher = new Dispatcher('k', socket, createRoundRobin(), { maxPending: 10, trace: null, now: () => 0, noiseMs: () => 30 });
+    expect(dispatcher.lateAfterMs).toBe(NOISE_FACTOR * 30);
+  });
+
+  test(`on a machine where every answer is slow, late means ${LATE_FACTOR} times the usual`, () => {
+    const r = rig(createRoundRobin());
+    const w1 = r.worker();
+    for (let i = 0; i < 400; i++) {
+      r.connect(1);
+      r.now += 5; // every hand-off takes 5 ms here
+      r.accept(w1);
+    }
+    expect(r.dispatcher.lateAfterMs).toBeGreaterThan(LATE_FACTOR * 4);
+    expect(r.dispatcher.lateAfterMs).toBeLessThan(LATE_FACTOR * 6);
   });
 });
 

@@ -6,6 +6,7 @@ import { Dispatcher } from '../../dist/dispatch/round-robin-handle.js';
 import type { PendingConnection } from '../../dist/dispatch/connection.js';
 import type { Scheduler } from '../../dist/scheduler/types.js';
 import type { TcpHandle } from '../../dist/wire/node-internals.js';
+import { DispatchStats } from '../../dist/operations/metrics/dispatch-stats.js';
 
 export class FakeSocket {
   onconnection: (client: TcpHandle) => void = () => undefined;
@@ -78,6 +79,8 @@ export interface Rig {
   /** Which worker got each connection so far, by id: "w1 w2 w1". */
   who(): string;
   now: number;
+  /** What the dispatcher counted and timed (as status and /metrics read it). */
+  stats: DispatchStats;
 }
 
 export function rig(scheduler: Scheduler, maxPending = 10_000): Rig {
@@ -92,6 +95,7 @@ export function rig(scheduler: Scheduler, maxPending = 10_000): Rig {
     workers,
     now: 1_000_000,
     dispatcher: undefined as unknown as Dispatcher,
+    stats: new DispatchStats(),
     worker(slot = workers.length) {
       const w = new FakeWorker(workers.length + 1, slot, order);
       workers.push(w);
@@ -120,7 +124,7 @@ export function rig(scheduler: Scheduler, maxPending = 10_000): Rig {
       return order.map((entry) => entry.split('#')[0]).join(' ');
     },
   };
-  r.dispatcher = new Dispatcher('127.0.0.1:0:IPv4', socket, scheduler, { maxPending, trace: null, now: () => r.now });
+  r.dispatcher = new Dispatcher('127.0.0.1:0:IPv4', socket, scheduler, { maxPending, trace: null, now: () => r.now, observer: r.stats });
   return r;
 }
 

@@ -75,11 +75,138 @@ describe.each(masterAccepting)('%s', (_name, create) => {
 });
 
 describe('rr', () => {
-  test('strict turn, in slot order', () => {
+  test('in turn, in slot order, while every worker answers', () => {
     const r = rig(createRoundRobin());
     r.addWorkers(3);
     r.connect(6);
     expect(r.who()).toBe('w1 w2 w3 w1 w2 w3');
+  });
+
+  /** How many connections each worker got, in worker order. */
+  const counts = (r: ReturnType<typeof rig>): number[] => r.workers.map((w) => r.order.filter((entry) => entry.startsWith(`w${w.id}#`)).length);
+
+  test('a worker that has not answered gets nothing while another is idle', () => {
+    const r = rig(createRoundRobin());
+    const w1 = r.worker();
+    const w2 = r.worker();
+    r.connect(2); // one each; w2 answers, w1 is in a long request and does not
+    r.accept(w2);
+    r.now += 50;
+    for (let i = 0; i < 5; i++) {
+      r.connect(1);
+      r.accept(w2);
+      r.now += 1;
+    }
+    expect(r.who()).toBe('w1 w2 w2 w2 w2 w2 w2');
+    expect(w1.unanswered).toEqual([1]);
+  });
+
+  test('while one is late, the others get cluster\'s rule: one connection per answer', () => {
+    const r = rig(createRoundRobin());
+    r.worker();
+    const w2 = r.worker();
+    r.connect(2);
+    r.now += 50; // w1 has not answered #1 for 50 ms
+    r.accept(w2);
+    r.connect(4); // w2 is free: it takes #3; the rest wait for its answer, not for w1
+    expect(r.who()).toBe('w1 w2 w2');
+    expect(r.dispatcher.queued).toBe(3);
+    r.now += 0.2;
+    r.accept(w2);
+    r.accept(w2);
+    expect(r.who()).toBe('w1 w2 w2 w2 w2');
+    expect(r.dispatcher.queued).toBe(1);
+  });
+
+  test('a free worker before one holding hand-offs, whoever\'s turn it is; then turns, with what is owed', () => {
+    const r = rig(createRoundRobin());
+    r.worker();
+    const w2 = r.worker();
+    r.connect(2); // w1#1 w2#2
+    r.accept(w2);
+    r.connect(1); // w1's turn, but w1 holds #1 and w2 is free: w2
+    r.connect(1); // both hold one: w1, which was passed over
+    expect(r.who()).toBe('w1 w2 w2 w1');
+  });
+
+  test('when every worker is late, the connection waits, and goes to the first that answers', () => {
+    const r = rig(createRoundRobin());
+    const w1 = r.worker();
+    const w2 = r.worker();
+    r.connect(2);
+    r.now += 50; // both in long requests
+    r.connect(2);
+    expect(r.dispatcher.queued).toBe(2);
+    r.accept(w2);
+    expect(r.who()).toBe('w1 w2 w2');
+    r.accept(w1);
+    expect(r.who()).toBe('w1 w2 w2 w1');
+  });
+
+  test('a burst of slow requests is split by how fast each worker gets through it, not all to the first to answer', () => {
+    const r = rig(createRoundRobin());
+    const w1 = r.worker();
+    const w2 = r.worker();
+    r.connect(10); // 5 each; then both are busy with them
+    r.now += 50;
+    r.connect(20); // all late: these wait
+    for (let i = 0; i < 10; i++) {
+      r.accept(w1); // each answers, then works through what it took, and answers again
+      r.now += 10;
+      r.accept(w2);
+      r.now += 10;
+    }
+    expect(r.dispatcher.queued).toBe(0);
+    const [a, b] = counts(r);
+    expect(Math.abs(a! - b!)).toBeLessThanOrEqual(1);
+  });
+
+  test('uniform load stays even: workers answering in any order, within a turn', () => {
+    const r = rig(createRoundRobin());
+    const workers = [r.worker(), r.worker(), r.worker()];
+    for (let i = 0; i < 3000; i++) {
+      r.connect(1 + (i % 3));
+      r.now += 0.05;
+      r.accept(workers[(i * 7) % 3]!); // one answers now, in an order that wanders
+      if (i % 5 === 0) for (const w of workers) r.accept(w);
+    }
+    const [a, b, c] = counts(r);
+    expect(Math.max(a!, b!, c!) - Math.min(a!, b!, c!)).toBeLessThanOrEqual(1);
+  });
+
+  test('a burst stays even, also when one worker answers in the middle of it', () => {
+    const r = rig(createRoundRobin());
+    const w1 = r.worker();
+    r.worker();
+    r.connect(40);
+    r.accept(w1); // w1 answers first and is free: it takes the next one, then turns resume
+    r.now += 0.5;
+    r.connect(60);
+    expect(counts(r)).toEqual([50, 50]);
+  });
+
+  test('a worker that answers again is used again, and is not handed a backlog of turns', () => {
+    const r = rig(createRoundRobin());
+    const w1 = r.worker();
+    const w2 = r.worker();
+    r.connect(2);
+    r.accept(w2);
+    r.now += 50; // w1 stuck
+    for (let i = 0; i < 4; i++) {
+      r.connect(1);
+      r.accept(w2);
+    }
+    expect(r.who()).toBe('w1 w2 w2 w2 w2 w2');
+    r.accept(w1); // back
+    for (let i = 0; i < 6; i++) {
+      r.connect(1);
+      r.now += 0.1;
+      r.accept(w1);
+      r.accept(w2);
+    }
+    // Both free each time: w1 is owed turns and takes the ties until level, then turns alternate.
+    expect(r.who().split(' ').slice(6)).toContain('w1');
+    expect(w1.unanswered).toEqual([]);
   });
 });
 

@@ -2,6 +2,7 @@
 // every worker process, safe to send as JSON.
 
 import type { DispatchHandle } from '../dispatch/handles.js';
+import type { SlotSocketStatus } from '../dispatch/reuseport-handle.js';
 import { VERSION } from '../version.js';
 import type { BoundAddress } from '../dispatch/listener.js';
 import type { Pool } from '../primary/pool.js';
@@ -34,6 +35,8 @@ export interface MasterStatus {
   version: string;
   node: string;
   address: BoundAddress;
+  /** reuseport: the listening socket of each slot, and who accepts on it; absent with one socket. */
+  listeners?: SlotSocketStatus[];
   scheduler: string;
   transport: string;
   uptimeMs: number;
@@ -93,6 +96,7 @@ export function masterStatus(source: StatusSource): MasterStatus {
     version: VERSION,
     node: process.version,
     address: source.address,
+    ...(source.handle.status ? { listeners: source.handle.status() } : {}),
     scheduler: source.scheduler,
     transport: source.transport,
     uptimeMs: Date.now() - source.startedAt,

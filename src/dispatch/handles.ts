@@ -1,13 +1,15 @@
 // A dispatch handle per listening address, as Node's primary.js keeps
 // `handles`, keyed by address; and the one line that chooses which kind of
 // handle serves an address (primary.js queryServer: RoundRobinHandle, or
-// SharedHandle under SCHED_NONE). Nothing checks the mode after that.
+// SharedHandle under SCHED_NONE; handoff adds a third kind, a socket per
+// slot: reuseport-handle.ts). Nothing checks the mode after that.
 
 import type { Tracer } from '../trace.js';
 import type { Scheduler } from '../scheduler/types.js';
 import type { TcpHandle } from '../wire/node-internals.js';
 import type { BoundAddress, Listener } from './listener.js';
 import { Dispatcher, type RoundRobinWorker } from './round-robin-handle.js';
+import { ReusePortHandle, type SlotSocketStatus } from './reuseport-handle.js';
 import { SharedHandle } from './shared-handle.js';
 
 /** A worker as a dispatch handle sees it: it can take connections, or the listening socket itself. */
@@ -37,6 +39,14 @@ export interface DispatchHandle {
   inFlightTo(worker: HandleWorker): number;
   whenEmpty(): Promise<void>;
   closeQueued(): number;
+  /** For a handle that added the worker when it ran (addOn 'online'): now it listens. */
+  listening?(worker: HandleWorker): void;
+  /** Every listening socket of this address, when there are more than the master's listener (reuseport: one per slot). */
+  listeners?(): Listener[];
+  /** Closes the master's descriptors of those sockets (shutdown). */
+  close?(): void;
+  /** Who accepts on each of those sockets, for `handoff ctl status`. */
+  status?(): SlotSocketStatus[];
 }
 
 /** Node's key is address:port:addressType:fd; handoff binds by address and port. */
@@ -44,17 +54,24 @@ export function handleKey(address: BoundAddress): string {
   return `${address.address}:${address.port}:${address.family}`;
 }
 
+/** Which kind of handle serves an address: the master accepts; the workers accept on one socket; or on one socket per slot. */
+export type HandleKind = 'round-robin' | 'shared' | 'reuseport';
+
 export interface HandleChoice {
+  kind: HandleKind;
+  /** The master's listener; for reuseport, bound with `reuseFlag`, and slot 0's socket. */
   listener: Listener;
   scheduler: Scheduler;
-  /** The scheduler lets the workers accept (shared): the kernel distributes. */
-  workersAccept: boolean;
   maxPending: number;
   trace: Tracer | null;
+  /** reuseport: the slots to bind a socket for before anything is forked, and reusePortFlag(). */
+  slots: number;
+  reuseFlag: number;
 }
 
 export function createHandle(choice: HandleChoice): DispatchHandle {
-  const { listener, scheduler, maxPending, trace } = choice;
+  const { kind, listener, scheduler, maxPending, trace, slots, reuseFlag } = choice;
   const key = handleKey(listener.address);
-  return choice.workersAccept ? new SharedHandle(key, listener) : new Dispatcher(key, listener, scheduler, { maxPending, trace });
+  // The one line: queryServer's `new RoundRobinHandle` or `new SharedHandle`, and handoff's third kind.
+  return kind === 'reuseport' ? new ReusePortHandle(key, listener, { slots, reuseFlag, scheduler, maxPending, trace }) : kind === 'shared' ? new SharedHandle(key, listener) : new Dispatcher(key, listener, scheduler, { maxPending, trace });
 }

@@ -32,6 +32,7 @@ export async function shutDown(parts: ShutdownParts, initialCode: number): Promi
   pool.stop();
   parts.stopTimers();
   listener.close();
+  handle.close?.(); // reuseport: every slot's socket (workers keep theirs until they drain)
 
   if (pool.workers().some((worker) => worker.state === 'listening')) {
     let timer: NodeJS.Timeout | undefined;

@@ -62,6 +62,7 @@ export function createMessageHandlers(context: MessageContext): (worker: Worker,
       if (!worker.moveTo('listening')) return;
       trace?.worker(worker.id, worker.pid, `ready: server attached (${message.form})`);
       if (handle.addOn === 'listening') handle.add(worker);
+      else handle.listening?.(worker);
       context.ready(worker);
     },
     'load-error'(worker, message) {

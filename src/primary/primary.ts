@@ -15,7 +15,7 @@ import { EventEmitter } from 'node:events';
 import path from 'node:path';
 import { resolveControlPath } from '../control/paths.js';
 import { ControlServer } from '../control/server.js';
-import { resolveScheduler, type SchedulerEntry } from '../scheduler/index.js';
+import { handleKind, resolveScheduler, reuseFlagFor, type SchedulerEntry } from '../scheduler/index.js';
 import { createHandle, type DispatchHandle } from '../dispatch/handles.js';
 import { createTracer, parseTraceOrigin, TRACE_ORIGIN_ENV, type Tracer } from '../trace.js';
 import { HealthMonitor } from '../operations/health-monitor.js';
@@ -101,27 +101,36 @@ export class Master extends EventEmitter<MasterEvents> {
     this.#trace = createTracer(options.trace, 'master', traceOrigin, (line) => this.#log.trace(line));
 
     // Bind before forking anything: a busy port fails here, with nothing to clean up.
-    this.#listener = Listener.bind(options.host, options.port);
+    // reuseport binds every slot's socket here too (reuseport-handle.ts).
+    const reuseFlag = reuseFlagFor(this.scheduler);
+    this.#listener = Listener.bind(options.host, options.port, reuseFlag);
     this.address = this.#listener.address;
+    const scheduler = this.scheduler.create((message) => this.#log.log('error', message));
+    try {
+      this.#handle = createHandle({
+        kind: handleKind(this.scheduler),
+        listener: this.#listener,
+        scheduler,
+        maxPending: options.maxPending,
+        trace: this.#trace,
+        slots: options.workers,
+        reuseFlag,
+      });
+    } catch (error) {
+      this.#listener.close();
+      throw error;
+    }
     if (options.pidFile !== undefined) {
       try {
         options.pidFile = writePidFile(options.pidFile);
       } catch (error) {
+        this.#handle.close?.();
         this.#listener.close();
         throw error;
       }
     }
     const control = resolveControlPath(options.control);
     this.#control = control && new ControlServer({ ...control, target: this, logger: this.#log });
-
-    const scheduler = this.scheduler.create((message) => this.#log.log('error', message));
-    this.#handle = createHandle({
-      listener: this.#listener,
-      scheduler,
-      workersAccept: this.scheduler.workersAccept,
-      maxPending: options.maxPending,
-      trace: this.#trace,
-    });
 
     this.#pool = new Pool(
       poolOptions(options, {

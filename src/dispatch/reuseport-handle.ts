@@ -1,0 +1,235 @@
+// reuseport: one listening socket per worker slot, all bound to the same port
+// with SO_REUSEPORT; the kernel spreads new connections among them by a hash
+// of the addresses, and each worker accepts on its own slot's socket. What
+// Bun (reusePort), Deno (serve --parallel) and gunicorn (reuse_port) do --
+// except that here the socket belongs to the slot, not to the process:
+//
+//  - the master binds every slot's socket before forking and keeps a
+//    descriptor of each, so a replacement (crash, reload, rotation) gets the
+//    same socket and its queue, and nothing queued meanwhile is reset;
+//  - while a slot has no worker accepting on its socket (a crash, until the
+//    replacement is ready; a new slot, until its first worker is; a slot
+//    removed by scaling down, for good) the master accepts on it and hands
+//    what it takes to the other workers through the round-robin path
+//    (round-robin-handle.ts): nothing waits for a fork;
+//  - scaling down "parks" the slot's socket instead of closing it: closing a
+//    socket of a reuseport group resets its queue (unless
+//    net.ipv4.tcp_migrate_req=1), and accepting until EAGAIN before the close
+//    still lost connections under load (scripts/reuseport-prototype.mjs).
+//    Scaling up again gives the parked socket to the new slot's worker.
+//
+// Node has no such handle: cluster's SharedHandle shares one socket, and
+// node:net's reusePort (22.12+) binds one per server, closed with it.
+
+import type { Tracer } from '../trace.js';
+import type { Scheduler } from '../scheduler/types.js';
+import type { DispatchHandle, HandleWorker } from './handles.js';
+import { Listener } from './listener.js';
+import { Dispatcher, type AcceptingSocket } from './round-robin-handle.js';
+
+/** One slot's socket, and who accepts on it. */
+interface SlotSocket {
+  readonly slot: number;
+  readonly listener: Listener;
+  /** Ids of this slot's workers that accept on it now (during a reload, the old one and its replacement). */
+  readonly workers: Set<number>;
+  /** Connections the master accepted on it while no worker did. */
+  takenByMaster: number;
+}
+
+/** One slot socket, as `handoff ctl status` shows it. */
+export interface SlotSocketStatus {
+  slot: number;
+  /** Who accepts on it now: its slot's worker(s), or the master (no worker: a gap, a new slot, or parked after scale-down). */
+  acceptedBy: 'worker' | 'master';
+  workers: number[];
+  takenByMaster: number;
+}
+
+export interface ReusePortOptions {
+  /** Slots to bind a socket for before anything is forked. */
+  slots: number;
+  /** reusePortFlag(): the libuv bind flag that sets SO_REUSEPORT. */
+  reuseFlag: number;
+  scheduler: Scheduler;
+  maxPending: number;
+  trace: Tracer | null;
+}
+
+export class ReusePortHandle implements DispatchHandle {
+  readonly key: string;
+  /** Each worker needs its slot's socket before its server can listen. */
+  readonly addOn = 'online';
+  readonly #sockets = new Map<number, SlotSocket>();
+  readonly #workers = new Map<number, HandleWorker>();
+  readonly #reuseFlag: number;
+  readonly #host: string;
+  readonly #port: number;
+  readonly #trace: Tracer | null;
+  /** What the round-robin path sees as "the socket": every slot socket the master accepts on. */
+  readonly #uncovered: AcceptingSocket = {
+    onconnection: () => undefined, // set by the Dispatcher
+    pause: () => {
+      this.#full = true;
+      for (const socket of this.#coveredSockets()) socket.listener.pause();
+    },
+    resume: () => {
+      this.#full = false;
+      for (const socket of this.#coveredSockets()) socket.listener.resume();
+    },
+  };
+  /** The master's own hand-off, for what it accepts on slot sockets no worker accepts on. */
+  readonly #rr: Dispatcher;
+  /** The master holds --max-pending connections: it accepts on no slot socket until it holds half. */
+  #full = false;
+  #closed = false;
+
+  /** `first` is the master's listener, bound with `reuseFlag`: it becomes slot 0's socket. */
+  constructor(key: string, first: Listener, options: ReusePortOptions) {
+    this.key = key;
+    this.#reuseFlag = options.reuseFlag;
+    this.#host = first.address.address;
+    this.#port = first.address.port;
+    this.#trace = options.trace;
+    this.#rr = new Dispatcher(key, this.#uncovered, options.scheduler, { maxPending: options.maxPending, trace: options.trace });
+    this.#adopt(0, first);
+    try {
+      for (let slot = 1; slot < options.slots; slot++) this.#socketOf(slot);
+    } catch (error) {
+      for (const socket of this.#sockets.values()) if (socket.slot !== 0) socket.listener.close();
+      throw error;
+    }
+  }
+
+  get queued(): number {
+    return this.#rr.queued;
+  }
+
+  get held(): number {
+    return this.#rr.held;
+  }
+
+  get accepting(): boolean {
+    return !this.#full;
+  }
+
+  /** Every slot's listening socket, parked ones included: the shutdown accepts their backlog and closes them. */
+  listeners(): Listener[] {
+    return [...this.#sockets.values()].map((socket) => socket.listener);
+  }
+
+  status(): SlotSocketStatus[] {
+    return [...this.#sockets.values()]
+      .sort((a, b) => a.slot - b.slot)
+      .map((socket) => ({
+        slot: socket.slot,
+        acceptedBy: socket.workers.size > 0 ? 'worker' : 'master',
+        workers: [...socket.workers],
+        takenByMaster: socket.takenByMaster,
+      }));
+  }
+
+  // SharedHandle.prototype.add, per slot: send the worker its slot's socket (bound now if the slot is new).
+  add(worker: HandleWorker): void {
+    this.#workers.set(worker.id, worker);
+    const socket = this.#socketOf(worker.slot);
+    void socket.listener.sharedHandle().then(
+      (handle) => this.#workers.has(worker.id) && worker.sendListenHandle(handle),
+      () => undefined, // closed at shutdown before it was sent
+    );
+  }
+
+  /** The worker accepts on its slot's socket now: the master stops accepting there, and may hand it connections from the others. */
+  listening(worker: HandleWorker): void {
+    const socket = this.#sockets.get(worker.slot);
+    if (socket === undefined || !this.#workers.has(worker.id)) return;
+    if (socket.workers.size === 0) {
+      this.#trace?.worker(worker.id, worker.pid, `accepts on slot ${socket.slot}'s socket: the master stops accepting there`);
+      socket.listener.pause();
+    }
+    socket.workers.add(worker.id);
+    this.#rr.add(worker);
+  }
+
+  remove(worker: HandleWorker): boolean {
+    const known = this.#workers.delete(worker.id);
+    this.#rr.remove(worker);
+    this.#leave(worker);
+    return known;
+  }
+
+  reclaim(worker: HandleWorker): void {
+    this.#rr.reclaim(worker);
+    this.#leave(worker);
+  }
+
+  forget(worker: HandleWorker): void {
+    this.#workers.delete(worker.id);
+    this.#rr.forget(worker);
+    this.#leave(worker);
+  }
+
+  acknowledge(worker: HandleWorker, accepted: readonly number[], refused: readonly number[]): void {
+    this.#rr.acknowledge(worker, accepted, refused);
+  }
+
+  roomAgain(worker: HandleWorker, retry: boolean): void {
+    this.#rr.roomAgain(worker, retry);
+  }
+
+  writeFailed(worker: HandleWorker, seq: number): void {
+    this.#rr.writeFailed(worker, seq);
+  }
+
+  handedTo(worker: HandleWorker): number {
+    return this.#rr.handedTo(worker);
+  }
+
+  inFlightTo(worker: HandleWorker): number {
+    return this.#rr.inFlightTo(worker);
+  }
+
+  whenEmpty(): Promise<void> {
+    return this.#rr.whenEmpty();
+  }
+
+  closeQueued(): number {
+    return this.#rr.closeQueued();
+  }
+
+  /** Closes the master's descriptors of every slot socket (workers still accepting keep theirs until they drain). */
+  close(): void {
+    this.#closed = true;
+    for (const socket of this.#sockets.values()) socket.listener.close();
+  }
+
+  /** The worker no longer accepts on its slot's socket: if nobody else of that slot does, the master does. */
+  #leave(worker: HandleWorker): void {
+    const socket = this.#sockets.get(worker.slot);
+    if (socket === undefined || !socket.workers.delete(worker.id) || socket.workers.size > 0) return;
+    this.#trace?.worker(worker.id, worker.pid, `left slot ${socket.slot}'s socket: the master accepts on it and hands connections to the other workers`);
+    if (!this.#full && !this.#closed) socket.listener.resume();
+  }
+
+  #coveredSockets(): SlotSocket[] {
+    return [...this.#sockets.values()].filter((socket) => socket.workers.size === 0);
+  }
+
+  /** The slot's socket, bound (and accepted on by the master until a worker does) if the slot has none yet. */
+  #socketOf(slot: number): SlotSocket {
+    const existing = this.#sockets.get(slot);
+    if (existing !== undefined) return existing;
+    return this.#adopt(slot, Listener.bind(this.#host, this.#port, this.#reuseFlag));
+  }
+
+  #adopt(slot: number, listener: Listener): SlotSocket {
+    const socket: SlotSocket = { slot, listener, workers: new Set(), takenByMaster: 0 };
+    listener.onconnection = (client) => {
+      socket.takenByMaster++;
+      this.#uncovered.onconnection(client);
+    };
+    if (this.#full || this.#closed) listener.pause();
+    this.#sockets.set(slot, socket);
+    return socket;
+  }
+}

@@ -40,7 +40,8 @@ const HELP = `Usage: node bench/run.mjs [options]      (npm run bench builds dis
   -h, --help
 
 Contenders: single, cluster-rr, cluster-none, and handoff-<scheduler> for every
-scheduler in dist/scheduler/index.js (builtInSchedulers).`;
+scheduler in dist/scheduler/index.js (builtInSchedulers) that this Node
+supports: handoff-reuseport needs Node 22.12+ (run the bench on Node 24).`;
 
 // ---- command line -------------------------------------------------------------
 
@@ -88,14 +89,17 @@ const config = {
 
 // The schedulers of the build under test, read at run time: new built-ins join by themselves.
 let builtInSchedulers;
+let reusePort = false;
 try {
   ({ builtInSchedulers } = await import('../dist/scheduler/index.js'));
+  reusePort = (await import('../dist/wire/node-internals.js')).reusePortFlag() !== undefined;
 } catch (error) {
   process.stderr.write(`bench: cannot load dist/scheduler/index.js (run \`npm run build\` first): ${error.message}\n`);
   process.exit(1);
 }
 
-const allContenders = listContenders(builtInSchedulers);
+// handoff-reuseport only where this Node has SO_REUSEPORT (22.12+): run the bench on Node 24 to include it.
+const allContenders = listContenders(builtInSchedulers, { reusePort });
 const contenders = pick('contenders', allContenders, (c) => c.name);
 const scenarioNames = pick('scenarios', Object.keys(scenarios), (name) => name);
 

@@ -67,7 +67,7 @@ export function createDrain(deps: DrainDependencies): Drain {
       if (draining) return;
       draining = true;
       exitCode = reason === 'suicide' ? 1 : 0;
-      askedToStop = reason !== 'suicide';
+      askedToStop = reason !== 'suicide' && reason !== 'disconnect'; // the app's own choices: no kill signal
       const server = deps.attacher.server;
       deps.announce(reason, deps.attacher.active);
       const force = setTimeout(() => {

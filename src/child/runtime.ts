@@ -13,6 +13,7 @@
 //   runScript()             take over listen(), say online, load the script
 
 import type net from 'node:net';
+import tls from 'node:tls';
 import { createLineWriter, installFastReceiver } from '../wire/fast-handoff.js';
 import { isTcpHandle, type TcpHandle } from '../wire/node-internals.js';
 import { CMD, isHandoffMessage, serializeError, WORKER_CONFIG_ENV, type DrainReason, type MasterMessage, type MasterMessageType, type ScriptForm, type WorkerConfig, type WorkerMessage } from '../wire/protocol.js';
@@ -25,6 +26,7 @@ import { interceptListen } from './listen-intercept.js';
 import { loadScript } from './load-script.js';
 import { LoadReport } from './connection-count.js';
 import { installChannel, WorkerChannel } from './channel.js';
+import { becomeClusterWorker } from './cluster-worker.js';
 
 function readConfig(): WorkerConfig {
   const text = process.env[WORKER_CONFIG_ENV];
@@ -122,7 +124,7 @@ class WorkerRuntime {
     if (this.#reportedReady || this.#attachedAs === undefined || !this.#haveState || !this.#appReady) return;
     if (this.config.accepts === 'self' && !this.attacher.acceptOnSharedSocket()) return; // the socket is on its way
     this.#reportedReady = true;
-    this.send({ cmd: CMD, type: 'listening', form: this.#attachedAs });
+    this.send({ cmd: CMD, type: 'listening', form: this.#attachedAs, tls: this.attacher.server instanceof tls.Server });
   }
 
   /** PM2's convention: the app says it is ready with process.send('ready'), which still reaches the master. */
@@ -250,6 +252,7 @@ class WorkerRuntime {
   /** Takes over the first listen(), says online, and loads the user's script. */
   async runScript(): Promise<void> {
     interceptListen((server, backlog) => this.attacher.attach(server, 'listen', backlog));
+    becomeClusterWorker({ id: this.config.id, disconnect: () => this.drain('disconnect', this.config.killTimeout) });
     process.channel?.ref(); // internal messages alone do not keep a child alive
     this.send({ cmd: CMD, type: 'online' });
     process.argv[1] = this.config.script; // the script sees the argv it would have had, run directly

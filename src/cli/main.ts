@@ -74,8 +74,9 @@ function run(master: Master): Promise<number> {
     const { address, port } = master.address;
     const host = address === '::' || address === '0.0.0.0' ? '127.0.0.1' : address.includes(':') ? `[${address}]` : address;
     const count = master.listeningWorkers.length;
+    const scheme = master.listeningWorkers.some((worker) => worker.tls) ? 'https' : 'http';
     process.stdout.write(
-      `handoff: listening on http://${host}:${port} (scheduler ${master.scheduler.name}, ${count} worker${count === 1 ? '' : 's'}, master pid ${process.pid})\n`,
+      `handoff: listening on ${scheme}://${host}:${port} (scheduler ${master.scheduler.name}, ${count} worker${count === 1 ? '' : 's'}, master pid ${process.pid})\n`,
     );
   });
 

@@ -60,6 +60,7 @@ export function createMessageHandlers(context: MessageContext): (worker: Worker,
     },
     listening(worker, message) {
       if (!worker.moveTo('listening')) return;
+      worker.tls = message.tls === true;
       trace?.worker(worker.id, worker.pid, `ready: server attached (${message.form})`);
       if (handle.addOn === 'listening') handle.add(worker);
       else handle.listening?.(worker);
@@ -95,6 +96,12 @@ export function createMessageHandlers(context: MessageContext): (worker: Worker,
     },
     draining(worker, message) {
       trace?.worker(worker.id, worker.pid, `draining (${message.reason}): ${message.active} connection${message.active === 1 ? '' : 's'} open`);
+      // The app called cluster.worker.disconnect(): out of the rotation now, and its slot refilled, as under PM2.
+      if (message.reason === 'disconnect' && worker.state !== 'closing' && worker.state !== 'dead') {
+        const replacement = replacementSaid[pool.retire(worker, 'disconnect')];
+        worker.exitedAfterDisconnect = true; // as cluster says of a worker that disconnected itself
+        log.log('info', `worker ${worker.id} (pid ${worker.pid}) called cluster.worker.disconnect(); ${replacement}draining it`);
+      }
     },
     broadcast(worker, message) {
       if (tooBig(worker, 'broadcast', message.data)) return;

@@ -133,8 +133,9 @@ export class Pool extends EventEmitter<PoolEvents> {
 
   #notReadyInTime(worker: Worker): void {
     if (worker.state === 'listening' || worker.state === 'dead' || worker.state === 'closing') return;
-    worker.lastError ??= notReadyError(this.#options.listenTimeout);
-    this.#options.logger.log('warn', `worker ${worker.id} (pid ${worker.pid}) did not become ready within ${formatDuration(this.#options.listenTimeout)}; killing it`);
+    const error = notReadyError(this.#options.listenTimeout);
+    worker.lastError ??= error;
+    this.#options.logger.log('warn', `worker ${worker.id} (pid ${worker.pid}) was ${error.message}; killing it`);
     worker.kill('SIGKILL');
   }
 
@@ -308,7 +309,9 @@ function isDead(worker: Worker): boolean {
 }
 
 function notReadyError(timeoutMs: number): SerializedError {
-  const message = `not ready within ${formatDuration(timeoutMs)}: the script must call listen(), or export a server or a request handler`;
+  const message =
+    `not ready within --listen-timeout ${formatDuration(timeoutMs)}: the script must call listen(), or export a server or a request handler ` +
+    `(with --wait-ready: call process.send('ready')); an app that takes longer to start needs a longer one, e.g. --listen-timeout 30s`;
   return { message, stack: message };
 }
 

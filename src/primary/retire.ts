@@ -36,4 +36,7 @@ export const retirements: Readonly<Record<RetireReason, Retirement>> = {
   'max-lifetime': askedToClose,
   suicide: { asked: false, replace: true, drain: false, kill: 'after-timeout', forced: 'after its suicide signal' },
   silent: { asked: false, replace: true, drain: false, kill: 'now', forced: '' },
+  // The app called cluster.worker.disconnect(): it drains by itself; its slot is refilled, as under PM2.
+  // Not `asked` (that would make its exit expected before replace() runs); messages.ts marks it after.
+  disconnect: { asked: false, replace: true, drain: false, kill: 'after-timeout', forced: 'after its disconnect()' },
 };

@@ -71,6 +71,8 @@ export class Worker extends EventEmitter<WorkerEvents> implements HandleWorker {
   /** Memory, CPU and requests: measured and reported, written only by the Usage itself. */
   readonly usage = new Usage();
   listeningAt: number | undefined;
+  /** Its server speaks TLS (so the master's address is https://), as the worker said when it attached. */
+  tls = false;
   lastHeartbeat = Date.now();
   drainReason: DrainReason | undefined;
   lastError: SerializedError | undefined;
@@ -91,6 +93,7 @@ export class Worker extends EventEmitter<WorkerEvents> implements HandleWorker {
         [WORKER_CONFIG_ENV]: JSON.stringify(config),
         HANDOFF_WORKER_ID: String(init.id),
         HANDOFF_WORKER_SLOT: String(init.slot),
+        NODE_APP_INSTANCE: String(init.slot), // PM2's name for the slot: "instance 0 runs the cron job"
       },
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       serialization: 'json',

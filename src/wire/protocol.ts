@@ -14,8 +14,8 @@ export type Cmd = typeof CMD;
 /** How a worker's server came to be attached to the master's listener. */
 export type ScriptForm = 'listen' | 'server-export' | 'handler-export';
 
-/** Why a worker is asked to drain. */
-export type DrainReason = 'suicide' | 'shutdown' | 'reload' | 'scale-down' | 'max-memory' | 'max-lifetime' | 'master-gone';
+/** Why a worker is asked to drain ('disconnect': the app called cluster.worker.disconnect()). */
+export type DrainReason = 'suicide' | 'shutdown' | 'reload' | 'scale-down' | 'max-memory' | 'max-lifetime' | 'master-gone' | 'disconnect';
 
 export interface SerializedError {
   message: string;
@@ -41,8 +41,8 @@ export type MasterMessage =
 export type WorkerMessage =
   /** The runtime is up and is about to load the user's script. */
   | { cmd: Cmd; type: 'online' }
-  /** The user's server is attached: the worker can take connections. */
-  | { cmd: Cmd; type: 'listening'; form: ScriptForm }
+  /** The user's server is attached: the worker can take connections. `tls`: it is a tls.Server (https, http2 secure). */
+  | { cmd: Cmd; type: 'listening'; form: ScriptForm; tls?: boolean }
   /** Answers for connections received: accepted ones are the worker's now, refused ones go elsewhere. */
   | { cmd: Cmd; type: 'ack'; accepted: number[]; refused: number[]; active: number }
   /** The user's script threw while loading. */

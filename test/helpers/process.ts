@@ -29,8 +29,9 @@ export class MasterProcess {
   /** Where every process of this master appends its --trace steps as JSON (see src/trace.ts). */
   readonly traceEventsFile = path.join(os.tmpdir(), `handoff-trace-${process.pid}-${++spawned}.jsonl`);
 
-  constructor(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string } = {}) {
-    this.child = spawn(process.execPath, [cli, ...args], {
+  /** `entry`: the script node runs (default: handoff's CLI; test/fixtures/cluster-runner.mjs runs the same app under node:cluster). */
+  constructor(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; entry?: string } = {}) {
+    this.child = spawn(process.execPath, [options.entry ?? cli, ...args], {
       cwd: options.cwd ?? root,
       env: { ...process.env, [TRACE_EVENTS_ENV]: this.traceEventsFile, ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -188,7 +189,7 @@ export interface RunningMaster {
   url: string;
 }
 
-export async function startMaster(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {}): Promise<RunningMaster> {
+export async function startMaster(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number; entry?: string } = {}): Promise<RunningMaster> {
   // --port 0 goes before any "--", after which everything belongs to the worker.
   const end = args.includes('--') ? args.indexOf('--') : args.length;
   const master = new MasterProcess(args.slice(0, end).includes('--port') ? args : [...args.slice(0, end), '--port', '0', ...args.slice(end)], options);

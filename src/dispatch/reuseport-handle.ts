@@ -132,10 +132,15 @@ export class ReusePortHandle implements DispatchHandle {
   // SharedHandle.prototype.add, per slot: send the worker its slot's socket (bound now if the slot is new).
   add(worker: HandleWorker): void {
     this.#workers.set(worker.id, worker);
-    const socket = this.#socketOf(worker.slot);
-    void socket.listener.sharedHandle().then(
+    this.#send(worker, this.#socketOf(worker.slot).listener);
+  }
+
+  /** The slot's socket to the worker; a descriptor of it, that is (any will do: it is duplicated on the way). */
+  #send(worker: HandleWorker, listener: Listener, retried = false): void {
+    listener.sharedHandle().then(
       (handle) => this.#workers.has(worker.id) && worker.sendListenHandle(handle),
-      () => undefined, // closed at shutdown before it was sent
+      // In the microtask in which resume() swaps its descriptors the listener has none to give: try once more.
+      () => !retried && !this.#closed && setImmediate(() => this.#send(worker, listener, true)),
     );
   }
 

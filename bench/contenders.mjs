@@ -34,14 +34,14 @@ const STDERR_KEEP = 16 * 1024;
  * mode, for the ratios: handoff shared (workers accept) vs cluster none,
  * every handoff scheduler where the master accepts vs cluster rr.
  */
-export function listContenders(schedulers, { reusePort = false } = {}) {
+export function listContenders(schedulers, runsOnThisNode = () => true) {
   const list = [
     { name: 'single', kind: 'single', description: 'one plain process' },
     { name: 'cluster-rr', kind: 'cluster', policy: 'rr', description: 'node:cluster, NODE_CLUSTER_SCHED_POLICY=rr' },
     { name: 'cluster-none', kind: 'cluster', policy: 'none', description: 'node:cluster, NODE_CLUSTER_SCHED_POLICY=none' },
   ];
   for (const [name, entry] of Object.entries(schedulers)) {
-    if (entry.socketPerSlot && !reusePort) continue; // this Node would refuse it (exit 2)
+    if (!runsOnThisNode(entry)) continue; // this Node would refuse it (exit 2)
     list.push({
       name: `handoff-${name}`,
       kind: 'handoff',

@@ -89,17 +89,16 @@ const config = {
 
 // The schedulers of the build under test, read at run time: new built-ins join by themselves.
 let builtInSchedulers;
-let reusePort = false;
+let runsOnThisNode;
 try {
-  ({ builtInSchedulers } = await import('../dist/scheduler/index.js'));
-  reusePort = (await import('../dist/wire/node-internals.js')).reusePortFlag() !== undefined;
+  ({ builtInSchedulers, runsOnThisNode } = await import('../dist/scheduler/index.js'));
 } catch (error) {
   process.stderr.write(`bench: cannot load dist/scheduler/index.js (run \`npm run build\` first): ${error.message}\n`);
   process.exit(1);
 }
 
 // handoff-reuseport only where this Node has SO_REUSEPORT (22.12+): run the bench on Node 24 to include it.
-const allContenders = listContenders(builtInSchedulers, { reusePort });
+const allContenders = listContenders(builtInSchedulers, runsOnThisNode);
 const contenders = pick('contenders', allContenders, (c) => c.name);
 const scenarioNames = pick('scenarios', Object.keys(scenarios), (name) => name);
 

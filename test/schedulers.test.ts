@@ -4,8 +4,7 @@
 // scheduler that lets the master accept must keep all of them.
 
 import { afterEach, describe, expect, test } from 'vitest';
-import { builtInSchedulers } from '../dist/scheduler/index.js';
-import { reusePortFlag } from '../dist/wire/node-internals.js';
+import { builtInSchedulers, runsOnThisNode } from '../dist/scheduler/index.js';
 import { countByPid, get, getMany } from './helpers/http.js';
 import { fixture, startMaster, stopAllMasters } from './helpers/process.js';
 
@@ -13,7 +12,7 @@ afterEach(stopAllMasters);
 
 // reuseport needs Node 22.12+ (test/reuseport/ tests it, and its refusal on older Node).
 const all = Object.values(builtInSchedulers)
-  .filter((entry) => entry.socketPerSlot !== true || reusePortFlag() !== undefined)
+  .filter(runsOnThisNode)
   .map((entry) => entry.name);
 // With shared the kernel gives connections to the workers directly: the
 // master never holds them, so there is nothing for it to re-dispatch or bound.

@@ -62,6 +62,11 @@ export function handleKind(entry: SchedulerEntry): HandleKind {
   return entry.socketPerSlot === true ? 'reuseport' : entry.workersAccept ? 'shared' : 'round-robin';
 }
 
+/** False for reuseport where this Node has no SO_REUSEPORT (before 22.12 / 23.1): it would be refused at start. */
+export function runsOnThisNode(entry: SchedulerEntry): boolean {
+  return entry.socketPerSlot !== true || reusePortFlag() !== undefined;
+}
+
 /**
  * The libuv bind flag for SO_REUSEPORT if the entry needs one (0 if not);
  * where this Node has none (before 22.12 / 23.1), one line saying so.

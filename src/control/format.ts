@@ -35,6 +35,7 @@ export function renderHeader(status: MasterStatus): string {
   ];
   if (status.heldConnections > 0) parts.push(`holding ${status.heldConnections} connection${status.heldConnections === 1 ? '' : 's'}`);
   if (status.reloading) parts.push('reloading');
+  if (status.upgrading) parts.push('upgrading');
   if (status.gaveUp) parts.push('gave up reforking');
   if (status.closing) parts.push('shutting down');
   parts.push(`uptime ${formatUptime(status.uptimeMs)}`);

@@ -49,6 +49,8 @@ export interface MasterStatus {
   /** Connections the master holds: queued or in flight to a worker. */
   heldConnections: number;
   reloading: boolean;
+  /** `handoff ctl upgrade` is starting a new master to replace this one. */
+  upgrading?: boolean;
   /** Graceful shutdown has begun: workers drain, and nothing can be changed any more. */
   closing: boolean;
   gaveUp: boolean;
@@ -85,6 +87,7 @@ export interface StatusSource {
   pool: Pool;
   handle: DispatchHandle;
   reloading: boolean;
+  upgrading?: boolean;
   closing: boolean;
   sharedStateBytes: number;
 }
@@ -105,6 +108,7 @@ export function masterStatus(source: StatusSource): MasterStatus {
     accepting: source.handle.accepting,
     heldConnections: source.handle.held,
     reloading: source.reloading,
+    upgrading: source.upgrading ?? false,
     closing: source.closing,
     gaveUp: source.pool.gaveUp,
     sharedStateBytes: source.sharedStateBytes,

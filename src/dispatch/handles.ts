@@ -8,8 +8,8 @@ import type { Tracer } from '../trace.js';
 import type { Scheduler } from '../scheduler/types.js';
 import type { TcpHandle } from '../wire/node-internals.js';
 import type { BoundAddress, Listener } from './listener.js';
-import { Dispatcher, type RoundRobinWorker } from './round-robin-handle.js';
-import { ReusePortHandle, type SlotSocketStatus } from './reuseport-handle.js';
+import { Dispatcher, type AcceptingSocket, type RoundRobinWorker } from './round-robin-handle.js';
+import { ReusePortHandle, type SlotListener, type SlotSocketStatus } from './reuseport-handle.js';
 import { SharedHandle } from './shared-handle.js';
 
 /** A worker as a dispatch handle sees it: it can take connections, or the listening socket itself. */
@@ -42,7 +42,7 @@ export interface DispatchHandle {
   /** For a handle that added the worker when it ran (addOn 'online'): now it listens. */
   listening?(worker: HandleWorker): void;
   /** Every listening socket of this address, when there are more than the master's listener (reuseport: one per slot). */
-  listeners?(): Listener[];
+  listeners?(): SlotListener[];
   /** Closes the master's descriptors of those sockets (shutdown). */
   close?(): void;
   /** Who accepts on each of those sockets, for `handoff ctl status`. */
@@ -57,10 +57,13 @@ export function handleKey(address: BoundAddress): string {
 /** Which kind of handle serves an address: the master accepts; the workers accept on one socket; or on one socket per slot. */
 export type HandleKind = 'round-robin' | 'shared' | 'reuseport';
 
+/** The socket(s) a handle serves: one Listener, or a ListenerSet (several sockets as one, for the same workers). */
+export type ListeningSockets = AcceptingSocket & Pick<Listener, 'address' | 'sharedHandle' | 'stopAccepting' | 'close'>;
+
 export interface HandleChoice {
   kind: HandleKind;
-  /** The master's listener; for reuseport, bound with `reuseFlag`, and slot 0's socket. */
-  listener: Listener;
+  /** The master's socket(s); for reuseport, bound with `reuseFlag`: slot 0's socket. */
+  listener: ListeningSockets;
   scheduler: Scheduler;
   maxPending: number;
   trace: Tracer | null;

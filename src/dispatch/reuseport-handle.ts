@@ -27,10 +27,13 @@ import type { DispatchHandle, HandleWorker } from './handles.js';
 import { Listener } from './listener.js';
 import { Dispatcher, type AcceptingSocket } from './round-robin-handle.js';
 
+/** A slot's socket as this handle uses it: a Listener, or for slot 0 the master's ListenerSet of one. */
+export type SlotListener = AcceptingSocket & Pick<Listener, 'sharedHandle' | 'close'>;
+
 /** One slot's socket, and who accepts on it. */
 interface SlotSocket {
   readonly slot: number;
-  readonly listener: Listener;
+  readonly listener: SlotListener;
   /** Ids of this slot's workers that accept on it now (during a reload, the old one and its replacement). */
   readonly workers: Set<number>;
   /** Connections the master accepted on it while no worker did. */
@@ -85,7 +88,7 @@ export class ReusePortHandle implements DispatchHandle {
   #closed = false;
 
   /** `first` is the master's listener, bound with `reuseFlag`: it becomes slot 0's socket. */
-  constructor(key: string, first: Listener, options: ReusePortOptions) {
+  constructor(key: string, first: SlotListener & Pick<Listener, 'address'>, options: ReusePortOptions) {
     this.key = key;
     this.#reuseFlag = options.reuseFlag;
     this.#host = first.address.address;
@@ -114,7 +117,7 @@ export class ReusePortHandle implements DispatchHandle {
   }
 
   /** Every slot's listening socket, parked ones included: the shutdown accepts their backlog and closes them. */
-  listeners(): Listener[] {
+  listeners(): SlotListener[] {
     return [...this.#sockets.values()].map((socket) => socket.listener);
   }
 
@@ -136,7 +139,7 @@ export class ReusePortHandle implements DispatchHandle {
   }
 
   /** The slot's socket to the worker; a descriptor of it, that is (any will do: it is duplicated on the way). */
-  #send(worker: HandleWorker, listener: Listener, retried = false): void {
+  #send(worker: HandleWorker, listener: SlotListener, retried = false): void {
     listener.sharedHandle().then(
       (handle) => this.#workers.has(worker.id) && worker.sendListenHandle(handle),
       // In the microtask in which resume() swaps its descriptors the listener has none to give: try once more.
@@ -227,7 +230,7 @@ export class ReusePortHandle implements DispatchHandle {
     return this.#adopt(slot, Listener.bind(this.#host, this.#port, this.#reuseFlag));
   }
 
-  #adopt(slot: number, listener: Listener): SlotSocket {
+  #adopt(slot: number, listener: SlotListener): SlotSocket {
     const socket: SlotSocket = { slot, listener, workers: new Set(), takenByMaster: 0 };
     listener.onconnection = (client) => {
       socket.takenByMaster++;

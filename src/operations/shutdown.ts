@@ -9,7 +9,6 @@
 
 import type { ControlServer } from '../control/server.js';
 import type { DispatchHandle } from '../dispatch/handles.js';
-import type { Listener } from '../dispatch/listener.js';
 import type { Logger } from '../cli/log.js';
 import type { ResolvedOptions } from '../cli/options.js';
 import { removePidFile } from '../cli/pid-file.js';
@@ -19,7 +18,8 @@ import { formatDuration } from '../units.js';
 export interface ShutdownParts {
   options: ResolvedOptions;
   pool: Pool;
-  listener: Listener;
+  /** Every listening socket (a ListenerSet). */
+  listener: { close(): void };
   handle: DispatchHandle;
   control: ControlServer | undefined;
   log: Logger;

@@ -9,7 +9,8 @@
 //   answerTheMaster()       one handler per message the master sends
 //   handleFaults()          the suicide signal on an uncaught error
 //   drainOnSignals()        SIGINT/SIGTERM/--kill-signal, and the master going away
-//   sendHeartbeats()        every --heartbeat-interval
+//   reportCutsAtExit()      however the process exits, what it cut, to the master
+//   sendHeartbeats()        every --heartbeat-interval, never throwing into the app
 //   runScript()             take over listen(), say online, load the script
 
 import type net from 'node:net';
@@ -21,6 +22,8 @@ import { createTracer, parseTraceOrigin, TRACE_ORIGIN_ENV, type Tracer } from '.
 import { AckBatcher } from './acks.js';
 import { Attacher } from './attach.js';
 import { createDrain, type Drain } from './drain.js';
+import { followServer, type ServerFollower } from './server-drain.js';
+import { readFdLimit, workerFdHeadroom } from '../fd-limit.js';
 import { Requests } from './requests.js';
 import { interceptListen } from './listen-intercept.js';
 import { loadScript } from './load-script.js';
@@ -52,6 +55,16 @@ class WorkerRuntime {
   readonly acks: AckBatcher;
   readonly fast: ReturnType<typeof installFastReceiver>;
   readonly drainer: Drain;
+  readonly #writeLine: (line: string, done?: () => void) => void;
+  /** What closes the attached server's connections politely at the drain; undefined until it is attached. */
+  #follower: ServerFollower | undefined;
+  /**
+   * A hand-off that arrives on a descriptor at least this high is refused:
+   * descriptors are numbered lowest-free-first, so it says how many are open,
+   * and near the limit the app itself could no longer open a file. The master
+   * gives the connection to another worker (see fd-limit.ts).
+   */
+  readonly #fdCeiling: number | undefined;
   /** Readiness: the server is attached, the shared state has arrived, and with --wait-ready the app said so. */
   #attachedAs: ScriptForm | undefined;
   #haveState = false;
@@ -78,17 +91,21 @@ class WorkerRuntime {
     this.load = new LoadReport((message) => this.send(message), () => this.attacher.active, () => this.acks.pending);
     // Acknowledgements are written as ready-made lines on the pipe (fast-handoff.ts);
     // where this Node does not allow it, they go through process.send().
-    const writeLine = createLineWriter() ?? ((line: string, done?: () => void) => this.send(JSON.parse(line) as WorkerMessage, () => done?.()));
-    this.acks = new AckBatcher(writeLine, () => this.load.take());
+    this.#writeLine = createLineWriter() ?? ((line: string, done?: () => void) => this.send(JSON.parse(line) as WorkerMessage, () => done?.()));
+    this.acks = new AckBatcher(this.#writeLine, () => this.load.take());
     this.fast = installFastReceiver((seq, handle) => this.#onConnection(seq, handle));
     this.drainer = createDrain({
       attacher: this.attacher,
       killSignal: config.killSignal,
+      follower: () => this.#follower,
+      tellApp: (reason, deadline) => this.channel.startDrain(reason, deadline),
       announce: (reason, active) => this.send({ cmd: CMD, type: 'draining', reason, active }),
       exit: (code) => this.exit(code),
       letGo: () => this.acks.flush(() => process.channel?.unref()),
       log,
     });
+    const fdLimit = readFdLimit();
+    this.#fdCeiling = fdLimit === undefined ? undefined : fdLimit - workerFdHeadroom(fdLimit);
   }
 
   send(message: WorkerMessage, callback?: (error: Error | null) => void): void {
@@ -114,6 +131,7 @@ class WorkerRuntime {
 
   #attached(form: ScriptForm, server: net.Server): void {
     this.requests.track(server);
+    this.#follower = followServer(server);
     if (this.trace) this.#followSockets(server);
     if (this.config.reportLoad) this.load.follow(server);
     this.#attachedAs = form;
@@ -154,6 +172,11 @@ class WorkerRuntime {
       trace?.conn(seq, 'refused: server closed or at maxConnections');
       return acks.refuse(seq);
     }
+    if (this.#fdCeiling !== undefined && handle.fd >= this.#fdCeiling) {
+      handle.close();
+      trace?.conn(seq, `refused: fd ${handle.fd} is near this worker's limit of open files`);
+      return acks.refuse(seq);
+    }
     acks.accept(seq); // before the socket exists: see acks.ts
     this.#deliveringSeq = seq;
     try {
@@ -188,6 +211,10 @@ class WorkerRuntime {
         if (!isTcpHandle(handle)) return;
         this.attacher.receiveSharedHandle(handle);
         this.#reportReadyWhenReady();
+      },
+      unshare: () => {
+        this.attacher.returnSharedSocket();
+        this.send({ cmd: CMD, type: 'unshared' });
       },
       drain: (message) => this.drain(message.reason, message.timeoutMs),
       relay: (message) => this.channel.deliver(message.from, message.data),
@@ -242,10 +269,38 @@ class WorkerRuntime {
     process.on('disconnect', () => this.drain('master-gone', Math.min(killTimeout, 1000)));
   }
 
+  /**
+   * However the process exits (the app's own process.exit() in a signal
+   * handler included), the master hears what it cut: requests not yet
+   * answered, connections still open. Written at once on the pipe, as the
+   * process will not live to finish an asynchronous write.
+   */
+  reportCutsAtExit(): void {
+    process.on('exit', (code) => {
+      if (!process.connected) return;
+      try {
+        this.acks.flush();
+        const report: WorkerMessage = { cmd: CMD, type: 'exiting', code, inFlight: this.requests.inFlight, open: this.attacher.active };
+        this.#writeLine(`${JSON.stringify(report)}\n`);
+      } catch {
+        // nothing more can be done in an exiting process
+      }
+    });
+  }
+
+  /**
+   * handoff's own timers must never throw into the app's process: at the fd
+   * limit, process.memoryUsage() fails with EMFILE (it reads /proc), and an
+   * uncaught exception here would be taken for the app's crash.
+   */
   sendHeartbeats(): void {
     if (this.config.heartbeatInterval <= 0) return;
-    const beat = (): void =>
-      this.send({ cmd: CMD, type: 'heartbeat', active: this.attacher.active, rss: process.memoryUsage.rss(), requests: this.requests.served });
+    let rss = 0;
+    const readRss = guarded('reading memory usage for the heartbeat', () => void (rss = process.memoryUsage.rss()));
+    const beat = guarded('the heartbeat', () => {
+      readRss();
+      this.send({ cmd: CMD, type: 'heartbeat', active: this.attacher.active, rss, requests: this.requests.served });
+    });
     setInterval(beat, this.config.heartbeatInterval).unref();
   }
 
@@ -266,9 +321,24 @@ class WorkerRuntime {
 
 function ignore(): void {}
 
+/** `task`, made never to throw: a failure is logged once per `what`, and the process carries on. */
+function guarded(what: string, task: () => void): () => void {
+  let warned = false;
+  return () => {
+    try {
+      task();
+    } catch (error) {
+      if (warned) return;
+      warned = true;
+      log(`${what} failed (${(error as NodeJS.ErrnoException).code ?? String(error)}); carrying on (logged once)`);
+    }
+  };
+}
+
 const runtime = new WorkerRuntime(readConfig());
 runtime.answerTheMaster();
 runtime.handleFaults();
 runtime.drainOnSignals();
+runtime.reportCutsAtExit();
 runtime.sendHeartbeats();
 await runtime.runScript();

@@ -43,6 +43,7 @@ export interface ResolvedOptions {
   transport: 'auto' | 'fast' | 'send';
   maxPending: number;
   killTimeout: number;
+  shutdownDelay: number;
   maxRestarts: number;
   restartWindow: number;
   restartDelay: number;
@@ -103,6 +104,12 @@ export const optionSpecs: Readonly<Record<SettingKey, OptionSpec>> = {
     kind: 'duration',
     section: 'lifecycle',
     help: 'how long a closing worker may drain before it is forced out (default 5000 ms)',
+  },
+  shutdownDelay: {
+    flag: 'shutdown-delay',
+    kind: 'duration',
+    section: 'lifecycle',
+    help: 'on SIGTERM, SIGINT or ctl stop, keep serving this long before draining, while a load balancer stops sending (default 0)',
   },
   maxRestarts: {
     flag: 'max-restarts',
@@ -220,6 +227,7 @@ export function defaultOptions(): Omit<ResolvedOptions, 'script' | 'args' | 'env
     transport: 'auto',
     maxPending: 1024,
     killTimeout: 5000,
+    shutdownDelay: 0,
     maxRestarts: 10,
     restartWindow: 60_000,
     restartDelay: 100,

@@ -17,6 +17,17 @@ export class PendingConnection implements ConnectionInfo {
     this.handle = handle;
   }
 
+  /**
+   * The client is still there. One that reset while its connection waited in
+   * the master is dropped, not handed out: its socket has no peer any more
+   * (ENOTCONN), and Bun's cluster shipped such a descriptor, already reused
+   * for another socket, to a worker (oven-sh/bun#31829).
+   */
+  peerAlive(): boolean {
+    const out: Record<string, unknown> = {};
+    return this.handle.getpeername(out) === 0;
+  }
+
   get remoteAddress(): string {
     if (this.#remoteAddress === undefined) {
       const out: Record<string, unknown> = {};

@@ -15,6 +15,8 @@ import { SharedHandle } from './shared-handle.js';
 /** A worker as a dispatch handle sees it: it can take connections, or the listening socket itself. */
 export interface HandleWorker extends RoundRobinWorker {
   sendListenHandle(handle: TcpHandle): boolean;
+  /** shared, at shutdown: stop accepting on the listening socket and close your descriptor of it (answered with `unshared`). */
+  sendUnshare(): boolean;
 }
 
 /** What both kinds of handle do, with Node's add/remove shape. */
@@ -39,6 +41,14 @@ export interface DispatchHandle {
   inFlightTo(worker: HandleWorker): number;
   whenEmpty(): Promise<void>;
   closeQueued(): number;
+  /**
+   * At shutdown, before the listener accepts its backlog and closes: from now
+   * on only the master accepts on the socket (shared: the workers give it
+   * back; rr: nothing to do). Resolves when done, or after `timeoutMs`.
+   */
+  takeBack(timeoutMs: number): Promise<void>;
+  /** shared: `worker` no longer accepts on the socket, and closed its descriptor of it. */
+  unshared(worker: HandleWorker): void;
   /** For a handle that added the worker when it ran (addOn 'online'): now it listens. */
   listening?(worker: HandleWorker): void;
   /** Every listening socket of this address, when there are more than the master's listener (reuseport: one per slot). */
@@ -58,7 +68,7 @@ export function handleKey(address: BoundAddress): string {
 export type HandleKind = 'round-robin' | 'shared' | 'reuseport';
 
 /** The socket(s) a handle serves: one Listener, or a ListenerSet (several sockets as one, for the same workers). */
-export type ListeningSockets = AcceptingSocket & Pick<Listener, 'address' | 'sharedHandle' | 'stopAccepting' | 'close'>;
+export type ListeningSockets = AcceptingSocket & Pick<Listener, 'address' | 'sharedHandle' | 'stopAccepting' | 'acceptAgain' | 'acceptBacklog' | 'close'>;
 
 export interface HandleChoice {
   kind: HandleKind;
@@ -76,5 +86,5 @@ export function createHandle(choice: HandleChoice): DispatchHandle {
   const { kind, listener, scheduler, maxPending, trace, slots, reuseFlag } = choice;
   const key = handleKey(listener.address);
   // The one line: queryServer's `new RoundRobinHandle` or `new SharedHandle`, and handoff's third kind.
-  return kind === 'reuseport' ? new ReusePortHandle(key, listener, { slots, reuseFlag, scheduler, maxPending, trace }) : kind === 'shared' ? new SharedHandle(key, listener) : new Dispatcher(key, listener, scheduler, { maxPending, trace });
+  return kind === 'reuseport' ? new ReusePortHandle(key, listener, { slots, reuseFlag, scheduler, maxPending, trace }) : kind === 'shared' ? new SharedHandle(key, listener, scheduler, { maxPending, trace }) : new Dispatcher(key, listener, scheduler, { maxPending, trace });
 }

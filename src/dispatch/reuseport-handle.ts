@@ -28,7 +28,7 @@ import { Listener } from './listener.js';
 import { Dispatcher, type AcceptingSocket } from './round-robin-handle.js';
 
 /** A slot's socket as this handle uses it: a Listener, or for slot 0 the master's ListenerSet of one. */
-export type SlotListener = AcceptingSocket & Pick<Listener, 'sharedHandle' | 'close'>;
+export type SlotListener = AcceptingSocket & Pick<Listener, 'sharedHandle' | 'acceptBacklog' | 'close'>;
 
 /** One slot's socket, and who accepts on it. */
 interface SlotSocket {
@@ -85,6 +85,10 @@ export class ReusePortHandle implements DispatchHandle {
   readonly #rr: Dispatcher;
   /** The master holds --max-pending connections: it accepts on no slot socket until it holds half. */
   #full = false;
+  /** Shutdown: from takeBack() on the master accepts on every slot socket, and the workers on none. */
+  #takenBack = false;
+  /** takeBack(): each worker yet to say it closed its descriptor of its slot's socket. */
+  readonly #waiting = new Map<number, () => void>();
   #closed = false;
 
   /** `first` is the master's listener, bound with `reuseFlag`: it becomes slot 0's socket. */
@@ -205,7 +209,41 @@ export class ReusePortHandle implements DispatchHandle {
     return this.#rr.closeQueued();
   }
 
-  /** Closes the master's descriptors of every slot socket (workers still accepting keep theirs until they drain). */
+  /**
+   * At shutdown, as SharedHandle.takeBack does for its one socket: the master
+   * accepts on every slot socket, and each worker stops accepting on its own
+   * and closes its descriptor ('unshare'), going on taking hand-offs. Then the
+   * master's descriptors are each socket's last, and the shutdown accepts
+   * every socket's backlog (listeners()) before closing them: nothing queued
+   * in a slot's socket is reset. Resolves once every worker said so (or
+   * left), or after `timeoutMs`.
+   */
+  async takeBack(timeoutMs: number): Promise<void> {
+    if (this.#takenBack) return;
+    this.#takenBack = true;
+    if (!this.#full) for (const socket of this.#sockets.values()) socket.listener.resume();
+    const answers = [...this.#workers.values()].map(
+      (worker) =>
+        new Promise<void>((resolve) => {
+          this.#waiting.set(worker.id, resolve);
+          if (!worker.sendUnshare()) this.unshared(worker);
+        }),
+    );
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all(answers), new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+    clearTimeout(timer);
+    this.#waiting.clear();
+  }
+
+  /** `worker` accepts on its slot's socket no more (it answered takeBack's 'unshare'). */
+  unshared(worker: HandleWorker): void {
+    this.#sockets.get(worker.slot)?.workers.delete(worker.id);
+    const resolve = this.#waiting.get(worker.id);
+    this.#waiting.delete(worker.id);
+    resolve?.();
+  }
+
+  /** Closes the master's descriptors of every slot socket. */
   close(): void {
     this.#closed = true;
     for (const socket of this.#sockets.values()) socket.listener.close();
@@ -213,6 +251,7 @@ export class ReusePortHandle implements DispatchHandle {
 
   /** The worker no longer accepts on its slot's socket: if nobody else of that slot does, the master does. */
   #leave(worker: HandleWorker): void {
+    this.#waiting.get(worker.id)?.(); // gone: it will not answer takeBack
     const socket = this.#sockets.get(worker.slot);
     if (socket === undefined || !socket.workers.delete(worker.id) || socket.workers.size > 0) return;
     this.#trace?.worker(worker.id, worker.pid, `left slot ${socket.slot}'s socket: the master accepts on it and hands connections to the other workers`);
@@ -220,7 +259,7 @@ export class ReusePortHandle implements DispatchHandle {
   }
 
   #coveredSockets(): SlotSocket[] {
-    return [...this.#sockets.values()].filter((socket) => socket.workers.size === 0);
+    return [...this.#sockets.values()].filter((socket) => this.#takenBack || socket.workers.size === 0);
   }
 
   /** The slot's socket, bound (and accepted on by the master until a worker does) if the slot has none yet. */

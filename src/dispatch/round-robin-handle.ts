@@ -23,7 +23,9 @@
 //  - the master holds at most maxPending connections: past that it stops
 //    accepting, and clients wait in the kernel's backlog instead of the
 //    master's memory and file descriptors (cluster's queue has no bound);
-//  - the last worker leaving does not close the queue: a replacement takes it.
+//  - the last worker leaving does not close the queue: a replacement takes it;
+//  - a connection whose client reset while it waited is dropped here, not
+//    handed to a worker (PendingConnection.peerAlive()).
 
 import type { TcpHandle } from '../wire/node-internals.js';
 import type { Tracer } from '../trace.js';
@@ -77,6 +79,8 @@ export class Dispatcher implements DispatchHandle {
   #held = 0;
   #seq = 0;
   #paused = false;
+  /** Clients that reset while their connection waited in the master: closed by their client, not cut. */
+  #goneWhileQueued = 0;
   #whenEmpty: Array<() => void> = [];
 
   // RoundRobinHandle(key, address, ...): the socket is already bound and listening (Listener.bind).
@@ -99,6 +103,10 @@ export class Dispatcher implements DispatchHandle {
 
   get accepting(): boolean {
     return !this.#paused;
+  }
+
+  get goneWhileQueued(): number {
+    return this.#goneWhileQueued;
   }
 
   /** Connections the worker accepted, and those in flight to it (0 if it has no lane). */
@@ -215,6 +223,13 @@ export class Dispatcher implements DispatchHandle {
     return true;
   }
 
+  /** The master accepts on the listening socket already: nothing to take back (see SharedHandle.takeBack). */
+  takeBack(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  unshared(): void {}
+
   /** Resolves once the master holds no connection (every one accepted by a worker, or closed). */
   whenEmpty(): Promise<void> {
     if (this.#held === 0) return Promise.resolve();
@@ -242,6 +257,13 @@ export class Dispatcher implements DispatchHandle {
     const trace = this.#options.trace;
     while (this.#queue.length > 0 && this.#ready.length > 0) {
       const connection = this.#queue.peek() as PendingConnection;
+      // Only a connection that waited (not the one accepted just now) can have lost its client meanwhile.
+      // Checked before pick(), so a dead one takes no turn from a scheduler.
+      if ((connection.seq !== this.#seq || connection.attempts > 0) && !connection.peerAlive()) {
+        this.#queue.shift();
+        this.#dropGone(connection);
+        continue;
+      }
       const view = this.#scheduler.pick(connection, this.#readyViews);
       if (view === undefined) return;
       const lane = this.#byView.get(view);
@@ -260,6 +282,15 @@ export class Dispatcher implements DispatchHandle {
         this.remove(lane.worker);
       }
     }
+  }
+
+  #dropGone(connection: PendingConnection): void {
+    connection.handle.close();
+    this.#held--;
+    this.#goneWhileQueued++;
+    this.#options.trace?.conn(connection.seq, 'the client reset while it waited in the master: dropped, not handed out');
+    this.#released();
+    this.#maybeResume();
   }
 
   #maybeResume(): void {

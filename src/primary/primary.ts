@@ -27,11 +27,11 @@ import { notifySystemd } from '../operations/sd-notify.js';
 import { Upgrades, type UpgradeOptions, type UpgradeResult } from '../operations/upgrade.js';
 import { HandoffError } from '../errors.js';
 import { createLogger, type Logger } from '../cli/log.js';
-import { resolveOptions, type MasterOptions, type ResolvedOptions } from '../cli/options.js';
+import { defaultOptions, resolveOptions, type MasterOptions, type ResolvedOptions } from '../cli/options.js';
 import { checkCronExpression } from '../operations/cron-restart.js';
 import { createHealthActions } from '../operations/health-remedies.js';
 import { writePidFile } from '../cli/pid-file.js';
-import { describeExit, Pool, type GiveUp } from './pool.js';
+import { Pool, type GiveUp } from './pool.js';
 import { poolOptions, scaledSize } from './pool-config.js';
 import { Reloads, rollingReload, type ReloadResult } from '../operations/reload.js';
 import { Messaging } from '../operations/messaging.js';
@@ -44,7 +44,8 @@ import { formatDuration } from '../units.js';
 import { checkWatchPaths } from '../operations/watch.js';
 import { checkWorkerScript } from './worker-script.js';
 import { createMessageHandlers } from './messages.js';
-import type { Worker } from './worker.js';
+import { describeExit, type Worker } from './worker.js';
+import { capPendingToFdLimit } from '../fd-limit.js';
 import { errorMessage } from '../errors.js';
 
 export interface MasterEvents {
@@ -142,12 +143,14 @@ export class Master extends EventEmitter<MasterEvents> {
     this.#control = control && new ControlServer({ ...control, target: this, logger: this.#log });
 
     const scheduler = this.scheduler.create((message) => this.#log.log('error', message));
+    const explicitPending = options.maxPending !== defaultOptions().maxPending;
     try {
       this.#handle = createHandle({
         kind: handleKind(this.scheduler),
         listener: this.#listeners,
         scheduler,
-        maxPending: options.maxPending,
+        // Below this process's limit of open files; said if a value given by hand is lowered.
+        maxPending: capPendingToFdLimit(options.maxPending, options.workers, explicitPending ? (line) => this.#log.log('info', line) : undefined),
         trace: this.#trace,
         slots: options.workers,
         reuseFlag,
@@ -264,7 +267,10 @@ export class Master extends EventEmitter<MasterEvents> {
         listenTimeout: this.options.listenTimeout,
         killTimeout: this.options.killTimeout,
         log: this.#log,
-        retire: () => void this.close(),
+        retire: () => {
+          this.#handedOver = true;
+          void this.close();
+        },
       },
       options,
     );
@@ -413,6 +419,9 @@ export class Master extends EventEmitter<MasterEvents> {
     return this.#closing;
   }
 
+  /** The successor of an upgrade serves our sockets now: no --shutdown-delay, and its own backlog is its to accept. */
+  #handedOver = false;
+
   async #shutdown(initialCode: number): Promise<number> {
     // An upgrade under way is called off; its answer to `ctl upgrade` goes out before the control socket closes.
     const upgrade = this.#upgrades.abort('the old master is shutting down');
@@ -423,6 +432,7 @@ export class Master extends EventEmitter<MasterEvents> {
         listener: this.#listeners,
         handle: this.#handle,
         control: upgrade === undefined ? this.#control : undefined,
+        handedOver: this.#handedOver,
         log: this.#log,
         stopTimers: () => {
           this.#health.stop();

@@ -42,6 +42,8 @@ export interface WorkerEvents {
   'write-failed': [seq: number];
   /** The IPC channel closed: every message the worker sent has been read. */
   disconnect: [];
+  /** Both: it exited, and its channel was read to the end (its exit report, if any, is in). */
+  gone: [];
   exit: [code: number | null, signal: NodeJS.Signals | null];
 }
 
@@ -78,6 +80,10 @@ export class Worker extends EventEmitter<WorkerEvents> implements HandleWorker {
   lastError: SerializedError | undefined;
   exitCode: number | null = null;
   exitSignal: NodeJS.Signals | null = null;
+  /** What it said it cut as it exited (see cut.ts); undefined if it could not say (SIGKILL). */
+  exitReport: { code: number; inFlight: number; open: number } | undefined;
+  /** It exited, and its channel was read to the end. */
+  gone = false;
 
   readonly #write: ConnectionWriter;
   #killTimer: NodeJS.Timeout | undefined;
@@ -121,10 +127,17 @@ export class Worker extends EventEmitter<WorkerEvents> implements HandleWorker {
     // was killed. 'close' comes once the process has exited and the channel
     // has been read to its end, which is all 'disconnect' promises here.
     let channelGone = false;
+    let exited = false;
+    const maybeGone = (): void => {
+      if (!channelGone || !exited || this.gone) return;
+      this.gone = true;
+      this.emit('gone');
+    };
     const onChannelGone = (): void => {
       if (channelGone) return;
       channelGone = true;
       this.emit('disconnect');
+      maybeGone();
     };
     child.once('disconnect', onChannelGone);
     child.once('close', onChannelGone);
@@ -132,7 +145,11 @@ export class Worker extends EventEmitter<WorkerEvents> implements HandleWorker {
       clearTimeout(this.#killTimer);
       this.exitCode = code;
       this.exitSignal = signal;
+      exited = true;
       this.emit('exit', code, signal);
+      maybeGone();
+      // The channel closes with the process; should anything hold it open, do not wait for it forever.
+      if (!this.gone) setTimeout(() => ((channelGone = true), maybeGone()), 1000).unref();
     });
   }
 
@@ -164,6 +181,10 @@ export class Worker extends EventEmitter<WorkerEvents> implements HandleWorker {
     return this.send({ cmd: CMD, type: 'listen-handle' }, handle);
   }
 
+  sendUnshare(): boolean {
+    return this.send({ cmd: CMD, type: 'unshare' });
+  }
+
   // ---- control --------------------------------------------------------------------
 
   send(message: MasterMessage, handle?: unknown): boolean {
@@ -185,4 +206,8 @@ export class Worker extends EventEmitter<WorkerEvents> implements HandleWorker {
     }, afterMs);
     this.#killTimer.unref();
   }
+}
+
+export function describeExit(code: number | null, signal: NodeJS.Signals | null): string {
+  return signal ? `killed by ${signal}` : `exit code ${code}`;
 }

@@ -29,6 +29,8 @@ export type MasterMessage =
   | { cmd: Cmd; type: 'conn'; seq: number }
   /** The master's bound listening socket rides with it; the worker accepts on it (shared). */
   | { cmd: Cmd; type: 'listen-handle' }
+  /** shared, at shutdown: stop accepting on the listening socket; hand-offs from the master only from now on. Answered with 'unshared'. */
+  | { cmd: Cmd; type: 'unshare' }
   /** Stop taking connections, finish what is open, exit; force exit after timeoutMs. */
   | { cmd: Cmd; type: 'drain'; reason: DrainReason; timeoutMs: number }
   /** A message from another worker (or the master) for the user's code. */
@@ -45,6 +47,8 @@ export type WorkerMessage =
   | { cmd: Cmd; type: 'listening'; form: ScriptForm; tls?: boolean }
   /** Answers for connections received: accepted ones are the worker's now, refused ones go elsewhere. */
   | { cmd: Cmd; type: 'ack'; accepted: number[]; refused: number[]; active: number }
+  /** shared: it no longer accepts on the listening socket, and has closed its descriptor of it. */
+  | { cmd: Cmd; type: 'unshared' }
   /** The user's script threw while loading. */
   | { cmd: Cmd; type: 'load-error'; error: SerializedError }
   /** uncaughtException/unhandledRejection: replace me now, I am draining and will exit. */
@@ -53,6 +57,12 @@ export type WorkerMessage =
   | { cmd: Cmd; type: 'load'; active: number }
   /** Sent every heartbeat interval; also carries load figures (`requests`: HTTP requests served so far). */
   | { cmd: Cmd; type: 'heartbeat'; active: number; rss: number; requests: number }
+  /**
+   * Written as the process exits (its 'exit' event), however it exits: the
+   * HTTP requests it received and never finished answering (`inFlight`) and
+   * its open connections (`open`). The master counts them as cut.
+   */
+  | { cmd: Cmd; type: 'exiting'; code: number; inFlight: number; open: number }
   /** The drain began (for the trace and for status). */
   | { cmd: Cmd; type: 'draining'; reason: DrainReason; active: number }
   /** User code asked to broadcast to all workers, or to send to the master. */
@@ -120,10 +130,12 @@ const workerMessageChecks: { readonly [T in WorkerMessageType]: (message: Shape)
   online: () => true,
   listening: (m) => m['form'] === 'listen' || m['form'] === 'server-export' || m['form'] === 'handler-export',
   ack: (m) => isSeqList(m['accepted']) && isSeqList(m['refused']) && isCount(m['active']),
+  unshared: () => true,
   'load-error': (m) => isError(m['error']),
   suicide: (m) => isError(m['error']),
   load: (m) => isCount(m['active']),
   heartbeat: (m) => isCount(m['active']) && isCount(m['rss']) && isCount(m['requests']),
+  exiting: (m) => typeof m['code'] === 'number' && isCount(m['inFlight']) && isCount(m['open']),
   draining: (m) => typeof m['reason'] === 'string' && isCount(m['active']),
   broadcast: (m) => typeof m['includeSelf'] === 'boolean' && 'data' in m,
   'to-master': (m) => 'data' in m,

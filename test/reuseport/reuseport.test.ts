@@ -186,4 +186,20 @@ describe.skipIf(!supported)('reuseport', () => {
     master.signal('SIGTERM');
     expect(await master.exit()).toEqual({ code: 0, signal: null });
   });
+
+  test("SIGTERM while a worker is blocked: what waits in its slot's socket and in a parked one is answered, none reset", async () => {
+    const { master, url } = await startMaster([fixture('block.mjs'), '-w', '2', '--scheduler', 'reuseport', '--trace']);
+    master.signal('SIGTTOU'); // slot 1 is parked: the master accepts on its socket from now on
+    await master.waitForStep({ who: 'master', step: /^left slot 1's socket/ });
+    const blocked = get(`${url}/block?ms=1500`);
+    await master.waitFor(/blocking pid/);
+    // Hashed to slot 0's socket they wait in the kernel; to the parked one, in the master or in flight to the blocked worker.
+    const replies = Array.from({ length: 10 }, () => get(url, { timeoutMs: 15_000 }));
+    master.signal('SIGTERM');
+    await master.waitFor(/SIGTERM, shutting down gracefully/);
+    const settled = await Promise.allSettled([blocked, ...replies]);
+    const failed = settled.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason));
+    expect(failed).toEqual([]);
+    expect(await master.exit()).toEqual({ code: 0, signal: null });
+  });
 });

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
 import { reusePortFlag } from '../../dist/wire/node-internals.js';
 import { ctl, ctlStatus, removeTempDirs, tempDir } from '../helpers/control.js';
-import { get, getMany, type Reply } from '../helpers/http.js';
+import { failures, get, getMany, type Reply } from '../helpers/http.js';
 import { fixture, runCli, startMaster, stopAllMasters, withTimeout, type MasterProcess } from '../helpers/process.js';
 
 afterEach(async () => {
@@ -197,9 +197,7 @@ describe.skipIf(!supported)('reuseport', () => {
     const replies = Array.from({ length: 10 }, () => get(url, { timeoutMs: 15_000 }));
     master.signal('SIGTERM');
     await master.waitFor(/SIGTERM, shutting down gracefully/);
-    const settled = await Promise.allSettled([blocked, ...replies]);
-    const failed = settled.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason));
-    expect(failed).toEqual([]);
+    expect(await failures([blocked, ...replies])).toEqual([]);
     expect(await master.exit()).toEqual({ code: 0, signal: null });
   });
 });

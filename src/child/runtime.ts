@@ -30,6 +30,7 @@ import { loadScript } from './load-script.js';
 import { LoadReport } from './connection-count.js';
 import { installChannel, WorkerChannel } from './channel.js';
 import { becomeClusterWorker } from './cluster-worker.js';
+import { AppMetricsReader } from './app-metrics.js';
 
 function readConfig(): WorkerConfig {
   const text = process.env[WORKER_CONFIG_ENV];
@@ -65,6 +66,8 @@ class WorkerRuntime {
    * gives the connection to another worker (see fd-limit.ts).
    */
   readonly #fdCeiling: number | undefined;
+  /** The app's own prom-client registry, for --metrics (child/app-metrics.ts). */
+  readonly appMetrics: AppMetricsReader;
   /** Readiness: the server is attached, the shared state has arrived, and with --wait-ready the app said so. */
   #attachedAs: ScriptForm | undefined;
   #haveState = false;
@@ -94,6 +97,7 @@ class WorkerRuntime {
     this.#writeLine = createLineWriter() ?? ((line: string, done?: () => void) => this.send(JSON.parse(line) as WorkerMessage, () => done?.()));
     this.acks = new AckBatcher(this.#writeLine, () => this.load.take());
     this.fast = installFastReceiver((seq, handle) => this.#onConnection(seq, handle));
+    this.appMetrics = new AppMetricsReader(config.script);
     this.drainer = createDrain({
       attacher: this.attacher,
       killSignal: config.killSignal,
@@ -101,7 +105,7 @@ class WorkerRuntime {
       tellApp: (reason, deadline) => this.channel.startDrain(reason, deadline),
       announce: (reason, active) => this.send({ cmd: CMD, type: 'draining', reason, active }),
       exit: (code) => this.exit(code),
-      letGo: () => this.acks.flush(() => process.channel?.unref()),
+      letGo: () => void this.#lastMetrics().then(() => this.acks.flush(() => process.channel?.unref())),
       log,
     });
     const fdLimit = readFdLimit();
@@ -117,9 +121,18 @@ class WorkerRuntime {
     }
   }
 
-  /** Exits once the master has everything we wrote, so no acknowledgement is lost. */
+  /** Exits once the master has everything we wrote, so no acknowledgement (and no last metrics snapshot) is lost. */
   exit(code: number): void {
-    this.acks.flush(() => process.exit(code));
+    void this.#lastMetrics().then(() => this.acks.flush(() => process.exit(code)));
+  }
+
+  /** With --metrics, the app's counters as they are at the end, so the master keeps counting them (briefly: a hung collect must not hold the exit). */
+  async #lastMetrics(): Promise<void> {
+    if (!this.config.metrics || this.appMetrics.registry() === undefined) return;
+    let timer: NodeJS.Timeout | undefined;
+    const reply = await Promise.race([this.appMetrics.answer(0), new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), 250)))]);
+    clearTimeout(timer);
+    if (reply !== undefined) await new Promise<void>((resolve) => this.send(reply, () => resolve()));
   }
 
   drain(reason: DrainReason, timeoutMs: number): void {
@@ -217,6 +230,7 @@ class WorkerRuntime {
         this.send({ cmd: CMD, type: 'unshared' });
       },
       drain: (message) => this.drain(message.reason, message.timeoutMs),
+      'metrics-req': (message) => void this.appMetrics.answer(message.id).then((reply) => this.send(reply)),
       relay: (message) => this.channel.deliver(message.from, message.data),
       state: (message) => {
         this.channel.replaceState(message.state);

@@ -2,6 +2,7 @@
 // those not yet sent to a worker (Node's RoundRobinHandle keeps `handles`, a
 // plain array; this one can also put a connection back at the front).
 
+import { performance } from 'node:perf_hooks';
 import type { TcpHandle } from '../wire/node-internals.js';
 import type { ConnectionInfo } from '../scheduler/types.js';
 
@@ -10,6 +11,8 @@ export class PendingConnection implements ConnectionInfo {
   /** Internal: the accepted libuv handle. Schedulers only see ConnectionInfo. */
   readonly handle: TcpHandle;
   attempts = 0;
+  /** When the master accepted it, for the hand-off latency. */
+  readonly acceptedAt = performance.now();
   #remoteAddress: string | undefined;
 
   constructor(seq: number, handle: TcpHandle) {

@@ -4,6 +4,7 @@
 // SharedHandle under SCHED_NONE; handoff adds a third kind, a socket per
 // slot: reuseport-handle.ts). Nothing checks the mode after that.
 
+import type { DispatchObserver } from '../operations/metrics/dispatch-stats.js';
 import type { Tracer } from '../trace.js';
 import type { Scheduler } from '../scheduler/types.js';
 import type { TcpHandle } from '../wire/node-internals.js';
@@ -80,11 +81,14 @@ export interface HandleChoice {
   /** reuseport: the slots to bind a socket for before anything is forked, and reusePortFlag(). */
   slots: number;
   reuseFlag: number;
+  /** Counts and times for status and /metrics (operations/metrics/dispatch-stats.ts); the master's accept only. */
+  observer?: DispatchObserver;
 }
 
 export function createHandle(choice: HandleChoice): DispatchHandle {
-  const { kind, listener, scheduler, maxPending, trace, slots, reuseFlag } = choice;
+  const { kind, listener, scheduler, maxPending, trace, observer, slots, reuseFlag } = choice;
   const key = handleKey(listener.address);
+  const options = { maxPending, trace, observer };
   // The one line: queryServer's `new RoundRobinHandle` or `new SharedHandle`, and handoff's third kind.
-  return kind === 'reuseport' ? new ReusePortHandle(key, listener, { slots, reuseFlag, scheduler, maxPending, trace }) : kind === 'shared' ? new SharedHandle(key, listener, scheduler, { maxPending, trace }) : new Dispatcher(key, listener, scheduler, { maxPending, trace });
+  return kind === 'reuseport' ? new ReusePortHandle(key, listener, { ...options, slots, reuseFlag, scheduler }) : kind === 'shared' ? new SharedHandle(key, listener, scheduler, options) : new Dispatcher(key, listener, scheduler, options);
 }

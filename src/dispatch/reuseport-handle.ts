@@ -25,7 +25,7 @@ import type { Tracer } from '../trace.js';
 import type { Scheduler } from '../scheduler/types.js';
 import type { DispatchHandle, HandleWorker } from './handles.js';
 import { Listener } from './listener.js';
-import { Dispatcher, type AcceptingSocket } from './round-robin-handle.js';
+import { Dispatcher, type AcceptingSocket, type DispatcherOptions } from './round-robin-handle.js';
 
 /** A slot's socket as this handle uses it: a Listener, or for slot 0 the master's ListenerSet of one. */
 export type SlotListener = AcceptingSocket & Pick<Listener, 'sharedHandle' | 'acceptBacklog' | 'close'>;
@@ -57,6 +57,8 @@ export interface ReusePortOptions {
   scheduler: Scheduler;
   maxPending: number;
   trace: Tracer | null;
+  /** For status and /metrics: what the master accepts on slot sockets no worker accepts on. */
+  observer?: DispatcherOptions['observer'];
 }
 
 export class ReusePortHandle implements DispatchHandle {
@@ -98,7 +100,7 @@ export class ReusePortHandle implements DispatchHandle {
     this.#host = first.address.address;
     this.#port = first.address.port;
     this.#trace = options.trace;
-    this.#rr = new Dispatcher(key, this.#uncovered, options.scheduler, { maxPending: options.maxPending, trace: options.trace });
+    this.#rr = new Dispatcher(key, this.#uncovered, options.scheduler, { maxPending: options.maxPending, trace: options.trace, observer: options.observer });
     this.#adopt(0, first);
     try {
       for (let slot = 1; slot < options.slots; slot++) this.#socketOf(slot);

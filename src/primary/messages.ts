@@ -28,6 +28,8 @@ export interface MessageContext {
   ready(worker: Worker): void;
   /** Data from a worker's code for the master's 'message' event. */
   message(worker: Worker, data: unknown): void;
+  /** The app's prom-client metrics, asked for by a scrape of --metrics (or sent as the worker exits). */
+  appMetrics(worker: Worker, message: Extract<WorkerMessage, { type: 'metrics' }>): void;
 }
 
 /** How the suicide log line tells what became of the worker's slot. */
@@ -124,6 +126,9 @@ export function createMessageHandlers(context: MessageContext): (worker: Worker,
     },
     'to-master'(worker, message) {
       context.message(worker, message.data);
+    },
+    metrics(worker, message) {
+      context.appMetrics(worker, message);
     },
     'set-state'(worker, message) {
       applied(worker, state.set(message.key, message.value));

@@ -210,6 +210,7 @@ export class Pool extends EventEmitter<PoolEvents> {
   retire(worker: Worker, reason: RetireReason): Replacement {
     if (worker.state === 'dead') return 'none';
     const how = retirements[reason];
+    worker.retiredFor ??= reason;
     if (how.asked) worker.exitedAfterDisconnect = true;
     if (reason === 'suicide') worker.drainReason = reason;
     else if (reason !== 'silent') worker.drainReason ??= reason;

@@ -46,6 +46,11 @@ import { checkWorkerScript } from './worker-script.js';
 import { createMessageHandlers } from './messages.js';
 import { describeExit, type Worker } from './worker.js';
 import { capPendingToFdLimit } from '../fd-limit.js';
+import type { AppMetrics } from '../operations/metrics/app-metrics.js';
+import { DispatchStats } from '../operations/metrics/dispatch-stats.js';
+import { parseMetricsAddress, type MetricsAddress, type MetricsEndpoint } from '../operations/metrics/endpoint.js';
+import { WorkerTotals } from '../operations/metrics/worker-totals.js';
+import { installClusterView, loadPrimaryModule } from './cluster-view.js';
 import { errorMessage } from '../errors.js';
 
 export interface MasterEvents {
@@ -96,6 +101,14 @@ export class Master extends EventEmitter<MasterEvents> {
   /** With --no-restart: how each worker ended, so the master's exit says whether the job succeeded. */
   readonly #exitCodes: number[] = [];
   #stopSchedules: () => void = () => undefined;
+  /** What the dispatcher counts, and what outlives the workers: for status and /metrics. */
+  readonly #dispatchStats = new DispatchStats();
+  readonly #workerTotals = new WorkerTotals();
+  readonly #metricsAddress: MetricsAddress | undefined;
+  /** With --metrics, once #start() has made them. */
+  #appMetrics: AppMetrics | undefined;
+  #metrics: MetricsEndpoint | undefined;
+  #shuttingDown = false;
 
   constructor(input: MasterOptions, dependencies: MasterDependencies = {}) {
     super();
@@ -139,6 +152,7 @@ export class Master extends EventEmitter<MasterEvents> {
         throw error;
       }
     }
+    this.#metricsAddress = options.metrics === undefined ? undefined : parseMetricsAddress(options.metrics);
     const control = resolveControlPath(options.control);
     this.#control = control && new ControlServer({ ...control, target: this, logger: this.#log });
 
@@ -154,6 +168,7 @@ export class Master extends EventEmitter<MasterEvents> {
         trace: this.#trace,
         slots: options.workers,
         reuseFlag,
+        observer: this.#dispatchStats,
       });
     } catch (error) {
       this.#listeners.close(); // reuseport: a slot's socket could not be bound
@@ -192,6 +207,7 @@ export class Master extends EventEmitter<MasterEvents> {
         this.#checkReady();
       },
       message: (worker, data) => this.emit('message', worker, data, undefined),
+      appMetrics: (worker, message) => this.#appMetrics?.answer(worker, message.id, message.metrics, message.error),
     });
 
     this.#health = new HealthMonitor(() => this.workers, options, createHealthActions(this.#pool, options, this.#log, this.#trace));
@@ -203,6 +219,12 @@ export class Master extends EventEmitter<MasterEvents> {
   async #start(): Promise<void> {
     try {
       if (this.#successor === undefined) await this.#control?.listen();
+      // A successor serves metrics once it has taken over (the old master holds the port until then).
+      if (this.#metricsAddress !== undefined && this.#successor === undefined) await this.#serveMetrics(this.#metricsAddress);
+      if (this.options.primary !== undefined) {
+        installClusterView(this, this.address);
+        await loadPrimaryModule(this.options.primary);
+      }
     } catch (error) {
       this.#log.log('error', errorMessage(error));
       void this.close(1);
@@ -212,6 +234,20 @@ export class Master extends EventEmitter<MasterEvents> {
     this.#pool.start();
     this.#health.start();
     this.#stopSchedules = startSchedules(this.options, this.#log, () => this.reload());
+  }
+
+  /** Opens --metrics (prom-client is loaded only now, and only with it); a busy port throws. */
+  async #serveMetrics(address: MetricsAddress): Promise<void> {
+    const { createMetricsService } = await import('../operations/metrics/service.js');
+    const { appMetrics, endpoint } = createMetricsService(
+      { status: () => this.status(), workers: () => this.workers, healthy: () => this.listeningWorkers.length > 0, shuttingDown: () => this.shuttingDown },
+      address,
+      (message) => this.#log.log('warn', message),
+    );
+    this.#appMetrics = appMetrics;
+    this.#metrics = endpoint;
+    await endpoint.listen();
+    this.#log.log('info', `metrics on ${endpoint.url} (and /healthz, /readyz)`);
   }
 
   /** Where the master's events and its workers' output go. */
@@ -267,6 +303,13 @@ export class Master extends EventEmitter<MasterEvents> {
         listenTimeout: this.options.listenTimeout,
         killTimeout: this.options.killTimeout,
         log: this.#log,
+        metrics: this.#metricsAddress === undefined ? undefined : {
+          release: async () => {
+            await this.#metrics?.close();
+            this.#metrics = undefined;
+          },
+          restore: () => this.#serveMetrics(this.#metricsAddress as MetricsAddress),
+        },
         retire: () => {
           this.#handedOver = true;
           void this.close();
@@ -282,6 +325,7 @@ export class Master extends EventEmitter<MasterEvents> {
     if (this.#closing !== undefined) return false;
     try {
       await this.#control?.listen();
+      if (this.#metricsAddress !== undefined) await this.#serveMetrics(this.#metricsAddress);
       if (this.options.pidFile !== undefined) this.options.pidFile = writePidFile(this.options.pidFile, { replacing: successor.from });
     } catch (error) {
       successor.failed(error instanceof Error ? error.message : String(error));
@@ -316,8 +360,26 @@ export class Master extends EventEmitter<MasterEvents> {
       reloading: this.#reloads.running,
       upgrading: this.#upgrades.running,
       closing: this.#closing !== undefined,
+      shuttingDown: this.shuttingDown,
+      metricsUrl: this.#metrics?.url,
       sharedStateBytes: this.#messaging.state.bytes,
+      observed: { stats: this.#dispatchStats, totals: this.#workerTotals, appMetrics: this.#appMetrics },
     });
+  }
+
+  /**
+   * True from the first moment of a shutdown: /readyz answers 503 from then
+   * on, so load balancers and Kubernetes stop sending traffic while the
+   * master drains. close() sets it; markShuttingDown() sets it earlier, for a
+   * delay before the shutdown proper (--shutdown-delay).
+   */
+  get shuttingDown(): boolean {
+    return this.#shuttingDown || this.#closing !== undefined;
+  }
+
+  /** Not ready from now on (/readyz 503), while everything keeps serving: the start of a shutdown delay. */
+  markShuttingDown(): void {
+    this.#shuttingDown = true;
   }
 
   // ---- messages and shared state ------------------------------------------------------
@@ -352,13 +414,17 @@ export class Master extends EventEmitter<MasterEvents> {
     worker.on('write-failed', (seq) => this.#handle.writeFailed(worker, seq));
     // Only once the channel is closed have all its acknowledgements been read:
     // whatever is still in flight then was never accepted, and can go elsewhere.
-    worker.on('disconnect', () => this.#handle.reclaim(worker));
+    worker.on('disconnect', () => {
+      this.#handle.reclaim(worker);
+      this.#appMetrics?.retire(worker);
+    });
     worker.on('exit', (code, signal) => this.#onExit(worker, code, signal));
   }
 
   #onExit(worker: Worker, code: number | null, signal: NodeJS.Signals | null): void {
     worker.moveTo('dead');
     this.#handle.forget(worker);
+    this.#workerTotals.exited(worker, this.#pool.stopping);
     this.#trace?.worker(worker.id, worker.pid, `exited (${describeExit(code, signal)})`);
     this.emit('exit', worker, code, signal);
     if (this.#successor?.pending && this.#closing === undefined) {
@@ -447,6 +513,7 @@ export class Master extends EventEmitter<MasterEvents> {
       await new Promise((resolve) => setImmediate(resolve));
       await this.#control?.close();
     }
+    await this.#metrics?.close(); // last, with the control socket: probes and scrapes watch the drain
     this.emit('close', exitCode);
     return exitCode;
   }

@@ -12,6 +12,7 @@ import type { PendingConnection } from '../dispatch/connection.js';
 import type { HandleWorker } from '../dispatch/handles.js';
 import type { TcpHandle } from '../wire/node-internals.js';
 import { Usage } from '../operations/process-stats.js';
+import type { RetireReason } from './retire.js';
 import { forEachLine } from './worker-output.js';
 import { createConnectionWriter, sendSafely, type TransportName } from '../wire/transport.js';
 import { canMove, type WorkerState } from './lifecycle.js';
@@ -72,6 +73,11 @@ export class Worker extends EventEmitter<WorkerEvents> implements HandleWorker {
   active = 0;
   /** Memory, CPU and requests: measured and reported, written only by the Usage itself. */
   readonly usage = new Usage();
+  /** Its event loop over the last heartbeat interval: busy share 0..1, and p99 delay in ms; null before the first heartbeat. */
+  elu: number | null = null;
+  loopDelayP99: number | null = null;
+  /** Why it was first retired (primary/retire.ts), for the restart counts; undefined if it just exited. */
+  retiredFor: RetireReason | undefined;
   listeningAt: number | undefined;
   /** Its server speaks TLS (so the master's address is https://), as the worker said when it attached. */
   tls = false;
@@ -189,6 +195,11 @@ export class Worker extends EventEmitter<WorkerEvents> implements HandleWorker {
 
   send(message: MasterMessage, handle?: unknown): boolean {
     return sendSafely(this.process, message, handle);
+  }
+
+  /** Asks the worker for its app's prom-client metrics (answered with a `metrics` message). */
+  requestMetrics(id: number): boolean {
+    return this.send({ cmd: CMD, type: 'metrics-req', id });
   }
 
   /** SIGKILL now, for a worker that cannot be reasoned with (silent, or the master must stop). */

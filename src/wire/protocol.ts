@@ -36,7 +36,9 @@ export type MasterMessage =
   /** A message from another worker (or the master) for the user's code. */
   | { cmd: Cmd; type: 'relay'; from: number | 'master'; data: unknown }
   /** The current shared state, sent before a worker is marked ready and on every change. */
-  | { cmd: Cmd; type: 'state'; state: Record<string, unknown> };
+  | { cmd: Cmd; type: 'state'; state: Record<string, unknown> }
+  /** A scrape of --metrics: send the app's prom-client registry (worker/app-metrics.ts). */
+  | { cmd: Cmd; type: 'metrics-req'; id: number };
 
 // ---- worker -> master -------------------------------------------------------
 
@@ -70,7 +72,13 @@ export type WorkerMessage =
   | { cmd: Cmd; type: 'to-master'; data: unknown }
   /** User code changed the shared state: set a key, or add to a number atomically. */
   | { cmd: Cmd; type: 'set-state'; key: string; value: unknown }
-  | { cmd: Cmd; type: 'increment-state'; key: string; by: number };
+  | { cmd: Cmd; type: 'increment-state'; key: string; by: number }
+  /**
+   * The answer to metrics-req `id`: prom-client's getMetricsAsJSON() of the app's
+   * default registry, null if the app has not loaded prom-client (or `error`).
+   * Id 0: the last snapshot, sent as the worker exits.
+   */
+  | { cmd: Cmd; type: 'metrics'; id: number; metrics: unknown[] | null; error?: string };
 
 export type WorkerMessageType = WorkerMessage['type'];
 export type MasterMessageType = MasterMessage['type'];
@@ -141,6 +149,7 @@ const workerMessageChecks: { readonly [T in WorkerMessageType]: (message: Shape)
   'to-master': (m) => 'data' in m,
   'set-state': (m) => typeof m['key'] === 'string' && m['key'] !== '',
   'increment-state': (m) => typeof m['key'] === 'string' && m['key'] !== '' && typeof m['by'] === 'number' && Number.isFinite(m['by']),
+  metrics: (m) => isCount(m['id']) && (m['metrics'] === null || Array.isArray(m['metrics'])) && (m['error'] === undefined || typeof m['error'] === 'string'),
 };
 
 /** The message, if it is a well-formed handoff message from a worker; undefined otherwise. */
@@ -169,6 +178,8 @@ export interface WorkerConfig {
   trace: boolean;
   /** The scheduler reads open-connection counts: report each change (child/connection-count.ts). */
   reportLoad: boolean;
+  /** The master serves --metrics: send the app's last metrics before exiting, so its counters stay counted. */
+  metrics: boolean;
 }
 
 export const WORKER_CONFIG_ENV = 'HANDOFF_WORKER';

@@ -4,7 +4,8 @@
 //   cluster-rr      node:cluster, NODE_CLUSTER_SCHED_POLICY=rr   (bench/cluster-master.mjs)
 //   cluster-none    node:cluster, NODE_CLUSTER_SCHED_POLICY=none
 //   handoff-<name>  node dist/master.js bench/app.mjs --scheduler <name>, for
-//                   every built-in scheduler of the build under test
+//                   every built-in scheduler of the build under test that the
+//                   running Node supports (reuseport: 22.12+, SO_REUSEPORT)
 //
 // Every contender runs the same bench/app.mjs, listens on a free port on
 // 127.0.0.1, prints one "listening on http://127.0.0.1:PORT" line when ready,
@@ -34,13 +35,14 @@ const STDERR_KEEP = 16 * 1024;
  * mode, for the ratios: handoff shared (workers accept) vs cluster none,
  * every handoff scheduler where the master accepts vs cluster rr.
  */
-export function listContenders(schedulers, defaultScheduler = 'rr', schedulerFiles = []) {
+export function listContenders(schedulers, defaultScheduler = 'rr', schedulerFiles = [], runsOnThisNode = () => true) {
   const list = [
     { name: 'single', kind: 'single', description: 'one plain process' },
     { name: 'cluster-rr', kind: 'cluster', policy: 'rr', description: 'node:cluster, NODE_CLUSTER_SCHED_POLICY=rr' },
     { name: 'cluster-none', kind: 'cluster', policy: 'none', description: 'node:cluster, NODE_CLUSTER_SCHED_POLICY=none' },
   ];
   for (const [name, entry] of Object.entries(schedulers)) {
+    if (!runsOnThisNode(entry)) continue; // this Node would refuse it (exit 2)
     list.push({
       name: `handoff-${name}`,
       kind: 'handoff',

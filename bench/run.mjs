@@ -43,7 +43,8 @@ const HELP = `Usage: node bench/run.mjs [options]      (npm run bench builds dis
   -h, --help
 
 Contenders: single, cluster-rr, cluster-none, and handoff-<scheduler> for every
-scheduler in dist/scheduler/index.js (builtInSchedulers).`;
+scheduler in dist/scheduler/index.js (builtInSchedulers) that this Node
+supports: handoff-reuseport needs Node 22.12+ (run the bench on Node 24).`;
 
 // ---- command line -------------------------------------------------------------
 
@@ -94,15 +95,17 @@ const config = {
 // The schedulers of the build under test, read at run time: new built-ins join by themselves.
 let builtInSchedulers;
 let defaultScheduler;
+let runsOnThisNode;
 try {
-  ({ builtInSchedulers, defaultScheduler = 'rr' } = await import('../dist/scheduler/index.js'));
+  ({ builtInSchedulers, defaultScheduler = 'rr', runsOnThisNode } = await import('../dist/scheduler/index.js'));
 } catch (error) {
   process.stderr.write(`bench: cannot load dist/scheduler/index.js (run \`npm run build\` first): ${error.message}\n`);
   process.exit(1);
 }
 
 const schedulerFiles = flags['scheduler-file']?.split(',').map((s) => s.trim()).filter(Boolean) ?? [];
-const allContenders = listContenders(builtInSchedulers, defaultScheduler, schedulerFiles);
+// handoff-reuseport only where this Node has SO_REUSEPORT (22.12+): run the bench on Node 24 to include it.
+const allContenders = listContenders(builtInSchedulers, defaultScheduler, schedulerFiles, runsOnThisNode);
 const contenders = pick('contenders', allContenders, (c) => c.name);
 const scenarioNames = pick('scenarios', Object.keys(scenarios), (name) => name);
 

@@ -180,14 +180,14 @@ async function runMaster() {
     args: process.argv.slice(2),
     options: { rounds: { type: 'string', default: '1' }, slots: { type: 'string', default: '3' }, concurrency: { type: 'string', default: '16' }, json: { type: 'boolean', default: false } },
   });
-  const { reusePortFlag } = await import(pathToFileURL(path.join(dist, 'node-internals.js')).href);
+  const { reusePortFlag } = await import(pathToFileURL(path.join(dist, 'wire/node-internals.js')).href);
   const reuseFlag = reusePortFlag();
   if (reuseFlag === undefined) {
     // What `--scheduler reuseport` will print: one line, exit 2 (a wrong command line for this Node).
     console.error(`handoff: --scheduler reuseport needs Node.js 22.12 or newer (SO_REUSEPORT); this is Node ${process.version}`);
     process.exit(2);
   }
-  const { Listener } = await import(pathToFileURL(path.join(dist, 'master/listener.js')).href);
+  const { Listener } = await import(pathToFileURL(path.join(dist, 'dispatch/listener.js')).href);
 
   const slots = Number(flags.slots);
   const concurrency = Number(flags.concurrency);

@@ -5,7 +5,7 @@
 import http from 'node:http';
 import net from 'node:net';
 import { afterEach, describe, expect, test } from 'vitest';
-import { get, type Reply } from './helpers/http.js';
+import { failures, get, type Reply } from './helpers/http.js';
 import { fixture, startMaster, stopAllMasters, withTimeout } from './helpers/process.js';
 
 afterEach(stopAllMasters);
@@ -47,9 +47,7 @@ describe('the accept queue at shutdown, --scheduler shared', () => {
     const replies = Array.from({ length: n }, () => get(url, { timeoutMs: 15_000 }));
     master.signal('SIGTERM');
     await master.waitFor(/SIGTERM, shutting down gracefully/);
-    const settled = await Promise.allSettled([blocked, ...replies]);
-    const failed = settled.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason));
-    expect(failed).toEqual([]);
+    expect(await failures([blocked, ...replies])).toEqual([]);
     expect(await master.exit()).toEqual({ code: 0, signal: null });
   });
 });

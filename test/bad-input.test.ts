@@ -54,7 +54,7 @@ describe('command line', () => {
   test('an unknown scheduler', async () => {
     const result = await runCli([fixture('pid.mjs'), '--scheduler', 'fastest', '--port', '0']);
     expect(result.code).toBe(2);
-    expect(result.stderr.split('\n')[0]).toMatch(/^handoff: --scheduler 'fastest': expected one of rr, least-conn, ip-hash, shared, or the path of a scheduler module/);
+    expect(result.stderr.split('\n')[0]).toMatch(/^handoff: --scheduler 'fastest': expected one of rr, least-conn, ip-hash, shared, reuseport, or the path of a scheduler module/);
   });
 
   test('a flag without its value', async () => {

@@ -4,14 +4,17 @@
 
 import https from 'node:https';
 import { afterEach, describe, expect, test } from 'vitest';
-import { builtInSchedulers } from '../dist/scheduler/index.js';
+import { builtInSchedulers, runsOnThisNode } from '../dist/scheduler/index.js';
 import { app, httpExchange, socketIoExchange, startCluster, untilEveryWorker, wsExchange } from './helpers/apps.js';
 import { get } from './helpers/http.js';
 import { MasterProcess, startMaster, stopAllMasters } from './helpers/process.js';
 
 afterEach(stopAllMasters);
 
-const schedulers = Object.values(builtInSchedulers).map((entry) => entry.name);
+// reuseport only where this Node has SO_REUSEPORT (22.12+).
+const schedulers = Object.values(builtInSchedulers)
+  .filter(runsOnThisNode)
+  .map((entry) => entry.name);
 
 type Exchange = (url: string, index: number) => Promise<number>;
 /** NestJS runs from its own folder (tsx reads the tsconfig.json there: decorators) and takes long to start on a busy machine. */

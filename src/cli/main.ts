@@ -18,8 +18,11 @@ const usageErrors: ReadonlySet<HandoffErrorCode> = new Set([
   'ERR_HANDOFF_MISSING_SCRIPT',
   'ERR_HANDOFF_UNKNOWN_SCHEDULER',
 ]);
-/** Also exit 2, but the usage would not help: the problem is inside the named file (a config file, a scheduler module). */
-const fileErrors: ReadonlySet<HandoffErrorCode> = new Set(['ERR_HANDOFF_INVALID_CONFIG', 'ERR_HANDOFF_INVALID_SCHEDULER']);
+/**
+ * Also exit 2, but the usage would not help: the problem is inside the named
+ * file (a config file, a scheduler module), or the choice needs a newer Node.
+ */
+const fileErrors: ReadonlySet<HandoffErrorCode> = new Set(['ERR_HANDOFF_INVALID_CONFIG', 'ERR_HANDOFF_INVALID_SCHEDULER', 'ERR_HANDOFF_UNSUPPORTED_NODE']);
 
 export async function main(argv: readonly string[]): Promise<number> {
   if (argv[0] === 'ctl') return ctl(argv.slice(1)); // a worker script named ctl: handoff ./ctl

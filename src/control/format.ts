@@ -122,9 +122,24 @@ export function renderTable(processes: readonly WorkerStatus[]): string[] {
   );
 }
 
+/**
+ * reuseport: one line for the slots' sockets on the port, e.g.
+ *   sockets  slot 0: w5  slot 1: w2  slot 2: master (took 31)
+ * "master" is a slot no worker accepts on now (a gap before its replacement
+ * is ready, or parked after a scale-down): the master accepts and hands out.
+ */
+export function renderListeners(status: MasterStatus): string[] {
+  if (status.listeners === undefined) return [];
+  const slots = status.listeners.map((socket) => {
+    const who = socket.acceptedBy === 'worker' ? socket.workers.map((id) => `w${id}`).join('+') : 'master';
+    return `slot ${socket.slot}: ${who}${socket.takenByMaster > 0 ? ` (took ${socket.takenByMaster})` : ''}`;
+  });
+  return [`sockets  ${slots.join('  ')}`];
+}
+
 /** What `handoff ctl status` prints. */
 export function renderStatus(status: MasterStatus): string {
-  return [renderHeader(status), renderCounters(status), '', ...renderTable(status.processes)].join('\n');
+  return [renderHeader(status), ...renderListeners(status), renderCounters(status), '', ...renderTable(status.processes)].join('\n');
 }
 
 /** One frame of `handoff ctl top`. */

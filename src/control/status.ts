@@ -2,6 +2,7 @@
 // every worker process, safe to send as JSON.
 
 import type { DispatchHandle } from '../dispatch/handles.js';
+import type { SlotSocketStatus } from '../dispatch/reuseport-handle.js';
 import { observedStatus, type ObservedParts, type ObservedStatus } from '../operations/metrics/status-counts.js';
 import { VERSION } from '../version.js';
 import type { BoundAddress } from '../dispatch/listener.js';
@@ -39,6 +40,8 @@ export interface MasterStatus extends ObservedStatus {
   version: string;
   node: string;
   address: BoundAddress;
+  /** reuseport: the listening socket of each slot, and who accepts on it; absent with one socket. */
+  listeners?: SlotSocketStatus[];
   scheduler: string;
   transport: string;
   uptimeMs: number;
@@ -110,6 +113,7 @@ export function masterStatus(source: StatusSource): MasterStatus {
     version: VERSION,
     node: process.version,
     address: source.address,
+    ...(source.handle.status ? { listeners: source.handle.status() } : {}),
     scheduler: source.scheduler,
     transport: source.transport,
     uptimeMs: Date.now() - source.startedAt,

@@ -1,7 +1,8 @@
 // A dispatch handle per listening address, as Node's primary.js keeps
 // `handles`, keyed by address; and the one line that chooses which kind of
 // handle serves an address (primary.js queryServer: RoundRobinHandle, or
-// SharedHandle under SCHED_NONE). Nothing checks the mode after that.
+// SharedHandle under SCHED_NONE; handoff adds a third kind, a socket per
+// slot: reuseport-handle.ts). Nothing checks the mode after that.
 
 import type { DispatchObserver } from '../operations/metrics/dispatch-stats.js';
 import type { Tracer } from '../trace.js';
@@ -10,6 +11,7 @@ import type { TcpHandle } from '../wire/node-internals.js';
 import type { BoundAddress, Listener } from './listener.js';
 import { Dispatcher, type AcceptingSocket, type RoundRobinWorker } from './round-robin-handle.js';
 import { schedulingNoiseMs } from './scheduling-noise.js';
+import { ReusePortHandle, type SlotListener, type SlotSocketStatus } from './reuseport-handle.js';
 import { SharedHandle } from './shared-handle.js';
 
 /** A worker as a dispatch handle sees it: it can take connections, or the listening socket itself. */
@@ -49,6 +51,14 @@ export interface DispatchHandle {
   takeBack(timeoutMs: number): Promise<void>;
   /** shared: `worker` no longer accepts on the socket, and closed its descriptor of it. */
   unshared(worker: HandleWorker): void;
+  /** For a handle that added the worker when it ran (addOn 'online'): now it listens. */
+  listening?(worker: HandleWorker): void;
+  /** Every listening socket of this address, when there are more than the master's listener (reuseport: one per slot). */
+  listeners?(): SlotListener[];
+  /** Closes the master's descriptors of those sockets (shutdown). */
+  close?(): void;
+  /** Who accepts on each of those sockets, for `handoff ctl status`. */
+  status?(): SlotSocketStatus[];
 }
 
 /** Node's key is address:port:addressType:fd; handoff binds by address and port. */
@@ -56,25 +66,35 @@ export function handleKey(address: BoundAddress): string {
   return `${address.address}:${address.port}:${address.family}`;
 }
 
+/** Which kind of handle serves an address: the master accepts; the workers accept on one socket; or on one socket per slot. */
+export type HandleKind = 'round-robin' | 'shared' | 'reuseport';
+
 /** The socket(s) a handle serves: one Listener, or a ListenerSet (several sockets as one, for the same workers). */
-export type ListeningSockets = AcceptingSocket & Pick<Listener, 'address' | 'sharedHandle' | 'stopAccepting' | 'acceptAgain' | 'acceptBacklog'>;
+export type ListeningSockets = AcceptingSocket & Pick<Listener, 'address' | 'sharedHandle' | 'stopAccepting' | 'acceptAgain' | 'acceptBacklog' | 'close'>;
 
 export interface HandleChoice {
+  kind: HandleKind;
+  /** The master's socket(s); for reuseport, bound with `reuseFlag`: slot 0's socket. */
   listener: ListeningSockets;
   scheduler: Scheduler;
-  /** The scheduler lets the workers accept (shared): the kernel distributes. */
-  workersAccept: boolean;
   maxPending: number;
   trace: Tracer | null;
+  /** reuseport: the slots to bind a socket for before anything is forked, and reusePortFlag(). */
+  slots: number;
+  reuseFlag: number;
   /** Counts and times for status and /metrics (operations/metrics/dispatch-stats.ts); the master's accept only. */
   observer?: DispatchObserver;
 }
 
 export function createHandle(choice: HandleChoice): DispatchHandle {
-  const { listener, scheduler, maxPending, trace, observer } = choice;
+  const { kind, listener, scheduler, maxPending, trace, observer, slots, reuseFlag } = choice;
   const key = handleKey(listener.address);
-  if (!choice.workersAccept) schedulingNoiseMs(); // start measuring now, not at the first connection
-  return choice.workersAccept
-    ? new SharedHandle(key, listener, scheduler, { maxPending, trace, observer })
-    : new Dispatcher(key, listener, scheduler, { maxPending, trace, observer, noiseMs: schedulingNoiseMs });
+  if (kind === 'round-robin') schedulingNoiseMs(); // start measuring now, not at the first connection
+  const options = { maxPending, trace, observer };
+  // The one line: queryServer's `new RoundRobinHandle` or `new SharedHandle`, and handoff's third kind.
+  return kind === 'reuseport'
+    ? new ReusePortHandle(key, listener, { ...options, slots, reuseFlag, scheduler })
+    : kind === 'shared'
+      ? new SharedHandle(key, listener, scheduler, options)
+      : new Dispatcher(key, listener, scheduler, { ...options, noiseMs: schedulingNoiseMs });
 }

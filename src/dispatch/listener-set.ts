@@ -16,9 +16,9 @@ export class ListenerSet {
     this.listeners = listeners;
   }
 
-  /** Binds host:port, or adopts the inherited sockets (which accept nothing until open()). */
-  static open(host: string | undefined, port: number, inherited: Inheritance | undefined): ListenerSet {
-    if (inherited === undefined) return new ListenerSet([Listener.bind(host, port)]);
+  /** Binds host:port (with `reuseFlag`, reuseport's SO_REUSEPORT), or adopts the inherited sockets (which accept nothing until open()). */
+  static open(host: string | undefined, port: number, inherited: Inheritance | undefined, reuseFlag = 0): ListenerSet {
+    if (inherited === undefined) return new ListenerSet([Listener.bind(host, port, reuseFlag)]);
     return new ListenerSet(inherited.sockets.map((socket) => Listener.adopt(socket.handle, socket.address)));
   }
 

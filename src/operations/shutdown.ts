@@ -49,10 +49,13 @@ export async function shutDown(parts: ShutdownParts, initialCode: number): Promi
   if (serving() && !parts.handedOver) {
     // shared: the workers stop accepting and close their descriptors; the master accepts from here on.
     await handle.takeBack(Math.min(1000, options.killTimeout));
-    const taken = await listener.acceptBacklog(deadline);
+    // reuseport: every slot's socket, parked ones included, at once.
+    const sockets = handle.listeners?.() ?? [listener];
+    const taken = (await Promise.all(sockets.map((socket) => socket.acceptBacklog(deadline)))).reduce((a, b) => a + b, 0);
     if (taken > 0) log.log('info', `accepted ${taken} connection(s) that were waiting in the kernel's backlog before closing the listener`);
   }
   listener.close();
+  handle.close?.(); // reuseport: every slot's socket
 
   if (serving()) {
     let timer: NodeJS.Timeout | undefined;

@@ -74,6 +74,7 @@ export function createMessageHandlers(context: MessageContext): (worker: Worker,
       worker.tls = message.tls === true;
       trace?.worker(worker.id, worker.pid, `ready: server attached (${message.form})`);
       if (handle.addOn === 'listening') handle.add(worker);
+      else handle.listening?.(worker);
       context.ready(worker);
     },
     'load-error'(worker, message) {

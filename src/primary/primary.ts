@@ -15,7 +15,7 @@ import { EventEmitter } from 'node:events';
 import path from 'node:path';
 import { resolveControlPath } from '../control/paths.js';
 import { ControlServer } from '../control/server.js';
-import { resolveScheduler, type SchedulerEntry } from '../scheduler/index.js';
+import { handleKind, resolveScheduler, reuseFlagFor, type SchedulerEntry } from '../scheduler/index.js';
 import { createHandle, type DispatchHandle } from '../dispatch/handles.js';
 import { createTracer, parseTraceOrigin, TRACE_ORIGIN_ENV, type Tracer } from '../trace.js';
 import { HealthMonitor } from '../operations/health-monitor.js';
@@ -126,8 +126,14 @@ export class Master extends EventEmitter<MasterEvents> {
     // Bind (or take the sockets systemd or an old master passed) before forking
     // anything: a busy port fails here, with nothing to clean up.
     const inherited = takeInheritedSockets();
-    this.#listeners = ListenerSet.open(options.host, options.port, inherited);
+    // reuseport binds every slot's socket on this port with SO_REUSEPORT (reuseport-handle.ts).
+    const reuseFlag = reuseFlagFor(this.scheduler);
+    this.#listeners = ListenerSet.open(options.host, options.port, inherited, reuseFlag);
     this.address = this.#listeners.address;
+    if (reuseFlag !== 0 && inherited !== undefined) {
+      this.#listeners.close();
+      throw new HandoffError('ERR_HANDOFF_LISTEN', `--scheduler ${this.scheduler.name} binds a socket per slot itself and cannot serve sockets passed by ${inherited.source}: use rr, least-conn or ip-hash`);
+    }
     if (this.scheduler.workersAccept && this.#listeners.listeners.length > 1) {
       this.#listeners.close();
       throw new HandoffError('ERR_HANDOFF_LISTEN', `--scheduler shared serves one listening socket, and this master was given ${this.#listeners.listeners.length}: use rr, least-conn or ip-hash`);
@@ -152,15 +158,22 @@ export class Master extends EventEmitter<MasterEvents> {
 
     const scheduler = this.scheduler.create((message) => this.#log.log('error', message));
     const explicitPending = options.maxPending !== defaultOptions().maxPending;
-    this.#handle = createHandle({
-      listener: this.#listeners,
-      scheduler,
-      workersAccept: this.scheduler.workersAccept,
-      // Below this process's limit of open files; said if a value given by hand is lowered.
-      maxPending: capPendingToFdLimit(options.maxPending, options.workers, explicitPending ? (line) => this.#log.log('info', line) : undefined),
-      trace: this.#trace,
-      observer: this.#dispatchStats,
-    });
+    try {
+      this.#handle = createHandle({
+        kind: handleKind(this.scheduler),
+        listener: this.#listeners,
+        scheduler,
+        // Below this process's limit of open files; said if a value given by hand is lowered.
+        maxPending: capPendingToFdLimit(options.maxPending, options.workers, explicitPending ? (line) => this.#log.log('info', line) : undefined),
+        trace: this.#trace,
+        slots: options.workers,
+        reuseFlag,
+        observer: this.#dispatchStats,
+      });
+    } catch (error) {
+      this.#listeners.close(); // reuseport: a slot's socket could not be bound
+      throw error;
+    }
     // Inherited sockets accept once the handle is in place; a successor's only once it takes over.
     if (this.#successor === undefined) this.#listeners.open();
 

@@ -48,3 +48,9 @@ export function countByPid(replies: Reply[]): Map<number, number> {
   }
   return counts;
 }
+
+/** Waits for every request; the reasons of those that failed (a reset, a timeout), or [] if none did. */
+export async function failures(pending: ReadonlyArray<Promise<unknown>>): Promise<string[]> {
+  const settled = await Promise.allSettled(pending);
+  return settled.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason));
+}

@@ -16,8 +16,8 @@ const masterAccepting: Array<[string, () => Scheduler]> = [
   ['ip-hash', createIpHash],
 ];
 
-test('the table of built-in schedulers has the three tested here, and shared', () => {
-  expect(Object.keys(builtInSchedulers).sort()).toEqual(['ip-hash', 'least-conn', 'rr', 'shared']);
+test('the table of built-in schedulers has the three tested here, shared and reuseport (test/reuseport/)', () => {
+  expect(Object.keys(builtInSchedulers).sort()).toEqual(['ip-hash', 'least-conn', 'reuseport', 'rr', 'shared']);
 });
 
 /** Clients from `n` different addresses. */

@@ -22,10 +22,10 @@ import { createTracer, parseTraceOrigin, TRACE_ORIGIN_ENV, type Tracer } from '.
 import { AckBatcher } from './acks.js';
 import { EventLoopMonitor } from './event-loop.js';
 import { Attacher } from './attach.js';
-import { createDrain, type Drain } from './drain.js';
-import { followServer, type ServerFollower } from './server-drain.js';
+import { createDrain, type Drain } from './drain/drain.js';
+import { followServer, type ServerFollower } from './drain/server-drain.js';
 import { readFdLimit, workerFdHeadroom } from '../fd-limit.js';
-import { Requests } from './requests.js';
+import { Requests } from './drain/requests.js';
 import { interceptListen } from './listen-intercept.js';
 import { loadScript } from './load-script.js';
 import { LoadReport } from './connection-count.js';

@@ -5,7 +5,7 @@
 
 import { errorMessage, isHandoffError } from '../errors.js';
 import type { ReloadResult } from '../operations/reload.js';
-import type { UpgradeOptions, UpgradeResult } from '../operations/upgrade.js';
+import type { UpgradeOptions, UpgradeResult } from '../operations/upgrade/upgrade.js';
 import type { MasterStatus } from './status.js';
 import { optionSpecs } from '../cli/options.js';
 import { errorReply, type ControlCommand, type ControlErrorReply, type ControlReply, type ControlRequest, type RequestFor, type ResultFor } from './protocol.js';

@@ -1,6 +1,6 @@
 // Listening sockets the master did not bind itself, but inherited as open
 // descriptors: from systemd's socket activation, or from the master it
-// replaces in an upgrade (src/operations/upgrade.ts). Both arrive the same
+// replaces in an upgrade (src/operations/upgrade/upgrade.ts). Both arrive the same
 // way, as consecutive descriptors from 3 on, and take the same path here.
 //
 //   systemd:  LISTEN_FDS=<n>, LISTEN_PID=<our pid> (sd_listen_fds(3)). systemd

@@ -22,9 +22,9 @@ import { HealthMonitor } from '../operations/health-monitor.js';
 import type { BoundAddress } from '../dispatch/listener.js';
 import { ListenerSet } from '../dispatch/listener-set.js';
 import { takeInheritedSockets } from '../dispatch/inherited-socket.js';
-import { Successor } from '../operations/successor.js';
-import { notifySystemd } from '../operations/sd-notify.js';
-import { Upgrades, type UpgradeOptions, type UpgradeResult } from '../operations/upgrade.js';
+import { Successor } from '../operations/upgrade/successor.js';
+import { notifySystemd } from '../operations/upgrade/sd-notify.js';
+import { Upgrades, type UpgradeOptions, type UpgradeResult } from '../operations/upgrade/upgrade.js';
 import { HandoffError } from '../errors.js';
 import { createLogger, type Logger } from '../cli/log.js';
 import { defaultOptions, resolveOptions, type MasterOptions, type ResolvedOptions } from '../cli/options.js';
@@ -283,7 +283,7 @@ export class Master extends EventEmitter<MasterEvents> {
 
   /**
    * Replaces this master by a new one, started from what is on disk now, on
-   * the same listening sockets (see operations/upgrade.ts). Resolves once the
+   * the same listening sockets (see operations/upgrade/upgrade.ts). Resolves once the
    * new master has taken over (this one then drains and closes) or the
    * upgrade has been rolled back (this one goes on as before).
    */

@@ -8,7 +8,7 @@
 // If the old master goes away before the handover (killed), nobody else
 // serves: the successor takes over by itself as soon as it is ready.
 
-import type { Logger } from '../cli/log.js';
+import type { Logger } from '../../cli/log.js';
 import { notifySystemd } from './sd-notify.js';
 import { UPGRADE_CMD, type OldMasterMessage, type SuccessorMessage } from './upgrade.js';
 

@@ -27,11 +27,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { ControlServer } from '../control/server.js';
-import type { ListenerSet } from '../dispatch/listener-set.js';
-import { UPGRADE_FDS_ENV, UPGRADE_FROM_ENV } from '../dispatch/inherited-socket.js';
-import type { Logger } from '../cli/log.js';
-import { formatDuration } from '../units.js';
+import type { ControlServer } from '../../control/server.js';
+import type { ListenerSet } from '../../dispatch/listener-set.js';
+import { UPGRADE_FDS_ENV, UPGRADE_FROM_ENV } from '../../dispatch/inherited-socket.js';
+import type { Logger } from '../../cli/log.js';
+import { formatDuration } from '../../units.js';
 
 /** The tag of the messages between the two masters: Node delivers NODE_* messages to 'internalMessage', never to user code. */
 export const UPGRADE_CMD = 'NODE_HANDOFF_UPGRADE';

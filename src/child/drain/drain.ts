@@ -25,8 +25,8 @@
 
 import http from 'node:http';
 import net from 'node:net';
-import type { DrainReason } from '../wire/protocol.js';
-import type { Attacher } from './attach.js';
+import type { DrainReason } from '../../wire/protocol.js';
+import type { Attacher } from '../attach.js';
 import type { ServerFollower } from './server-drain.js';
 
 export interface DrainDependencies {

@@ -5,7 +5,7 @@
 // so this runs systemd-notify(1); without NOTIFY_SOCKET it does nothing.
 
 import { spawn } from 'node:child_process';
-import type { Logger } from '../cli/log.js';
+import type { Logger } from '../../cli/log.js';
 
 export function notifySystemd(args: string[], log: Logger, env: NodeJS.ProcessEnv = process.env): void {
   if (!env['NOTIFY_SOCKET']) return;

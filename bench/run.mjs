@@ -28,7 +28,7 @@ const root = path.resolve(here, '..');
 
 const HELP = `Usage: node bench/run.mjs [options]      (npm run bench builds dist/ first)
 
-  --quick              CI smoke test: 1 round, 0.5 s runs, 0.2 s warm-up; < 1 minute.
+  --quick              CI smoke test: 1 round, 1 s runs, 0.2 s warm-up; about 1.5 minutes.
   --rounds <n>         rounds; each runs every contender on every scenario (default 3)
   --duration <s>       measured seconds per run (default 5)
   --warmup <s>         warm-up seconds per run, load discarded (default 1)
@@ -84,7 +84,7 @@ const quick = flags.quick;
 const config = {
   quick,
   rounds: number('rounds', quick ? 1 : 3, { integer: true, min: 1 }),
-  duration: number('duration', quick ? 0.5 : 5, { min: 0.1 }),
+  duration: number('duration', quick ? 1 : 5, { min: 0.1 }), // 1 s: at -c 1000 a shorter run can finish no request at all on a loaded machine
   warmup: number('warmup', quick ? 0.2 : 1, { min: 0 }),
   settle: number('settle', quick ? 0 : 0.5, { min: 0 }),
   workers: number('workers', 2, { integer: true, min: 1 }),

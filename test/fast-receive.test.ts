@@ -54,7 +54,7 @@ describe('the fast receiver', () => {
   beforeEach(() => {
     channel = fakeChannel();
     delivered = [];
-    receiver = installFastReceiver((seq, handle) => delivered.push([seq, handle]), channel.owner);
+    receiver = installFastReceiver((seq, _listener, handle) => delivered.push([seq, handle]), channel.owner);
   });
 
   test('a whole line of ours, after a user message in the same read: the line is hidden from Node', async () => {

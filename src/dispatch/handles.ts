@@ -35,6 +35,8 @@ export interface DispatchHandle {
   writeFailed(worker: HandleWorker, seq: number): void;
   handedTo(worker: HandleWorker): number;
   inFlightTo(worker: HandleWorker): number;
+  /** Connection `seq` is in flight to `worker` from this handle. */
+  holds(worker: HandleWorker, seq: number): boolean;
   whenEmpty(): Promise<void>;
   closeQueued(): number;
 }
@@ -51,10 +53,15 @@ export interface HandleChoice {
   workersAccept: boolean;
   maxPending: number;
   trace: Tracer | null;
+  /** The id written with each hand-off, so the worker gives it to the right server (0: the master's own). */
+  id?: number;
+  nextSeq?: () => number;
+  /** The key, when not the bound address (a requested port 0 is one handle for every worker, as in Node). */
+  key?: string;
 }
 
 export function createHandle(choice: HandleChoice): DispatchHandle {
-  const { listener, scheduler, maxPending, trace } = choice;
-  const key = handleKey(listener.address);
-  return choice.workersAccept ? new SharedHandle(key, listener) : new Dispatcher(key, listener, scheduler, { maxPending, trace });
+  const { listener, scheduler, maxPending, trace, id, nextSeq } = choice;
+  const key = choice.key ?? handleKey(listener.address);
+  return choice.workersAccept ? new SharedHandle(key, listener) : new Dispatcher(key, listener, scheduler, { maxPending, trace, listener: id, nextSeq });
 }

@@ -55,6 +55,10 @@ export interface DispatcherOptions {
   trace: Tracer | null;
   /** The clock the lanes measure stalls with (tests pass their own). */
   now?: () => number;
+  /** The listener id written with each hand-off (0: the master's own). */
+  listener?: number;
+  /** Seqs shared by every handle of the master, so an ack or a trace line names one connection. */
+  nextSeq?: () => number;
 }
 
 export class Dispatcher implements DispatchHandle {
@@ -110,9 +114,15 @@ export class Dispatcher implements DispatchHandle {
     return this.#lanes.get(worker.id)?.inFlight.size ?? 0;
   }
 
+  /** Is connection `seq` in flight to `worker` from this handle? (how the master routes an ack) */
+  holds(worker: DispatchWorker, seq: number): boolean {
+    return this.#lanes.get(worker.id)?.inFlight.has(seq) ?? false;
+  }
+
   // RoundRobinHandle.prototype.distribute: queue the connection, then hand out what can be.
   accept(handle: TcpHandle): void {
-    const connection = new PendingConnection(++this.#seq, handle);
+    const seq = this.#options.nextSeq?.() ?? ++this.#seq;
+    const connection = new PendingConnection(seq, handle, this.#options.listener);
     this.#options.trace?.conn(connection.seq, `accepted by the master on fd ${handle.fd}, from ${connection.remoteAddress || 'a client already gone'}`);
     this.#held++;
     this.#queue.push(connection);

@@ -1,5 +1,5 @@
 // Graceful shutdown (SIGTERM, SIGINT, `handoff ctl stop`, master.close()):
-//  1. stop forking, checking and scheduling; close the listener (no new connections);
+//  1. stop forking, checking and scheduling; close every listener (no new connections);
 //  2. give the workers, for up to --kill-timeout, every connection the master
 //     still holds (queued, or in flight to a worker);
 //  3. drain every worker: each finishes what it has and exits, or is forced
@@ -9,7 +9,6 @@
 
 import type { ControlServer } from '../control/server.js';
 import type { DispatchHandle } from '../dispatch/handles.js';
-import type { Listener } from '../dispatch/listener.js';
 import type { Logger } from '../cli/log.js';
 import type { ResolvedOptions } from '../cli/options.js';
 import { removePidFile } from '../cli/pid-file.js';
@@ -19,7 +18,8 @@ import { formatDuration } from '../units.js';
 export interface ShutdownParts {
   options: ResolvedOptions;
   pool: Pool;
-  listener: Listener;
+  /** Every listening socket (the master's own and those the app asked for). */
+  listener: { close(): void };
   handle: DispatchHandle;
   control: ControlServer | undefined;
   log: Logger;

@@ -16,7 +16,8 @@ import path from 'node:path';
 import { resolveControlPath } from '../control/paths.js';
 import { ControlServer } from '../control/server.js';
 import { resolveScheduler, type SchedulerEntry } from '../scheduler/index.js';
-import { createHandle, type DispatchHandle } from '../dispatch/handles.js';
+import { createHandle } from '../dispatch/handles.js';
+import { HandleTable } from '../dispatch/handle-table.js';
 import { createTracer, parseTraceOrigin, TRACE_ORIGIN_ENV, type Tracer } from '../trace.js';
 import { HealthMonitor } from '../operations/health-monitor.js';
 import { Listener, type BoundAddress } from '../dispatch/listener.js';
@@ -67,8 +68,8 @@ export class Master extends EventEmitter<MasterEvents> {
   readonly transport: TransportName;
   readonly startedAt = Date.now();
   readonly #listener: Listener;
-  /** The dispatch handle of the one listening address (Node's `handles`, keyed by address, has one entry here). */
-  readonly #handle: DispatchHandle;
+  /** Every listening address and its dispatch handle (Node's `handles`): the master's own, and those the app's listen()s asked for. */
+  readonly #handle: HandleTable;
   readonly #pool: Pool;
   readonly #health: HealthMonitor;
   readonly #messaging = new Messaging(() => this.workers);
@@ -114,14 +115,17 @@ export class Master extends EventEmitter<MasterEvents> {
     const control = resolveControlPath(options.control);
     this.#control = control && new ControlServer({ ...control, target: this, logger: this.#log });
 
-    const scheduler = this.scheduler.create((message) => this.#log.log('error', message));
-    this.#handle = createHandle({
-      listener: this.#listener,
-      scheduler,
-      workersAccept: this.scheduler.workersAccept,
-      maxPending: options.maxPending,
-      trace: this.#trace,
-    });
+    const report = (message: string): void => this.#log.log('error', message);
+    const scheduler = this.scheduler.create(report);
+    let seq = 0;
+    const nextSeq = (): number => ++seq;
+    const handleOf = { workersAccept: this.scheduler.workersAccept, maxPending: options.maxPending, trace: this.#trace, nextSeq };
+    this.#handle = new HandleTable(
+      { listener: this.#listener, handle: createHandle({ ...handleOf, listener: this.#listener, scheduler, id: 0 }) },
+      // Each further address gets its own handle, with its own instance of the same scheduler (cluster: a RoundRobinHandle per key).
+      (id, listener, key) => createHandle({ ...handleOf, listener, scheduler: this.scheduler.create(report), id, key }),
+      (message) => this.#log.log('info', message),
+    );
 
     this.#pool = new Pool(
       poolOptions(options, {
@@ -142,6 +146,7 @@ export class Master extends EventEmitter<MasterEvents> {
 
     this.#onMessage = createMessageHandlers({
       options,
+      address: this.address,
       handle: this.#handle,
       pool: this.#pool,
       messaging: this.#messaging,
@@ -322,7 +327,7 @@ export class Master extends EventEmitter<MasterEvents> {
       {
         options: this.options,
         pool: this.#pool,
-        listener: this.#listener,
+        listener: this.#handle,
         handle: this.#handle,
         control: this.#control,
         log: this.#log,

@@ -3,6 +3,7 @@
 // same file under handoff and under node:cluster (test/fixtures/cluster-runner.mjs).
 
 import net from 'node:net';
+import os from 'node:os';
 import { afterEach, describe, expect, test } from 'vitest';
 import { app, clientAddress, startCluster, untilEveryWorker } from './helpers/apps.js';
 import { get } from './helpers/http.js';
@@ -30,7 +31,7 @@ describe.each(runners)('under %s', (_name, start) => {
     expect(new Set(workers.map((worker) => worker?.[2]))).toEqual(new Set([0, 1]));
   });
 
-  test('cluster and cluster.worker look as they do in a worker; later listens and UDP still bind; a taken port is EADDRINUSE', async () => {
+  test('cluster and cluster.worker look as they do in a worker; later listens are served, UDP binds; a taken port is Node\'s own EADDRINUSE', async () => {
     const taken = net.createServer();
     await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
     try {
@@ -51,6 +52,16 @@ describe.each(runners)('under %s', (_name, start) => {
         exitedAfterDisconnect: null, // undefined until it disconnects, as in a cluster worker
         esm: { sameObject: true, isPrimary: false, isWorker: true },
         taken: 'EADDRINUSE',
+      });
+      // Node's own error, as net.js builds it from the primary's (here: the master's) bind errno.
+      const port = (taken.address() as net.AddressInfo).port;
+      expect(seen['takenError']).toEqual({
+        code: 'EADDRINUSE',
+        errno: -os.constants.errno.EADDRINUSE,
+        syscall: 'bind',
+        address: '127.0.0.1',
+        port,
+        message: `bind EADDRINUSE 127.0.0.1:${port}`,
       });
       expect(seen['id']).toBeGreaterThan(0);
       expect(['0', '1']).toContain(seen['instance']);

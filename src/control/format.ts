@@ -4,6 +4,7 @@
 // MasterStatus, so the rendering is tested without a terminal.
 //
 //   master pid 4242  http://127.0.0.1:3000  scheduler rr  workers 2/2 ready  accepting  uptime 3m12s
+//   (and, for each other port the app listens on: "also 127.0.0.1:9100 (2 listening)")
 //
 //   ID  PID   STATE      UPTIME  RESTARTS  HANDED  ACTIVE  REQ/S  RSS    CPU
 //    1  4243  listening  3m12s          0     812       3     41  48.1M  2.0%
@@ -33,6 +34,7 @@ export function renderHeader(status: MasterStatus): string {
     `workers ${status.ready}/${status.workers} ready`,
     status.accepting ? 'accepting' : 'paused (queue full)',
   ];
+  for (const listener of status.listeners ?? []) parts.push(`also ${formatUrl(listener.address).slice('http://'.length)} (${listener.workers} listening)`);
   if (status.heldConnections > 0) parts.push(`holding ${status.heldConnections} connection${status.heldConnections === 1 ? '' : 's'}`);
   if (status.reloading) parts.push('reloading');
   if (status.gaveUp) parts.push('gave up reforking');

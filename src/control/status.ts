@@ -2,6 +2,7 @@
 // every worker process, safe to send as JSON.
 
 import type { DispatchHandle } from '../dispatch/handles.js';
+import type { ListenerEntry } from '../dispatch/handle-table.js';
 import { VERSION } from '../version.js';
 import type { BoundAddress } from '../dispatch/listener.js';
 import type { Pool } from '../primary/pool.js';
@@ -50,7 +51,15 @@ export interface MasterStatus {
   closing: boolean;
   gaveUp: boolean;
   sharedStateBytes: number;
+  /** The app's other TCP listen()s the master serves (dispatch/handle-table.ts): address, and how many workers listen there. */
+  listeners?: ListenerStatus[];
   processes: WorkerStatus[];
+}
+
+export interface ListenerStatus {
+  id: number;
+  address: BoundAddress;
+  workers: number;
 }
 
 export function workerStatuses(pool: Pool, handle: DispatchHandle, now = Date.now()): WorkerStatus[] {
@@ -81,6 +90,8 @@ export interface StatusSource {
   startedAt: number;
   pool: Pool;
   handle: DispatchHandle;
+  /** Every listener, the master's own (id 0) first. */
+  listeners?: readonly ListenerEntry[];
   reloading: boolean;
   closing: boolean;
   sharedStateBytes: number;
@@ -104,6 +115,7 @@ export function masterStatus(source: StatusSource): MasterStatus {
     closing: source.closing,
     gaveUp: source.pool.gaveUp,
     sharedStateBytes: source.sharedStateBytes,
+    listeners: (source.listeners ?? []).filter((entry) => entry.id !== 0).map(({ id, address, workers }) => ({ id, address, workers: workers.size })),
     processes,
   };
 }

@@ -61,6 +61,7 @@ export class HandleTable implements DispatchHandle {
   readonly #make: MakeHandle;
   readonly #said: (message: string) => void;
   #nextId = 1;
+  readonly #failures = new Set<string>();
 
   constructor(own: { listener: Listener; handle: DispatchHandle }, make: MakeHandle, said: (message: string) => void) {
     this.#own = { id: 0, key: own.handle.key, address: own.listener.address, workers: new Set(), ...own };
@@ -97,7 +98,9 @@ export class HandleTable implements DispatchHandle {
     if (entry === undefined) {
       const bound = Listener.tryBind(request.address, request.port, request.addressType);
       if (typeof bound === 'number') {
-        this.#said(`w${worker.id}'s listen on ${showAddress(request.address, request.port)} failed: ${util.getSystemErrorName(bound)} (given to its listen() as the error)`);
+        const failure = `app's listen on ${showAddress(request.address, request.port)} failed: ${util.getSystemErrorName(bound)} (given to its listen() as the error)`;
+        if (!this.#failures.has(failure)) this.#said(failure); // once: every worker, and every reload, asks again
+        this.#failures.add(failure);
         return { ok: false, errno: bound };
       }
       const id = this.#nextId++;

@@ -123,7 +123,8 @@ export class Dispatcher implements DispatchHandle {
   accept(handle: TcpHandle): void {
     const seq = this.#options.nextSeq?.() ?? ++this.#seq;
     const connection = new PendingConnection(seq, handle, this.#options.listener);
-    this.#options.trace?.conn(connection.seq, `accepted by the master on fd ${handle.fd}, from ${connection.remoteAddress || 'a client already gone'}`);
+    const on = this.#options.listener ? ` (listener ${this.#options.listener}, ${this.key})` : '';
+    this.#options.trace?.conn(connection.seq, `accepted by the master${on} on fd ${handle.fd}, from ${connection.remoteAddress || 'a client already gone'}`);
     this.#held++;
     this.#queue.push(connection);
     this.#handoff();

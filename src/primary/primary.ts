@@ -225,6 +225,7 @@ export class Master extends EventEmitter<MasterEvents> {
       startedAt: this.startedAt,
       pool: this.#pool,
       handle: this.#handle,
+      listeners: this.#handle.listeners(),
       reloading: this.#reloads.running,
       closing: this.#closing !== undefined,
       sharedStateBytes: this.#messaging.state.bytes,

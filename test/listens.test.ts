@@ -55,3 +55,21 @@ test('fastify logs the address it asked for (127.0.0.1), not the master\'s [::]'
   await master.waitForCount(new RegExp(`Server listening at http://127\\.0\\.0\\.1:${port}`), 2);
   expect(master.output).not.toContain('[::]');
 });
+
+test('a rolling reload covers the second port: the new workers answer on both, the old ones close it', async () => {
+  const running = await startMaster([app('two-ports.cjs'), '-w', '2', '--trace']);
+  const { master } = running;
+  await bothPortsFromEveryWorker(running);
+  const before = new Set([...master.output.matchAll(/\[w[12] (\d+)\] api listening/g)].map((match) => Number(match[1])));
+  master.signal('SIGHUP');
+  await master.waitForCount(/\[w[34] \d+\] metrics on \d+/, 2);
+  // Each old worker drains: its server on listener 1 is closed, and the master stops handing it that port.
+  await master.waitForCount(/w[12] \(pid \d+\)\s+closed its server on listener 1/, 2);
+  await master.waitForCount(/w[12] \(pid \d+\)\s+exited/, 2);
+  const metricsUrl = `http://127.0.0.1:${/metrics on (\d+)/.exec(master.output)?.[1]}/`;
+  const metrics = await untilEveryWorker((index) => httpExchange(metricsUrl, index));
+  const api = await untilEveryWorker((index) => httpExchange(running.url, index));
+  expect(metrics.pids.size).toBe(2);
+  expect(new Set(metrics.pids.keys())).toEqual(new Set(api.pids.keys()));
+  for (const pid of metrics.pids.keys()) expect(before.has(pid)).toBe(false);
+}, 60_000);

@@ -94,6 +94,13 @@ describe('the status table', () => {
       'master pid 999  http://127.0.0.1:3000  scheduler rr  workers 0/2 ready  paused (queue full)  holding 3 connections  reloading  gave up reforking  shutting down  uptime 3m12s\n\n(no worker processes)',
     );
   });
+
+  test("every other port the app listens on, after the master's own", () => {
+    const listeners = [{ id: 1, address: { address: '127.0.0.1', port: 9100, family: 'IPv4' as const }, workers: 2 }];
+    expect(renderStatus(status([], { listeners, workers: 2 })).split('\n')[0]).toBe(
+      'master pid 999  http://127.0.0.1:3000  scheduler rr  workers 0/2 ready  accepting  also 127.0.0.1:9100 (2 listening)  uptime 3m12s',
+    );
+  });
 });
 
 describe('LineReader', () => {

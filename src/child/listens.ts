@@ -33,6 +33,8 @@ export interface ListenDependencies {
   masterPort: number;
   /** Attach `server` to the master's own listener. */
   attach(server: net.Server, asked: AskedAddress, backlog: number | undefined): void;
+  /** A server is attached already (an exported one: load-script.ts). */
+  attached(): boolean;
   send(message: WorkerMessage): void;
 }
 
@@ -63,6 +65,7 @@ export class ListenRouter {
   take(server: net.Server, args: unknown[], realListen: Listen): boolean {
     const asked = askedAddress(args);
     const backlog = backlogOf(args);
+    this.#claimed ||= this.#deps.attached();
     if (asked.port === this.#deps.masterPort && asked.port !== 0) {
       if (this.#claimed) return false; // the master holds that port: EADDRINUSE, from the master's bind
       this.#claimed = true;
@@ -74,7 +77,7 @@ export class ListenRouter {
     this.#candidate = true;
     setImmediate(() => {
       this.#candidate = false;
-      if (this.#claimed) return void realListen.apply(server, args.filter((arg) => typeof arg !== 'function'));
+      if (this.#claimed || this.#deps.attached()) return void realListen.apply(server, args.filter((arg) => typeof arg !== 'function'));
       this.#claimed = true;
       this.#deps.attach(server, asked, backlog);
     });

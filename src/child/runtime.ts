@@ -91,6 +91,7 @@ class WorkerRuntime {
         this.#asked = asked;
         this.attacher.attach(server, 'listen', backlog, shownAddress(config.address, asked));
       },
+      attached: () => this.attacher.server !== undefined,
       send: (message) => this.send(message),
     });
     this.drainer = createDrain({

@@ -15,6 +15,8 @@
 // writes on process._channel directly):
 //   master: write one tiny line, '{"seq":17,"cmd":"NODE_HANDOFF","type":"conn"}\n',
 //           with the descriptor, straight on the IPC pipe. No queue, no wait.
+//           (For a port other than the master's own, ',"listener":1' follows
+//           the seq: which of the app's servers gets it.)
 //   worker: libuv reads the line and the descriptor together and stores the
 //           descriptor on the pipe as `pendingHandle` before calling `onread`.
 //           Our onread runs first: it recognises a descriptor that came with

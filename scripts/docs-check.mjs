@@ -53,7 +53,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const DEFAULT_FILES = ['docs/tutorial.md', 'examples/README.md', 'examples/lost-connection/README.md', 'docs/exercises.md'];
+const DEFAULT_FILES = ['docs/tutorial.md', 'examples/README.md', 'examples/lost-connection/README.md', 'docs/exercises.md', 'docs/operations.md'];
 const DEFAULT_TIMEOUT_S = 20;
 const args = process.argv.slice(2);
 const verbose = args.includes('--verbose');

@@ -77,7 +77,7 @@ describe('garbage on the socket', () => {
     raw.send('[1,2]\n"status"\nnull\n');
     for (let i = 0; i < 3; i++) expect(await raw.next()).toMatchObject({ ok: false, error: expect.stringMatching(/must be a JSON object/) });
     raw.send('{"id":7,"command":"frobnicate"}\n');
-    expect(await raw.next()).toEqual({ id: 7, ok: false, code: 'ERR_HANDOFF_CONTROL', error: 'unknown command "frobnicate": expected one of status, reload, scale, stop' });
+    expect(await raw.next()).toEqual({ id: 7, ok: false, code: 'ERR_HANDOFF_CONTROL', error: 'unknown command "frobnicate": expected one of status, reload, scale, stop, upgrade' });
     raw.send('{"id":8}\n{"id":{"x":1},"command":"status","extra":true}\n');
     expect(await raw.next()).toMatchObject({ id: 8, ok: false, error: expect.stringMatching(/^unknown command nothing/) });
     expect(await raw.next()).toMatchObject({ ok: true, command: 'status' }); // a bad id is dropped, not fatal

@@ -131,7 +131,7 @@ export function usage(): string {
     .map((section) => `${titles[section]}:\n${sections[section].join('\n')}`);
   return [
     'Usage: handoff <worker-script> [options] [-- args for the worker]',
-    '       handoff ctl <status|top|reload|scale|stop> [options]   (see handoff ctl --help)',
+    '       handoff ctl <status|top|reload|scale|stop|upgrade> [options]   (see handoff ctl --help)',
     '',
     'Starts a master that owns the listening socket and hands connections to',
     'worker processes running <worker-script>.',

@@ -5,15 +5,27 @@ import path from 'node:path';
 import { HandoffError } from '../errors.js';
 import { isRunning } from '../operations/process-stats.js';
 
-/** Writes our pid to `file`; refuses if it names another master that is still running. */
-export function writePidFile(file: string): string {
+/**
+ * Writes our pid to `file`; refuses if it names another master that is still
+ * running, unless it is the one we replace (`replacing`, in an upgrade).
+ */
+export function writePidFile(file: string, options: { replacing?: number } = {}): string {
   const absolute = path.resolve(file);
   const existing = Number(readOrEmpty(absolute).trim());
-  if (Number.isSafeInteger(existing) && existing > 0 && existing !== process.pid && isRunning(existing)) {
+  if (Number.isSafeInteger(existing) && existing > 0 && existing !== process.pid && existing !== options.replacing && isRunning(existing)) {
     throw new HandoffError('ERR_HANDOFF_PID_FILE', `--pid-file ${absolute}: it names process ${existing}, which is still running; stop it or use another file`);
   }
   try {
-    fs.writeFileSync(absolute, `${process.pid}\n`);
+    // Written aside and renamed over: whoever reads it (systemd's PIDFile=, a script) never sees it empty,
+    // not even while a new master takes it over in an upgrade.
+    const aside = `${absolute}.${process.pid}.tmp`;
+    fs.writeFileSync(aside, `${process.pid}\n`);
+    try {
+      fs.renameSync(aside, absolute);
+    } catch (error) {
+      fs.rmSync(aside, { force: true });
+      throw error;
+    }
   } catch (error) {
     throw new HandoffError('ERR_HANDOFF_PID_FILE', `--pid-file ${absolute}: cannot write it (${(error as NodeJS.ErrnoException).code ?? error})`);
   }

@@ -5,6 +5,7 @@
 
 import { errorMessage, isHandoffError } from '../errors.js';
 import type { ReloadResult } from '../operations/reload.js';
+import type { UpgradeOptions, UpgradeResult } from '../operations/upgrade.js';
 import type { MasterStatus } from './status.js';
 import { optionSpecs } from '../cli/options.js';
 import { errorReply, type ControlCommand, type ControlErrorReply, type ControlReply, type ControlRequest, type RequestFor, type ResultFor } from './protocol.js';
@@ -16,6 +17,8 @@ export interface ControlTarget {
   reload(): Promise<ReloadResult>;
   scale(target: number | string): number;
   close(): Promise<number>;
+  /** Absent on targets that cannot be replaced. */
+  upgrade?(options: UpgradeOptions): Promise<UpgradeResult>;
 }
 
 type Handler<C extends ControlCommand> = (request: RequestFor<C>, target: ControlTarget) => ResultFor<C> | ControlErrorReply | Promise<ResultFor<C> | ControlErrorReply>;
@@ -28,6 +31,7 @@ const handlers: { readonly [C in ControlCommand]: Handler<C> } = {
   // Answered when the roll-out is over, so `handoff ctl reload && deploy-next` is safe.
   reload: async (_request, target) => {
     if (target.status().closing) return errorReply('ERR_HANDOFF_NOT_RUNNING', 'the master is shutting down: it cannot reload');
+    if (target.status().upgrading) return errorReply('ERR_HANDOFF_CONTROL', 'an upgrade is under way: reload the new master once it has taken over');
     const result = await target.reload();
     if (result.ok) return { ok: true, command: 'reload', replaced: result.replaced };
     const replaced = `${result.replaced} worker${result.replaced === 1 ? '' : 's'} replaced before it stopped`;
@@ -54,6 +58,17 @@ const handlers: { readonly [C in ControlCommand]: Handler<C> } = {
   stop: (_request, target) => {
     void target.close();
     return { ok: true, command: 'stop', pid: target.status().pid };
+  },
+
+  // Answered once the new master has taken over, or the upgrade was rolled back.
+  // On success the connection stays open until this (old) master has drained
+  // and exited, as after `stop`.
+  upgrade: async (request, target) => {
+    if (target.upgrade === undefined) return errorReply('ERR_HANDOFF_CONTROL', 'this master cannot be upgraded');
+    const result = await target.upgrade(request.node === undefined ? {} : { node: request.node });
+    if (result.ok) return { ok: true, command: 'upgrade', pid: result.pid as number, previous: result.previous, node: result.node ?? '' };
+    if (result.refused) return errorReply('ERR_HANDOFF_CONTROL', `upgrade refused: ${result.error ?? 'unknown reason'}`);
+    return errorReply('ERR_HANDOFF_UPGRADE_FAILED', `upgrade failed: ${result.error ?? 'unknown reason'}`);
   },
 };
 

@@ -24,11 +24,17 @@ export function ctlUsage(): string {
     '  reload                 rolling reload; returns once every worker is replaced',
     '  scale <n|+n|-n>        set the number of workers, or add or remove some',
     '  stop                   graceful shutdown; returns once the master has stopped',
+    '  upgrade                replace the master itself by a new one started from what is',
+    '                         on disk now, on the same sockets; returns once the old master',
+    '                         has drained and exited (exit 0), or the upgrade was rolled',
+    '                         back and the old master goes on serving (exit 1)',
     '',
     'Options:',
     '  --control <path>       the master\'s control socket (default: the one master',
     '                         running in $XDG_RUNTIME_DIR/handoff-<uid>/, or',
     '                         $TMPDIR/handoff-<uid>/ without XDG_RUNTIME_DIR)',
+    '  --node <path>          upgrade: the node binary to run the new master on',
+    '                         (default: node on the master\'s PATH)',
     '  --json                 print JSON: the status, or the reply',
     '  -h, --help             print this help',
     '',
@@ -39,7 +45,9 @@ export function ctlUsage(): string {
   ].join('\n');
 }
 
-type Parsed = { kind: 'help' } | { kind: 'run'; command: 'status' | 'top' | 'reload' | 'stop' | 'scale'; workers: string; control: string | undefined; json: boolean; iterations: number };
+type Parsed =
+  | { kind: 'help' }
+  | { kind: 'run'; command: 'status' | 'top' | 'reload' | 'stop' | 'scale' | 'upgrade'; workers: string; control: string | undefined; node: string | undefined; json: boolean; iterations: number };
 
 class UsageError extends Error {}
 
@@ -57,6 +65,7 @@ function parse(argv: readonly string[]): Parsed {
       strict: true,
       options: {
         control: { type: 'string' },
+        node: { type: 'string' },
         json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
         iterations: { type: 'string' }, // hidden: `top` stops after this many frames
@@ -70,10 +79,12 @@ function parse(argv: readonly string[]): Parsed {
   const { values, positionals } = parsed;
   if (values.help) return { kind: 'help' };
   const [command, ...rest] = positionals;
-  if (command === undefined) throw new UsageError('no command given: status, top, reload, scale <n> or stop');
-  if (command !== 'status' && command !== 'top' && command !== 'reload' && command !== 'stop' && command !== 'scale') {
-    throw new UsageError(`unknown command '${command}': expected status, top, reload, scale <n> or stop`);
+  if (command === undefined) throw new UsageError('no command given: status, top, reload, scale <n>, stop or upgrade');
+  if (command !== 'status' && command !== 'top' && command !== 'reload' && command !== 'stop' && command !== 'scale' && command !== 'upgrade') {
+    throw new UsageError(`unknown command '${command}': expected status, top, reload, scale <n>, stop or upgrade`);
   }
+  if (values.node !== undefined && command !== 'upgrade') throw new UsageError('--node goes with upgrade only');
+  if (values.node === '') throw new UsageError('--node needs a path');
   let workers = '';
   if (command === 'scale') {
     workers = signed ?? rest.shift() ?? '';
@@ -83,7 +94,9 @@ function parse(argv: readonly string[]): Parsed {
   const iterations = values.iterations === undefined ? 0 : Number(values.iterations);
   if (!Number.isSafeInteger(iterations) || iterations < 0) throw new UsageError(`--iterations '${values.iterations}': expected a whole number`);
   if (values.control === '') throw new UsageError('--control needs a path');
-  return { kind: 'run', command, workers, control: values.control, json: values.json === true, iterations };
+  // A relative --node is the caller's, not the master's: made absolute here.
+  const node = values.node === undefined ? undefined : path.resolve(values.node);
+  return { kind: 'run', command, workers, control: values.control, node, json: values.json === true, iterations };
 }
 
 export async function ctl(argv: readonly string[]): Promise<number> {
@@ -152,6 +165,16 @@ async function run(options: Extract<Parsed, { kind: 'run' }>, client: ControlCli
       // The master closes the control socket last of all: the connection closing means it has stopped.
       await client.closed;
       if (!options.json) out(`handoff: master ${reply.pid} has stopped`);
+      return 0;
+    }
+    case 'upgrade': {
+      const reply = await client.request<'upgrade'>(options.node === undefined ? { command: 'upgrade' } : { command: 'upgrade', node: options.node });
+      if (!reply.ok) return failed(reply);
+      if (options.json) out(JSON.stringify(reply, null, 2));
+      else out(`handoff: master ${reply.previous} handed over to master ${reply.pid} (node ${reply.node}); the old workers are draining`);
+      // The old master closes this connection last of all, as it exits.
+      await client.closed;
+      if (!options.json) out(`handoff: master ${reply.previous} has drained and exited; master ${reply.pid} serves`);
       return 0;
     }
   }

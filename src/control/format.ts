@@ -37,6 +37,7 @@ export function renderHeader(status: MasterStatus): string {
   for (const listener of status.listeners ?? []) parts.push(`also ${formatUrl(listener.address).slice('http://'.length)} (${listener.workers} listening)`);
   if (status.heldConnections > 0) parts.push(`holding ${status.heldConnections} connection${status.heldConnections === 1 ? '' : 's'}`);
   if (status.reloading) parts.push('reloading');
+  if (status.upgrading) parts.push('upgrading');
   if (status.gaveUp) parts.push('gave up reforking');
   if (status.closing) parts.push('shutting down');
   parts.push(`uptime ${formatUptime(status.uptimeMs)}`);

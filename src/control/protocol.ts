@@ -33,7 +33,13 @@ export type ControlRequest =
   /** A number of workers, or "+N" / "-N". */
   | { id?: RequestId; command: 'scale'; workers: number | string }
   /** Answered, then the graceful shutdown starts; the connection closes once the master has stopped. */
-  | { id?: RequestId; command: 'stop' };
+  | { id?: RequestId; command: 'stop' }
+  /**
+   * Replace the master by a new one on the same sockets; `node` is the binary to run it on.
+   * Answered once the new master has taken over (then the connection closes when the old one
+   * has drained and exited) or the upgrade has been rolled back.
+   */
+  | { id?: RequestId; command: 'upgrade'; node?: string };
 
 export type ControlCommand = ControlRequest['command'];
 export type RequestFor<C extends ControlCommand> = Extract<ControlRequest, { command: C }>;
@@ -43,6 +49,7 @@ export type ControlReply =
   | { id?: RequestId; ok: true; command: 'reload'; replaced: number }
   | { id?: RequestId; ok: true; command: 'scale'; workers: number; previous: number }
   | { id?: RequestId; ok: true; command: 'stop'; pid: number }
+  | { id?: RequestId; ok: true; command: 'upgrade'; pid: number; previous: number; node: string }
   | ControlErrorReply;
 
 export interface ControlErrorReply {
@@ -77,6 +84,10 @@ const requestChecks: { readonly [C in ControlCommand]: (request: Shape) => strin
       ? undefined
       : `scale needs "workers": a whole number, or "+N" / "-N" (got ${shown(r['workers'])})`,
   stop: () => undefined,
+  upgrade: (r) =>
+    r['node'] === undefined || (typeof r['node'] === 'string' && r['node'] !== '' && r['node'].length <= 4096)
+      ? undefined
+      : `upgrade's "node" must be the path of a node binary (got ${describe(r['node'])})`,
 };
 
 export const commandNames = Object.keys(requestChecks) as ControlCommand[];

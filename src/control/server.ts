@@ -84,6 +84,11 @@ export class ControlServer {
     server.on('error', (error) => this.#options.logger.log('warn', `control socket ${this.path}: ${error.message}`));
   }
 
+  #whenNoConnections(resolve: () => void): void {
+    if (this.#connections.size === 0) return resolve();
+    for (const socket of this.#connections) socket.once('close', () => this.#connections.size === 0 && resolve());
+  }
+
   #bind(): Promise<net.Server> {
     return new Promise((resolve, reject) => {
       const server = net.createServer({ allowHalfOpen: true }, (socket) => this.#accept(socket));
@@ -162,6 +167,19 @@ export class ControlServer {
   }
 
   /**
+   * For an upgrade: stops listening, so that the new master can bind the same
+   * path, but keeps the open connections (the one waiting for `upgrade` gets
+   * its answer on it). listen() binds again if the upgrade is rolled back;
+   * close() ends the connections.
+   */
+  release(): void {
+    const server = this.#server;
+    if (server === undefined) return;
+    this.#server = undefined;
+    server.close(); // libuv unlinks the path as it closes the handle: at once, not when the connections end
+  }
+
+  /**
    * Stops listening and removes the socket file, then ends every connection
    * (a `ctl stop` or `ctl top` waiting on one learns that the master is gone);
    * clients get CLOSE_GRACE_MS to read their last replies.
@@ -169,13 +187,14 @@ export class ControlServer {
   async close(): Promise<void> {
     this.#closing = true;
     const server = this.#server;
-    if (server === undefined) return;
     this.#server = undefined;
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    if (server === undefined && this.#connections.size === 0) return;
+    const closed = new Promise<void>((resolve) => (server ? server.close(() => resolve()) : this.#whenNoConnections(resolve)));
     for (const socket of this.#connections) socket.end();
     await Promise.race([closed, delay(CLOSE_GRACE_MS)]);
     for (const socket of this.#connections) socket.destroy();
     await Promise.race([closed, delay(CLOSE_GRACE_MS)]);
+    if (server === undefined) return; // released: the path belongs to the new master now
     // libuv unlinks a pipe server's path when it closes; where it does not, we do, if the file is still the one we made.
     try {
       if (fs.lstatSync(this.path).ino === this.#inode) fs.rmSync(this.path, { force: true });
@@ -205,7 +224,7 @@ function serve(socket: net.Socket, target: ControlTarget, idleTimeoutMs: number,
       const reply = await answer(line, target);
       if (!socket.writable) break;
       socket.write(encode(reply));
-      if (reply.ok && reply.command === 'stop') {
+      if (reply.ok && (reply.command === 'stop' || reply.command === 'upgrade')) {
         watchingStop = true;
         socket.setTimeout(0);
       }

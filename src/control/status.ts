@@ -47,6 +47,8 @@ export interface MasterStatus {
   /** Connections the master holds: queued or in flight to a worker. */
   heldConnections: number;
   reloading: boolean;
+  /** `handoff ctl upgrade` is starting a new master to replace this one. */
+  upgrading?: boolean;
   /** Graceful shutdown has begun: workers drain, and nothing can be changed any more. */
   closing: boolean;
   gaveUp: boolean;
@@ -93,6 +95,7 @@ export interface StatusSource {
   /** Every listener, the master's own (id 0) first. */
   listeners?: readonly ListenerEntry[];
   reloading: boolean;
+  upgrading?: boolean;
   closing: boolean;
   sharedStateBytes: number;
 }
@@ -112,6 +115,7 @@ export function masterStatus(source: StatusSource): MasterStatus {
     accepting: source.handle.accepting,
     heldConnections: source.handle.held,
     reloading: source.reloading,
+    upgrading: source.upgrading ?? false,
     closing: source.closing,
     gaveUp: source.pool.gaveUp,
     sharedStateBytes: source.sharedStateBytes,

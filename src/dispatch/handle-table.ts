@@ -43,8 +43,14 @@ export interface ListenerEntry {
 /** Makes the dispatch handle of a newly bound listener (same scheduler kind as the master's own). */
 export type MakeHandle = (id: number, listener: Listener, key: string) => DispatchHandle;
 
+/** What the table needs of the master's own sockets. */
+export interface OwnSockets {
+  readonly address: ListenAddress;
+  close(): void;
+}
+
 interface Entry extends ListenerEntry {
-  listener: Listener;
+  listener: OwnSockets;
   handle: DispatchHandle;
 }
 
@@ -63,7 +69,8 @@ export class HandleTable implements DispatchHandle {
   #nextId = 1;
   readonly #failures = new Set<string>();
 
-  constructor(own: { listener: Listener; handle: DispatchHandle }, make: MakeHandle, said: (message: string) => void) {
+  /** `own.listener`: the master's own sockets (a ListenerSet: --port, or inherited ones), served by one handle. */
+  constructor(own: { listener: OwnSockets; handle: DispatchHandle }, make: MakeHandle, said: (message: string) => void) {
     this.#own = { id: 0, key: own.handle.key, address: own.listener.address, workers: new Set(), ...own };
     this.#entries.set(0, this.#own);
     this.#make = make;

@@ -7,7 +7,7 @@ import type { Tracer } from '../trace.js';
 import type { Scheduler } from '../scheduler/types.js';
 import type { TcpHandle } from '../wire/node-internals.js';
 import type { BoundAddress, Listener } from './listener.js';
-import { Dispatcher, type RoundRobinWorker } from './round-robin-handle.js';
+import { Dispatcher, type AcceptingSocket, type RoundRobinWorker } from './round-robin-handle.js';
 import { SharedHandle } from './shared-handle.js';
 
 /** A worker as a dispatch handle sees it: it can take connections, or the listening socket itself. */
@@ -46,8 +46,11 @@ export function handleKey(address: BoundAddress): string {
   return `${address.address}:${address.port}:${address.family}`;
 }
 
+/** The socket(s) a handle serves: one Listener, or a ListenerSet (several sockets as one, for the same workers). */
+export type ListeningSockets = AcceptingSocket & Pick<Listener, 'address' | 'sharedHandle' | 'stopAccepting'>;
+
 export interface HandleChoice {
-  listener: Listener;
+  listener: ListeningSockets;
   scheduler: Scheduler;
   /** The scheduler lets the workers accept (shared): the kernel distributes. */
   workersAccept: boolean;

@@ -34,13 +34,33 @@ export class Listener {
   #wantPaused = false;
   #stopped = false;
   #closed = false;
+  /** Held shut until open(): an adopted socket, until the master is ready to accept (a successor: until it takes over). */
+  #gated = false;
 
-  private constructor(handle: TcpHandle, address: BoundAddress) {
-    this.#accepting = handle;
+  private constructor(handle: TcpHandle, address: BoundAddress, gated = false) {
     this.address = address;
+    if (gated) {
+      // Never polled until open(): the descriptor itself is the spare.
+      this.#accepting = null;
+      this.#spare = Promise.resolve(handle);
+      this.#gated = true;
+      return;
+    }
+    this.#accepting = handle;
     handle.onconnection = this.#onconnection;
     // Made now, while nothing is queued, so that the first pause() takes effect at once.
     this.#spare = this.#duplicate(handle);
+  }
+
+  /**
+   * A socket that is already bound and listening, inherited as a descriptor
+   * (inherited-socket.ts). Nothing is accepted on it until open(): connections
+   * may already wait in its backlog (systemd starts the master on the first
+   * one), and only the dispatch handle knows whether the master accepts them
+   * (rr) or never does (shared).
+   */
+  static adopt(handle: TcpHandle, address: BoundAddress): Listener {
+    return new Listener(handle, address, true);
   }
 
   /**
@@ -97,8 +117,16 @@ export class Listener {
     void this.#applyPause();
   }
 
+  /** Starts accepting on an adopted socket (unless it is paused, or the workers accept on it: shared). */
+  open(): void {
+    if (!this.#gated) return;
+    this.#gated = false;
+    if (!this.#wantPaused) this.resume();
+  }
+
   resume(): void {
     this.#wantPaused = false;
+    if (this.#gated) return;
     if (this.#accepting !== null || this.#stopped || this.#closed || this.#spare === null) return;
     const spare = this.#spare;
     this.#spare = null;
@@ -126,6 +154,17 @@ export class Listener {
     if (this.#spare === null && this.#accepting !== null) this.#spare = this.#duplicate(this.#accepting);
     if (this.#spare === null) throw new Error('listener is closed');
     return this.#spare;
+  }
+
+  /**
+   * One more descriptor of the socket, for a successor to inherit: the caller
+   * passes its fd to spawn() and closes it afterwards.
+   */
+  async duplicate(): Promise<TcpHandle> {
+    if (this.#closed) throw new Error('listener is closed');
+    const source = this.#accepting ?? (await this.#spare);
+    if (source === null || source === undefined) throw new Error('listener is closed');
+    return this.#duplicate(source);
   }
 
   async #applyPause(): Promise<void> {

@@ -26,7 +26,7 @@ export class SharedHandle implements DispatchHandle {
   readonly #workers = new Set<number>();
 
   // SharedHandle(key, address, ...): one bound socket, never accepted on by the master.
-  constructor(key: string, listener: Listener) {
+  constructor(key: string, listener: Pick<Listener, 'sharedHandle' | 'stopAccepting'>) {
     this.key = key;
     this.#handle = listener.sharedHandle();
     listener.stopAccepting();

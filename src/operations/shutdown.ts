@@ -18,7 +18,7 @@ import { formatDuration } from '../units.js';
 export interface ShutdownParts {
   options: ResolvedOptions;
   pool: Pool;
-  /** Every listening socket (the master's own and those the app asked for). */
+  /** Every listening socket: the master's own (a ListenerSet) and those the app asked for (the HandleTable closes both). */
   listener: { close(): void };
   handle: DispatchHandle;
   control: ControlServer | undefined;

@@ -20,7 +20,13 @@ import { createHandle } from '../dispatch/handles.js';
 import { HandleTable } from '../dispatch/handle-table.js';
 import { createTracer, parseTraceOrigin, TRACE_ORIGIN_ENV, type Tracer } from '../trace.js';
 import { HealthMonitor } from '../operations/health-monitor.js';
-import { Listener, type BoundAddress } from '../dispatch/listener.js';
+import type { BoundAddress } from '../dispatch/listener.js';
+import { ListenerSet } from '../dispatch/listener-set.js';
+import { takeInheritedSockets } from '../dispatch/inherited-socket.js';
+import { Successor } from '../operations/successor.js';
+import { notifySystemd } from '../operations/sd-notify.js';
+import { Upgrades, type UpgradeOptions, type UpgradeResult } from '../operations/upgrade.js';
+import { HandoffError } from '../errors.js';
 import { createLogger, type Logger } from '../cli/log.js';
 import { resolveOptions, type MasterOptions, type ResolvedOptions } from '../cli/options.js';
 import { checkCronExpression } from '../operations/cron-restart.js';
@@ -67,8 +73,11 @@ export class Master extends EventEmitter<MasterEvents> {
   readonly scheduler: SchedulerEntry;
   readonly transport: TransportName;
   readonly startedAt = Date.now();
-  readonly #listener: Listener;
-  /** Every listening address and its dispatch handle (Node's `handles`): the master's own, and those the app's listen()s asked for. */
+  readonly #listeners: ListenerSet;
+  /** Set when this master was started by `handoff ctl upgrade` to replace another. */
+  readonly #successor: Successor | undefined;
+  readonly #upgrades = new Upgrades();
+  /** Every listening address and its dispatch handle (Node's `handles`): the master's own sockets (one handle), and those the app's listen()s asked for. */
   readonly #handle: HandleTable;
   readonly #pool: Pool;
   readonly #health: HealthMonitor;
@@ -101,14 +110,26 @@ export class Master extends EventEmitter<MasterEvents> {
     const traceOrigin = parseTraceOrigin(process.env[TRACE_ORIGIN_ENV]);
     this.#trace = createTracer(options.trace, 'master', traceOrigin, (line) => this.#log.trace(line));
 
-    // Bind before forking anything: a busy port fails here, with nothing to clean up.
-    this.#listener = Listener.bind(options.host, options.port);
-    this.address = this.#listener.address;
-    if (options.pidFile !== undefined) {
+    // Bind (or take the sockets systemd or an old master passed) before forking
+    // anything: a busy port fails here, with nothing to clean up.
+    const inherited = takeInheritedSockets();
+    this.#listeners = ListenerSet.open(options.host, options.port, inherited);
+    this.address = this.#listeners.address;
+    if (this.scheduler.workersAccept && this.#listeners.listeners.length > 1) {
+      this.#listeners.close();
+      throw new HandoffError('ERR_HANDOFF_LISTEN', `--scheduler shared serves one listening socket, and this master was given ${this.#listeners.listeners.length}: use rr, least-conn or ip-hash`);
+    }
+    if (inherited?.source === 'systemd') {
+      const addresses = this.#listeners.addresses.map((address) => `${address.address}:${address.port}`).join(', ');
+      this.#log.log('info', `serving on the listening socket${inherited.sockets.length === 1 ? '' : 's'} systemd passed (LISTEN_FDS=${inherited.sockets.length}): ${addresses}; --host and --port are not used`);
+    }
+    // A successor writes the pid file and opens the control socket only when it takes over.
+    this.#successor = inherited?.source === 'upgrade' ? new Successor(inherited.from as number, this.#log, () => this.#takeOver()) : undefined;
+    if (options.pidFile !== undefined && this.#successor === undefined) {
       try {
         options.pidFile = writePidFile(options.pidFile);
       } catch (error) {
-        this.#listener.close();
+        this.#listeners.close();
         throw error;
       }
     }
@@ -121,11 +142,13 @@ export class Master extends EventEmitter<MasterEvents> {
     const nextSeq = (): number => ++seq;
     const handleOf = { workersAccept: this.scheduler.workersAccept, maxPending: options.maxPending, trace: this.#trace, nextSeq };
     this.#handle = new HandleTable(
-      { listener: this.#listener, handle: createHandle({ ...handleOf, listener: this.#listener, scheduler, id: 0 }) },
+      { listener: this.#listeners, handle: createHandle({ ...handleOf, listener: this.#listeners, scheduler, id: 0 }) },
       // Each further address gets its own handle, with its own instance of the same scheduler (cluster: a RoundRobinHandle per key).
       (id, listener, key) => createHandle({ ...handleOf, listener, scheduler: this.scheduler.create(report), id, key }),
       (message) => this.#log.log('info', message),
     );
+    // Inherited sockets accept once the handle is in place; a successor's only once it takes over.
+    if (this.#successor === undefined) this.#listeners.open();
 
     this.#pool = new Pool(
       poolOptions(options, {
@@ -168,7 +191,7 @@ export class Master extends EventEmitter<MasterEvents> {
   /** Opens the control socket, then forks: a control socket that cannot be made stops the start with nothing forked. */
   async #start(): Promise<void> {
     try {
-      await this.#control?.listen();
+      if (this.#successor === undefined) await this.#control?.listen();
     } catch (error) {
       this.#log.log('error', errorMessage(error));
       void this.close(1);
@@ -203,7 +226,58 @@ export class Master extends EventEmitter<MasterEvents> {
    */
   reload(): Promise<ReloadResult> {
     if (this.#closing) return Promise.resolve({ ok: false, replaced: 0, error: 'the master is shutting down' });
+    if (this.#upgrades.running) {
+      const error = 'an upgrade is under way: reload the new master once it has taken over';
+      this.#log.log('warn', `reload refused: ${error}`);
+      return Promise.resolve({ ok: false, replaced: 0, error });
+    }
     return this.#reloads.request();
+  }
+
+  /**
+   * Replaces this master by a new one, started from what is on disk now, on
+   * the same listening sockets (see operations/upgrade.ts). Resolves once the
+   * new master has taken over (this one then drains and closes) or the
+   * upgrade has been rolled back (this one goes on as before).
+   */
+  upgrade(options: UpgradeOptions = {}): Promise<UpgradeResult> {
+    const refuse = (error: string): Promise<UpgradeResult> => {
+      this.#log.log('warn', `upgrade refused: ${error}`);
+      return Promise.resolve({ ok: false, previous: process.pid, error, refused: true });
+    };
+    if (this.#closing) return refuse('the master is shutting down: it cannot upgrade');
+    if (this.#upgrades.running) return refuse(`an upgrade is already under way (new master pid ${this.#upgrades.successorPid ?? '?'}): wait for it to finish`);
+    if (this.#reloads.running) return refuse('a reload is under way: upgrade once it has finished');
+    if (this.#successor?.pending) return refuse(`this master is still taking over from master ${this.#successor.from}`);
+    return this.#upgrades.start(
+      {
+        listeners: this.#listeners,
+        control: this.#control,
+        listenTimeout: this.options.listenTimeout,
+        killTimeout: this.options.killTimeout,
+        log: this.#log,
+        retire: () => void this.close(),
+      },
+      options,
+    );
+  }
+
+  /** A successor's handover: control socket, pid file, then accepting. False (and closing) if it cannot. */
+  async #takeOver(): Promise<boolean> {
+    const successor = this.#successor as Successor;
+    if (this.#closing !== undefined) return false;
+    try {
+      await this.#control?.listen();
+      if (this.options.pidFile !== undefined) this.options.pidFile = writePidFile(this.options.pidFile, { replacing: successor.from });
+    } catch (error) {
+      successor.failed(error instanceof Error ? error.message : String(error));
+      void this.close(1);
+      return false;
+    }
+    this.#listeners.open();
+    this.#ready = true;
+    this.emit('ready', this.address);
+    return true;
   }
 
   /** Sets the number of workers: a number, or "+1" / "-1"; never below one. Returns the new count. */
@@ -227,6 +301,7 @@ export class Master extends EventEmitter<MasterEvents> {
       handle: this.#handle,
       listeners: this.#handle.listeners(),
       reloading: this.#reloads.running,
+      upgrading: this.#upgrades.running,
       closing: this.#closing !== undefined,
       sharedStateBytes: this.#messaging.state.bytes,
     });
@@ -273,6 +348,12 @@ export class Master extends EventEmitter<MasterEvents> {
     this.#handle.forget(worker);
     this.#trace?.worker(worker.id, worker.pid, `exited (${describeExit(code, signal)})`);
     this.emit('exit', worker, code, signal);
+    if (this.#successor?.pending && this.#closing === undefined) {
+      // A new master whose worker dies before the handover does not work: the old one goes on.
+      this.#successor.failed(`worker ${worker.id} (pid ${worker.pid}) exited before every worker was ready: ${worker.lastError?.message ?? describeExit(code, signal)}`);
+      void this.close(1);
+      return;
+    }
     if (!this.#pool.exitExpected(worker)) {
       this.#log.log('warn', `worker ${worker.id} (pid ${worker.pid}) exited unexpectedly (${describeExit(code, signal)})`);
       this.#pool.replace(worker);
@@ -293,8 +374,10 @@ export class Master extends EventEmitter<MasterEvents> {
     if (this.#ready) return;
     const slots = this.#pool.slots;
     if (slots.length === 0 || !slots.every((slot) => slot.current?.state === 'listening')) return;
+    if (this.#successor?.pending) return this.#successor.ready(); // ready is emitted once it has taken over
     this.#ready = true;
     this.emit('ready', this.address);
+    notifySystemd(['--ready'], this.#log); // Type=notify
   }
 
   #giveUp(info: GiveUp): void {
@@ -324,13 +407,15 @@ export class Master extends EventEmitter<MasterEvents> {
   }
 
   async #shutdown(initialCode: number): Promise<number> {
+    // An upgrade under way is called off; its answer to `ctl upgrade` goes out before the control socket closes.
+    const upgrade = this.#upgrades.abort('the old master is shutting down');
     const exitCode = await shutDown(
       {
         options: this.options,
         pool: this.#pool,
         listener: this.#handle,
         handle: this.#handle,
-        control: this.#control,
+        control: upgrade === undefined ? this.#control : undefined,
         log: this.#log,
         stopTimers: () => {
           this.#health.stop();
@@ -339,6 +424,12 @@ export class Master extends EventEmitter<MasterEvents> {
       },
       initialCode,
     );
+    if (upgrade !== undefined) {
+      await upgrade;
+      // The control connection's answer is written a few promise steps after the upgrade settles: let it go first.
+      await new Promise((resolve) => setImmediate(resolve));
+      await this.#control?.close();
+    }
     this.emit('close', exitCode);
     return exitCode;
   }

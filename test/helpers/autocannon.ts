@@ -16,6 +16,8 @@ export interface Load {
   stop(): void;
   /** Resolves once `count` responses have come back. */
   responses(count: number): Promise<void>;
+  /** Responses so far. */
+  readonly seen: number;
 }
 
 export function load(options: autocannon.Options): Load {
@@ -46,5 +48,8 @@ export function load(options: autocannon.Options): Load {
     done,
     stop: () => instance?.stop(),
     responses: (count) => (seen >= count ? Promise.resolve() : new Promise((resolve) => waiting.push({ count, resolve }))),
+    get seen() {
+      return seen;
+    },
   };
 }

@@ -29,9 +29,13 @@ export class MasterProcess {
   /** Where every process of this master appends its --trace steps as JSON (see src/trace.ts). */
   readonly traceEventsFile = path.join(os.tmpdir(), `handoff-trace-${process.pid}-${++spawned}.jsonl`);
 
-  /** `entry`: the script node runs (default: handoff's CLI; test/fixtures/cluster-runner.mjs runs the same app under node:cluster). */
-  constructor(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; entry?: string } = {}) {
-    this.child = spawn(process.execPath, [options.entry ?? cli, ...args], {
+  /**
+   * `entry`: the script node runs (default: handoff's CLI; test/fixtures/cluster-runner.mjs runs the same app under node:cluster).
+   * `via`: a command that runs node in turn (e.g. systemd-socket-activate -l ...), execing it in its place.
+   */
+  constructor(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; entry?: string; via?: string[] } = {}) {
+    const [command, ...prefix] = [...(options.via ?? []), process.execPath];
+    this.child = spawn(command as string, [...prefix, options.entry ?? cli, ...args], {
       cwd: options.cwd ?? root,
       env: { ...process.env, [TRACE_EVENTS_ENV]: this.traceEventsFile, ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],

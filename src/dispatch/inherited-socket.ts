@@ -1,0 +1,171 @@
+// Listening sockets the master did not bind itself, but inherited as open
+// descriptors: from systemd's socket activation, or from the master it
+// replaces in an upgrade (src/operations/upgrade.ts). Both arrive the same
+// way, as consecutive descriptors from 3 on, and take the same path here.
+//
+//   systemd:  LISTEN_FDS=<n>, LISTEN_PID=<our pid> (sd_listen_fds(3)). systemd
+//             sets LISTEN_PID in the child between fork and exec; a variable
+//             naming another pid is meant for someone else and ignored.
+//   upgrade:  HANDOFF_LISTEN_FDS=<n>, HANDOFF_UPGRADE_FROM=<old master's pid>.
+//             Node cannot set a variable between fork and exec, so it cannot
+//             know LISTEN_PID in advance: the old master names itself instead,
+//             and starts us with an IPC channel to it.
+//
+// The variables are removed from process.env once read (as sd_listen_fds(1)
+// does), so the workers and a later successor do not see stale ones.
+//
+// Only listening TCP sockets are served. On Linux each descriptor is looked
+// up in /proc/net (by its socket inode) to say exactly what it is when it is
+// not one; elsewhere, getsockname() must report an IPv4 or IPv6 address.
+
+import fs from 'node:fs';
+import util from 'node:util';
+import { HandoffError } from '../errors.js';
+import { uv, type TcpHandle } from '../wire/node-internals.js';
+import type { BoundAddress } from './listener.js';
+
+/** The first inherited descriptor, after stdin, stdout and stderr. */
+export const FIRST_INHERITED_FD = 3;
+export const UPGRADE_FDS_ENV = 'HANDOFF_LISTEN_FDS';
+export const UPGRADE_FROM_ENV = 'HANDOFF_UPGRADE_FROM';
+
+export interface InheritedSocket {
+  fd: number;
+  handle: TcpHandle;
+  address: BoundAddress;
+}
+
+export interface Inheritance {
+  source: 'systemd' | 'upgrade';
+  /** With source 'upgrade': the pid of the master being replaced. */
+  from?: number;
+  sockets: InheritedSocket[];
+}
+
+/**
+ * The listening sockets this process inherited, or undefined if it inherited
+ * none. Throws a one-line HandoffError (ERR_HANDOFF_LISTEN) for a descriptor
+ * that is not a listening TCP socket, or variables that do not add up.
+ */
+export function takeInheritedSockets(env: NodeJS.ProcessEnv = process.env): Inheritance | undefined {
+  const upgradeCount = env[UPGRADE_FDS_ENV];
+  if (upgradeCount !== undefined) {
+    const from = Number(env[UPGRADE_FROM_ENV]);
+    delete env[UPGRADE_FDS_ENV];
+    delete env[UPGRADE_FROM_ENV];
+    const count = parseCount(UPGRADE_FDS_ENV, upgradeCount);
+    // The old master is our parent, with an IPC channel to us; it may have died
+    // already (then we were reparented, and the channel reads end-of-file).
+    if (!(from > 0) || process.channel === undefined) {
+      throw new HandoffError(
+        'ERR_HANDOFF_LISTEN',
+        `${UPGRADE_FDS_ENV} is set, but no old master started this process: it is handoff's own variable for \`handoff ctl upgrade\`; unset it`,
+      );
+    }
+    return { source: 'upgrade', from, sockets: openAll(UPGRADE_FDS_ENV, count) };
+  }
+  const systemdCount = env['LISTEN_FDS'];
+  if (systemdCount === undefined || env['LISTEN_PID'] !== String(process.pid)) return undefined;
+  delete env['LISTEN_FDS'];
+  delete env['LISTEN_PID'];
+  delete env['LISTEN_FDNAMES'];
+  const count = parseCount('LISTEN_FDS', systemdCount);
+  return count === 0 ? undefined : { source: 'systemd', sockets: openAll('LISTEN_FDS', count) };
+}
+
+function parseCount(name: string, value: string): number {
+  const count = Number(value);
+  if (!/^\d+$/.test(value.trim()) || count > 1024) throw new HandoffError('ERR_HANDOFF_LISTEN', `${name}=${value}: expected a number of descriptors`);
+  return count;
+}
+
+function openAll(variable: string, count: number): InheritedSocket[] {
+  const sockets: InheritedSocket[] = [];
+  try {
+    for (let fd = FIRST_INHERITED_FD; fd < FIRST_INHERITED_FD + count; fd++) sockets.push(openListening(variable, fd));
+  } catch (error) {
+    for (const socket of sockets) socket.handle.close();
+    throw error;
+  }
+  return sockets;
+}
+
+/** Wraps descriptor `fd` in a TCP handle, if it is a listening TCP socket. */
+export function openListening(variable: string, fd: number): InheritedSocket {
+  const refuse = (what: string): HandoffError =>
+    new HandoffError('ERR_HANDOFF_LISTEN', `${variable}: descriptor ${fd} is ${what}; handoff serves listening TCP sockets only (ListenStream= with an address or port)`);
+  let stat: fs.Stats;
+  try {
+    stat = fs.fstatSync(fd);
+  } catch {
+    throw refuse('not open');
+  }
+  if (!stat.isSocket()) throw refuse(`not a socket but ${describeFd(fd)} (was anything passed there?)`);
+  const kind = socketKind(fd);
+  if (kind !== undefined && kind !== 'a listening TCP socket') throw refuse(kind);
+
+  const { TCP, constants } = uv().tcp as unknown as { TCP: new (type: number) => TcpHandle & { open(fd: number): number }; constants: { SERVER: number } };
+  const handle = new TCP(constants.SERVER);
+  const status = handle.open(fd);
+  if (status !== 0) {
+    handle.close();
+    throw refuse(`unusable (${util.getSystemErrorName(status)})`);
+  }
+  const out: Record<string, unknown> = {};
+  handle.getsockname(out);
+  if (out['family'] !== 'IPv4' && out['family'] !== 'IPv6') {
+    handle.close();
+    throw refuse('not an IPv4 or IPv6 socket');
+  }
+  return { fd, handle, address: { address: String(out['address']), port: Number(out['port']), family: out['family'] } };
+}
+
+/** What /proc says a descriptor is: a path, pipe:[...], anon_inode:[eventpoll]... */
+function describeFd(fd: number): string {
+  try {
+    return fs.readlinkSync(`/proc/self/fd/${fd}`);
+  } catch {
+    return 'a file, a pipe or a device';
+  }
+}
+
+/**
+ * What kind of socket `fd` is, from /proc/net on Linux: "a listening TCP
+ * socket", "a TCP connection", "a UDP socket", "a Unix socket"... or
+ * undefined where /proc cannot tell (then getsockname() decides).
+ */
+function socketKind(fd: number): string | undefined {
+  let inode: string | undefined;
+  try {
+    inode = /^socket:\[(\d+)\]$/.exec(fs.readlinkSync(`/proc/self/fd/${fd}`))?.[1];
+  } catch {
+    return undefined;
+  }
+  if (inode === undefined) return undefined;
+  const tables: Array<[string, string]> = [
+    ['tcp', 'TCP'],
+    ['tcp6', 'TCP'],
+    ['udp', 'a UDP socket'],
+    ['udp6', 'a UDP socket'],
+    ['unix', 'a Unix socket'],
+    ['raw', 'a raw socket'],
+    ['raw6', 'a raw socket'],
+  ];
+  for (const [table, name] of tables) {
+    let text: string;
+    try {
+      text = fs.readFileSync(`/proc/net/${table}`, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const fields = line.trim().split(/\s+/);
+      // tcp: sl local rem st tx:rx tr:when retrnsmt uid timeout inode; unix: Num RefCount Protocol Flags Type St Inode Path
+      const lineInode = table === 'unix' ? fields[6] : fields[9];
+      if (lineInode !== inode) continue;
+      if (name !== 'TCP') return name;
+      return fields[3] === '0A' ? 'a listening TCP socket' : 'a TCP socket that is not listening (a connection, or bound only)';
+    }
+  }
+  return undefined; // another family (netlink, packet...) or a /proc without these tables: let getsockname() decide
+}

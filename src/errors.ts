@@ -17,7 +17,8 @@ export type HandoffErrorCode =
   | 'ERR_HANDOFF_CONTROL'
   | 'ERR_HANDOFF_PID_FILE'
   | 'ERR_HANDOFF_RELOAD_FAILED'
-  | 'ERR_HANDOFF_UPGRADE_FAILED';
+  | 'ERR_HANDOFF_UPGRADE_FAILED'
+  | 'ERR_HANDOFF_PRIMARY';
 
 export class HandoffError extends Error {
   readonly code: HandoffErrorCode;

@@ -51,6 +51,8 @@ const worker = (id: number, extra: Partial<WorkerStatus> = {}): WorkerStatus => 
   requestsPerSecond: 3,
   rssBytes: 47_395_635,
   cpuPercent: 3.14,
+  eluPercent: null,
+  loopDelayP99Ms: null,
   ...extra,
 });
 
@@ -70,6 +72,14 @@ const status = (processes: WorkerStatus[], extra: Partial<MasterStatus> = {}): M
   closing: false,
   gaveUp: false,
   sharedStateBytes: 2,
+  shuttingDown: false,
+  metricsUrl: null,
+  connections: { accepted: 10, handed: 10, refused: 0, reclaimed: 0, resetWhileQueued: 0, queued: 0 },
+  handoffLatency: { count: 10, p50Us: 362.04, p99Us: 1024, maxUs: 1000, buckets: [[362.04, 9], [1024, 1]] },
+  handoffLatencySumSeconds: 0.004,
+  restarts: { crash: 0, suicide: 0, heartbeat: 0, memory: 0, lifetime: 0, reload: 0, scale: 0, disconnect: 0 },
+  slots: [],
+  appMetrics: null,
   processes,
   ...extra,
 });
@@ -80,6 +90,7 @@ describe('the status table', () => {
     expect(text).toBe(
       [
         'master pid 999  http://127.0.0.1:3000  scheduler rr  workers 1/2 ready  accepting  uptime 3m12s',
+        'connections accepted 10  handed 10  refused 0  reclaimed 0  reset 0  queued 0  restarts: none',
         '',
         'ID     PID  STATE      UPTIME  RESTARTS  HANDED  ACTIVE  REQ/S    RSS   CPU',
         ' 1    1001  listening   3m12s         0       5       1      3  45.2M  3.1%',
@@ -91,8 +102,14 @@ describe('the status table', () => {
   test('paused, holding, reloading, given up, shutting down; no workers', () => {
     const text = renderStatus(status([], { accepting: false, heldConnections: 3, reloading: true, gaveUp: true, closing: true, workers: 2 }));
     expect(text).toBe(
-      'master pid 999  http://127.0.0.1:3000  scheduler rr  workers 0/2 ready  paused (queue full)  holding 3 connections  reloading  gave up reforking  shutting down  uptime 3m12s\n\n(no worker processes)',
+      'master pid 999  http://127.0.0.1:3000  scheduler rr  workers 0/2 ready  paused (queue full)  holding 3 connections  reloading  gave up reforking  shutting down  uptime 3m12s\n' +
+        'connections accepted 10  handed 10  refused 0  reclaimed 0  reset 0  queued 0  restarts: none\n\n(no worker processes)',
     );
+  });
+
+  test('the counters line: restarts by reason, only those that happened', () => {
+    const restarts = { crash: 1, suicide: 0, heartbeat: 0, memory: 0, lifetime: 0, reload: 4, scale: 0, disconnect: 0 };
+    expect(renderStatus(status([], { restarts })).split('\n')[1]).toBe('connections accepted 10  handed 10  refused 0  reclaimed 0  reset 0  queued 0  restarts: crash 1, reload 4');
   });
 
   test("every other port the app listens on, after the master's own", () => {

@@ -151,16 +151,17 @@ describe('handoff ctl', () => {
     expect(result.code).toBe(0);
     const lines = result.stdout.trimEnd().split('\n');
     expect(lines[0]).toMatch(new RegExp(`^master pid ${master.pid}  http://127\\.0\\.0\\.1:${port}  scheduler rr  workers 2/2 ready  accepting  uptime \\d+s$`));
-    expect(lines[1]).toBe('');
-    expect(lines[2]).toMatch(/^ID +PID +STATE +UPTIME +RESTARTS +HANDED +ACTIVE +REQ\/S +RSS +CPU$/);
+    expect(lines[1]).toMatch(/^connections accepted \d+  handed \d+  refused 0  reclaimed 0  reset 0  queued 0  restarts: none$/);
+    expect(lines[2]).toBe('');
+    expect(lines[3]).toMatch(/^ID +PID +STATE +UPTIME +RESTARTS +HANDED +ACTIVE +REQ\/S +RSS +CPU$/);
     const pids = childPids(master.pid);
-    const rows = lines.slice(3);
+    const rows = lines.slice(4);
     expect(rows).toHaveLength(2);
     for (const row of rows) {
       expect(row).toMatch(/^ +\d+ +\d+ +listening +\d+s +0 +\d+ +\d+ +\d+ +(\d+\.\d[KMG]|-) +\d+\.\d%$/);
       expect(pids).toContain(Number(row.trim().split(/ +/)[1]));
     }
-    expect(new Set(lines.slice(2).map((line) => line.length)).size).toBe(1); // every row as wide as the header
+    expect(new Set(lines.slice(3).map((line) => line.length)).size).toBe(1); // every row as wide as the header
   });
 
   test('scale 3, +1, -1: the worker count changes and the table shows it', async () => {

@@ -29,7 +29,7 @@ let ready = 0;
 let onReady = () => {};
 createInterface({ input: master.stderr }).on('line', (line) => {
   if (/ready: server attached/.test(line)) (ready++, onReady());
-  if (/reclaimed|refused it|exited \(killed/.test(line)) why.push(line.replace(/^trace +[\d.]+ +/, 'trace  '));
+  if (/^trace /.test(line) && /reclaimed|refused it|exited \(killed/.test(line)) why.push(line.replace(/^trace +[\d.]+ +/, 'trace  '));
 });
 const port = await new Promise((resolve, reject) => {
   createInterface({ input: master.stdout }).on('line', (line) => {

@@ -17,6 +17,7 @@ interface Channel {
   incrementState(key: string, by: number): void;
   on(event: 'message', listener: (data: unknown, from: number | 'master') => void): unknown;
   on(event: 'state', listener: (state: Readonly<Record<string, unknown>>) => void): unknown;
+  onDrain(listener: (reason: string, deadline: number) => void): void;
   off(event: string, listener: (...args: never[]) => void): unknown;
 }
 
@@ -82,6 +83,20 @@ function onState(listener: (state: Readonly<Record<string, unknown>>) => void): 
   return () => void c.off('state', listener as never);
 }
 
+/**
+ * Calls `listener(reason, deadline)` once, when this worker begins to drain
+ * (shutdown, reload, scale-down, rotation, a crash: `reason`), besides the
+ * kill signal. handoff closes idle HTTP connections and sends HTTP/2 GOAWAY
+ * itself; what only the app can end politely (WebSockets: close with 1001,
+ * Going Away; raw TCP) it should end now. Whatever is still open at
+ * `deadline` (ms since the epoch) is cut. Returns an unsubscribe function.
+ */
+function onDrain(listener: (reason: string, deadline: number) => void): () => void {
+  const c = channel();
+  c.onDrain(listener);
+  return () => void c.off('drain', listener as never);
+}
+
 // One object literal of plain names: Node's CommonJS lexer then sees each name,
 // so `import { broadcast } from 'handoff/worker'` works from ES modules too.
-export = { isWorker, workerInfo, broadcast, send, onMessage, getState, setState, incrementState, onState };
+export = { isWorker, workerInfo, broadcast, send, onMessage, getState, setState, incrementState, onState, onDrain };

@@ -117,6 +117,28 @@ export class Attacher {
     return true;
   }
 
+  /**
+   * shared, at shutdown: the inverse of acceptOnSharedSocket(). The server goes
+   * back to a ForwardedHandle (connections come as hand-offs from the master),
+   * and this process's descriptor of the listening socket is closed, so that
+   * once the master closes its own the socket is gone -- after the master has
+   * accepted what waited in its backlog, which then reaches us as hand-offs.
+   */
+  returnSharedSocket(): void {
+    const real = this.#sharedHandle;
+    if (real === undefined) return;
+    this.#sharedHandle = undefined;
+    const internals = this.#server === undefined ? undefined : serverInternals(this.#server);
+    if (internals !== undefined && internals._handle === real) {
+      const forwarded = new ForwardedHandle(this.#config.address);
+      const source = real as unknown as Record<PropertyKey, unknown>;
+      forwarded.onconnection = source['onconnection'] as ForwardedHandle['onconnection'];
+      for (const symbol of Object.getOwnPropertySymbols(real)) (forwarded as unknown as Record<symbol, unknown>)[symbol] = source[symbol];
+      internals._handle = forwarded;
+    }
+    real.close();
+  }
+
   /** May a connection from the master be handed to the server now? (child.js: server open and under maxConnections) */
   canAccept(): boolean {
     if (this.#server === undefined) return false;

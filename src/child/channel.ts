@@ -16,12 +16,15 @@ export interface WorkerChannelEvents {
   message: [data: unknown, from: number | 'master'];
   /** The shared state changed (or arrived); `state` is the whole of it. */
   state: [state: Readonly<Record<string, unknown>>];
+  /** This worker began draining; what is still open at `deadline` (ms since the epoch) will be cut. */
+  drain: [reason: string, deadline: number];
 }
 
 export class WorkerChannel extends EventEmitter<WorkerChannelEvents> {
   readonly id: number;
   readonly slot: number;
   #state: Readonly<Record<string, unknown>> = Object.freeze({});
+  #draining: { reason: string; deadline: number } | undefined;
   readonly #send: (message: WorkerMessage) => void;
 
   constructor(id: number, slot: number, send: (message: WorkerMessage) => void) {
@@ -54,6 +57,23 @@ export class WorkerChannel extends EventEmitter<WorkerChannelEvents> {
   /** Runtime only: a relayed message arrived. */
   deliver(from: number | 'master', data: unknown): void {
     this.emit('message', data, from);
+  }
+
+  /**
+   * Listens for the drain. One added after the drain began is called at once
+   * (on the next tick): an app that opens a WebSocket late must still hear it.
+   */
+  onDrain(listener: (reason: string, deadline: number) => void): void {
+    this.on('drain', listener);
+    const draining = this.#draining;
+    if (draining !== undefined) process.nextTick(() => this.listeners('drain').includes(listener) && listener(draining.reason, draining.deadline));
+  }
+
+  /** Runtime only: the drain began. Each listener runs on its own: one that throws is the app's uncaught exception, and the others still run. */
+  startDrain(reason: string, deadline: number): void {
+    if (this.#draining !== undefined) return;
+    this.#draining = { reason, deadline };
+    for (const listener of this.listeners('drain')) process.nextTick(listener as (reason: string, deadline: number) => void, reason, deadline);
   }
 
   /** Runtime only: the master sent the current shared state. */

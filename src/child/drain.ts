@@ -3,7 +3,10 @@
 //     are refused and the master re-dispatches them;
 //  2. every later response says `Connection: close`, so keep-alive clients
 //     move to another worker after the answer they are waiting for;
-//  3. keep-alive sockets that stay idle are closed (after IDLE_GRACE_MS, see below);
+//  3. keep-alive sockets that stay idle are closed (after IDLE_GRACE_MS, see
+//     below), HTTP/2 sessions get a GOAWAY: whatever the server's kind, see
+//     server-drain.ts; the app hears of the drain (onDrain in handoff/worker)
+//     for what only it can close (WebSockets, raw TCP);
 //  4. when the master asked for the stop, the process also gets --kill-signal
 //     (SIGINT by default), so the app's own process.on('SIGINT') clean-up runs,
 //     as under PM2;
@@ -24,12 +27,15 @@ import http from 'node:http';
 import net from 'node:net';
 import type { DrainReason } from '../wire/protocol.js';
 import type { Attacher } from './attach.js';
-
-const IDLE_GRACE_MS = 100;
+import type { ServerFollower } from './server-drain.js';
 
 export interface DrainDependencies {
   attacher: Attacher;
   killSignal: NodeJS.Signals;
+  /** What closes the attached server's connections politely (server-drain.ts); undefined before it is attached. */
+  follower(): ServerFollower | undefined;
+  /** Tells the app's onDrain listeners (handoff/worker): `deadline` is when what is still open will be cut (ms since the epoch). */
+  tellApp(reason: DrainReason, deadline: number): void;
   /** Tells the master the drain began (its open connection count). */
   announce(reason: DrainReason, active: number): void;
   /** Flushes pending answers to the master, then exits with `code`. */
@@ -80,6 +86,7 @@ export function createDrain(deps: DrainDependencies): Drain {
         deps.exit(1);
       }, timeoutMs);
       force.unref();
+      deps.tellApp(reason, Date.now() + timeoutMs);
       if (askedToStop && !signalArrived) process.kill(process.pid, deps.killSignal); // a real signal, as PM2 sends
       if (server === undefined) {
         serverClosed = true;
@@ -91,12 +98,29 @@ export function createDrain(deps: DrainDependencies): Drain {
         serverClosed = true;
         finish();
       });
-      if (server instanceof http.Server) setTimeout(() => server.closeIdleConnections(), IDLE_GRACE_MS).unref();
+      letAppCloseToo(server, () => serverClosed);
+      deps.follower()?.beginDrain();
     },
     killSignalArrived() {
       signalArrived = true;
       if (draining) finish();
     },
+  };
+}
+
+/**
+ * The app's own server.close() (PM2's recipe: on SIGINT, server.close(cb) and
+ * exit in cb) must work although handoff closed that server already: its
+ * callback runs, without ERR_SERVER_NOT_RUNNING, once the last connection has
+ * closed -- which is what it would wait for had the app closed it first.
+ */
+function letAppCloseToo(server: net.Server, closed: () => boolean): void {
+  server.close = function (this: net.Server, callback?: (error?: Error) => void) {
+    if (callback !== undefined) {
+      if (closed()) process.nextTick(callback);
+      else this.once('close', () => callback());
+    }
+    return this;
   };
 }
 

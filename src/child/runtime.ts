@@ -9,7 +9,8 @@
 //   answerTheMaster()       one handler per message the master sends
 //   handleFaults()          the suicide signal on an uncaught error
 //   drainOnSignals()        SIGINT/SIGTERM/--kill-signal, and the master going away
-//   sendHeartbeats()        every --heartbeat-interval
+//   reportCutsAtExit()      however the process exits, what it cut, to the master
+//   sendHeartbeats()        every --heartbeat-interval, never throwing into the app
 //   runScript()             take over listen(), say online, load the script
 
 import type net from 'node:net';
@@ -21,6 +22,8 @@ import { createTracer, parseTraceOrigin, TRACE_ORIGIN_ENV, type Tracer } from '.
 import { AckBatcher } from './acks.js';
 import { Attacher } from './attach.js';
 import { createDrain, type Drain } from './drain.js';
+import { followServer, type ServerFollower } from './server-drain.js';
+import { readFdLimit, workerFdHeadroom } from '../fd-limit.js';
 import { Requests } from './requests.js';
 import { interceptListen } from './listen-intercept.js';
 import { loadScript } from './load-script.js';
@@ -28,6 +31,7 @@ import { LoadReport } from './connection-count.js';
 import { installChannel, WorkerChannel } from './channel.js';
 import { becomeClusterWorker } from './cluster-worker.js';
 import { ListenRouter, shownAddress } from './listens.js';
+import { AppMetricsReader } from './app-metrics.js';
 
 function readConfig(): WorkerConfig {
   const text = process.env[WORKER_CONFIG_ENV];
@@ -54,6 +58,18 @@ class WorkerRuntime {
   readonly fast: ReturnType<typeof installFastReceiver>;
   readonly drainer: Drain;
   readonly listens: ListenRouter;
+  readonly #writeLine: (line: string, done?: () => void) => void;
+  /** What closes the attached server's connections politely at the drain; undefined until it is attached. */
+  #follower: ServerFollower | undefined;
+  /**
+   * A hand-off that arrives on a descriptor at least this high is refused:
+   * descriptors are numbered lowest-free-first, so it says how many are open,
+   * and near the limit the app itself could no longer open a file. The master
+   * gives the connection to another worker (see fd-limit.ts).
+   */
+  readonly #fdCeiling: number | undefined;
+  /** The app's own prom-client registry, for --metrics (child/app-metrics.ts). */
+  readonly appMetrics: AppMetricsReader;
   /** Readiness: the server is attached, the shared state has arrived, and with --wait-ready the app said so. */
   #attachedAs: ScriptForm | undefined;
   /** What the attached server's listen() named, for the master's mapping line. */
@@ -82,9 +98,10 @@ class WorkerRuntime {
     this.load = new LoadReport((message) => this.send(message), () => this.attacher.active, () => this.acks.pending);
     // Acknowledgements are written as ready-made lines on the pipe (fast-handoff.ts);
     // where this Node does not allow it, they go through process.send().
-    const writeLine = createLineWriter() ?? ((line: string, done?: () => void) => this.send(JSON.parse(line) as WorkerMessage, () => done?.()));
-    this.acks = new AckBatcher(writeLine, () => this.load.take());
+    this.#writeLine = createLineWriter() ?? ((line: string, done?: () => void) => this.send(JSON.parse(line) as WorkerMessage, () => done?.()));
+    this.acks = new AckBatcher(this.#writeLine, () => this.load.take());
     this.fast = installFastReceiver((seq, listener, handle) => this.#onConnection(seq, listener, handle));
+    this.appMetrics = new AppMetricsReader(config.script);
     this.listens = new ListenRouter({
       masterPort: config.address.port,
       attach: (server, asked, backlog) => {
@@ -97,11 +114,15 @@ class WorkerRuntime {
     this.drainer = createDrain({
       attacher: this.attacher,
       killSignal: config.killSignal,
+      follower: () => this.#follower,
+      tellApp: (reason, deadline) => this.channel.startDrain(reason, deadline),
       announce: (reason, active) => this.send({ cmd: CMD, type: 'draining', reason, active }),
       exit: (code) => this.exit(code),
-      letGo: () => this.acks.flush(() => process.channel?.unref()),
+      letGo: () => void this.#lastMetrics().then(() => this.acks.flush(() => process.channel?.unref())),
       log,
     });
+    const fdLimit = readFdLimit();
+    this.#fdCeiling = fdLimit === undefined ? undefined : fdLimit - workerFdHeadroom(fdLimit);
   }
 
   send(message: WorkerMessage, callback?: (error: Error | null) => void): void {
@@ -113,9 +134,18 @@ class WorkerRuntime {
     }
   }
 
-  /** Exits once the master has everything we wrote, so no acknowledgement is lost. */
+  /** Exits once the master has everything we wrote, so no acknowledgement (and no last metrics snapshot) is lost. */
   exit(code: number): void {
-    this.acks.flush(() => process.exit(code));
+    void this.#lastMetrics().then(() => this.acks.flush(() => process.exit(code)));
+  }
+
+  /** With --metrics, the app's counters as they are at the end, so the master keeps counting them (briefly: a hung collect must not hold the exit). */
+  async #lastMetrics(): Promise<void> {
+    if (!this.config.metrics || this.appMetrics.registry() === undefined) return;
+    let timer: NodeJS.Timeout | undefined;
+    const reply = await Promise.race([this.appMetrics.answer(0), new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), 250)))]);
+    clearTimeout(timer);
+    if (reply !== undefined) await new Promise<void>((resolve) => this.send(reply, () => resolve()));
   }
 
   drain(reason: DrainReason, timeoutMs: number): void {
@@ -128,6 +158,7 @@ class WorkerRuntime {
 
   #attached(form: ScriptForm, server: net.Server): void {
     this.requests.track(server);
+    this.#follower = followServer(server);
     if (this.trace) this.#followSockets(server);
     if (this.config.reportLoad) this.load.follow(server);
     this.#attachedAs = form;
@@ -167,6 +198,11 @@ class WorkerRuntime {
     if (!attacher.canAccept()) {
       handle.close();
       trace?.conn(seq, 'refused: server closed or at maxConnections');
+      return acks.refuse(seq);
+    }
+    if (this.#fdCeiling !== undefined && handle.fd >= this.#fdCeiling) {
+      handle.close();
+      trace?.conn(seq, `refused: fd ${handle.fd} is near this worker's limit of open files`);
       return acks.refuse(seq);
     }
     acks.accept(seq); // before the socket exists: see acks.ts
@@ -217,7 +253,12 @@ class WorkerRuntime {
         this.attacher.receiveSharedHandle(handle);
         this.#reportReadyWhenReady();
       },
+      unshare: () => {
+        this.attacher.returnSharedSocket();
+        this.send({ cmd: CMD, type: 'unshared' });
+      },
       drain: (message) => this.drain(message.reason, message.timeoutMs),
+      'metrics-req': (message) => void this.appMetrics.answer(message.id).then((reply) => this.send(reply)),
       relay: (message) => this.channel.deliver(message.from, message.data),
       state: (message) => {
         this.channel.replaceState(message.state);
@@ -270,10 +311,38 @@ class WorkerRuntime {
     process.on('disconnect', () => this.drain('master-gone', Math.min(killTimeout, 1000)));
   }
 
+  /**
+   * However the process exits (the app's own process.exit() in a signal
+   * handler included), the master hears what it cut: requests not yet
+   * answered, connections still open. Written at once on the pipe, as the
+   * process will not live to finish an asynchronous write.
+   */
+  reportCutsAtExit(): void {
+    process.on('exit', (code) => {
+      if (!process.connected) return;
+      try {
+        this.acks.flush();
+        const report: WorkerMessage = { cmd: CMD, type: 'exiting', code, inFlight: this.requests.inFlight, open: this.attacher.active };
+        this.#writeLine(`${JSON.stringify(report)}\n`);
+      } catch {
+        // nothing more can be done in an exiting process
+      }
+    });
+  }
+
+  /**
+   * handoff's own timers must never throw into the app's process: at the fd
+   * limit, process.memoryUsage() fails with EMFILE (it reads /proc), and an
+   * uncaught exception here would be taken for the app's crash.
+   */
   sendHeartbeats(): void {
     if (this.config.heartbeatInterval <= 0) return;
-    const beat = (): void =>
-      this.send({ cmd: CMD, type: 'heartbeat', active: this.attacher.active, rss: process.memoryUsage.rss(), requests: this.requests.served });
+    let rss = 0;
+    const readRss = guarded('reading memory usage for the heartbeat', () => void (rss = process.memoryUsage.rss()));
+    const beat = guarded('the heartbeat', () => {
+      readRss();
+      this.send({ cmd: CMD, type: 'heartbeat', active: this.attacher.active, rss, requests: this.requests.served });
+    });
     setInterval(beat, this.config.heartbeatInterval).unref();
   }
 
@@ -298,9 +367,24 @@ class WorkerRuntime {
 
 function ignore(): void {}
 
+/** `task`, made never to throw: a failure is logged once per `what`, and the process carries on. */
+function guarded(what: string, task: () => void): () => void {
+  let warned = false;
+  return () => {
+    try {
+      task();
+    } catch (error) {
+      if (warned) return;
+      warned = true;
+      log(`${what} failed (${(error as NodeJS.ErrnoException).code ?? String(error)}); carrying on (logged once)`);
+    }
+  };
+}
+
 const runtime = new WorkerRuntime(readConfig());
 runtime.answerTheMaster();
 runtime.handleFaults();
 runtime.drainOnSignals();
+runtime.reportCutsAtExit();
 runtime.sendHeartbeats();
 await runtime.runScript();

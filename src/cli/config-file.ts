@@ -6,7 +6,7 @@
 // Any flag is a key, by its flag name ("kill-timeout") or camelCase
 // ("killTimeout"), with the same checks as on the command line. A .js, .mjs or
 // .cjs file may export the object, or a function (async or not) returning
-// it. Relative paths in it (script, watch, pid-file, control, a scheduler
+// it. Relative paths in it (script, watch, pid-file, control, primary, a scheduler
 // module) are resolved from the file's folder. Flags given on the command
 // line win over the file.
 
@@ -18,7 +18,7 @@ import { isSchedulerPath } from '../scheduler/custom.js';
 import { convert, optionSpecs, type MasterOptions, type SettingKey } from './options.js';
 
 const extraKeys = ['script', 'args', 'env'] as const;
-const pathKeys: ReadonlySet<string> = new Set(['script', 'pidFile', 'control']);
+const pathKeys: ReadonlySet<string> = new Set(['script', 'pidFile', 'control', 'primary']);
 
 export async function loadConfigFile(file: string): Promise<Partial<MasterOptions>> {
   const absolute = path.resolve(file);

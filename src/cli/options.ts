@@ -43,6 +43,7 @@ export interface ResolvedOptions {
   transport: 'auto' | 'fast' | 'send';
   maxPending: number;
   killTimeout: number;
+  shutdownDelay: number;
   maxRestarts: number;
   restartWindow: number;
   restartDelay: number;
@@ -63,6 +64,10 @@ export interface ResolvedOptions {
   logFormat: 'text' | 'json';
   timestamps: boolean;
   trace: boolean;
+  /** [host:]port of the /metrics, /healthz and /readyz endpoint; undefined: none. */
+  metrics: string | undefined;
+  /** A module loaded into the master, with node:cluster's primary API, before any fork. */
+  primary: string | undefined;
 }
 
 /** What createMaster() accepts: the script, and any setting by its camelCase name. */
@@ -103,6 +108,12 @@ export const optionSpecs: Readonly<Record<SettingKey, OptionSpec>> = {
     kind: 'duration',
     section: 'lifecycle',
     help: 'how long a closing worker may drain before it is forced out (default 5000 ms)',
+  },
+  shutdownDelay: {
+    flag: 'shutdown-delay',
+    kind: 'duration',
+    section: 'lifecycle',
+    help: 'on SIGTERM, SIGINT or ctl stop, keep serving this long before draining, while a load balancer stops sending (default 0)',
   },
   maxRestarts: {
     flag: 'max-restarts',
@@ -209,6 +220,20 @@ export const optionSpecs: Readonly<Record<SettingKey, OptionSpec>> = {
   },
   timestamps: { flag: 'timestamps', kind: 'boolean', section: 'output', help: 'leave the time out of log lines (it starts each line by default)' },
   trace: { flag: 'trace', kind: 'boolean', section: 'output', help: 'print each step of every connection and worker (also NODE_DEBUG=handoff)' },
+  metrics: {
+    flag: 'metrics',
+    kind: 'string',
+    placeholder: '[host:]port',
+    section: 'operations',
+    help: "serve /metrics (Prometheus: handoff's series and the app's prom-client metrics over all workers), /healthz and /readyz on this port (default off)",
+  },
+  primary: {
+    flag: 'primary',
+    kind: 'string',
+    placeholder: 'module',
+    section: 'operations',
+    help: "load this module into the master before any fork, with node:cluster's primary API (e.g. @socket.io/cluster-adapter's setupPrimary())",
+  },
 };
 
 export function defaultOptions(): Omit<ResolvedOptions, 'script' | 'args' | 'env'> {
@@ -220,6 +245,7 @@ export function defaultOptions(): Omit<ResolvedOptions, 'script' | 'args' | 'env
     transport: 'auto',
     maxPending: 1024,
     killTimeout: 5000,
+    shutdownDelay: 0,
     maxRestarts: 10,
     restartWindow: 60_000,
     restartDelay: 100,
@@ -240,6 +266,8 @@ export function defaultOptions(): Omit<ResolvedOptions, 'script' | 'args' | 'env
     logFormat: 'text',
     timestamps: true,
     trace: /\bhandoff\b/i.test(process.env['NODE_DEBUG'] ?? ''),
+    metrics: undefined,
+    primary: undefined,
   };
 }
 

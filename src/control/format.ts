@@ -4,10 +4,13 @@
 // MasterStatus, so the rendering is tested without a terminal.
 //
 //   master pid 4242  http://127.0.0.1:3000  scheduler rr  workers 2/2 ready  accepting  uptime 3m12s
+//   connections accepted 1624  handed 1624  refused 0  reclaimed 0  reset 0  queued 0  restarts: none
 //   (and, for each other port the app listens on: "also 127.0.0.1:9100 (2 listening)")
 //
 //   ID  PID   STATE      UPTIME  RESTARTS  HANDED  ACTIVE  REQ/S  RSS    CPU
 //    1  4243  listening  3m12s          0     812       3     41  48.1M  2.0%
+//
+// The counters line has the numbers /metrics serves, from the same snapshot.
 
 import type { BoundAddress } from '../dispatch/listener.js';
 import { formatRss, formatUptime } from '../units.js';
@@ -17,6 +20,21 @@ export { formatRss, formatUptime } from '../units.js';
 
 export function formatCpu(percent: number): string {
   return `${(Number.isFinite(percent) ? percent : 0).toFixed(1)}%`;
+}
+
+/** What the master counted: connections, and restarts by reason. */
+export function renderCounters(status: MasterStatus): string {
+  const c = status.connections;
+  const restarts = Object.entries(status.restarts).filter(([, count]) => count > 0);
+  return [
+    `connections accepted ${c.accepted}`,
+    `handed ${c.handed}`,
+    `refused ${c.refused}`,
+    `reclaimed ${c.reclaimed}`,
+    `reset ${c.resetWhileQueued}`,
+    `queued ${c.queued}`,
+    `restarts: ${restarts.length === 0 ? 'none' : restarts.map(([reason, count]) => `${reason} ${count}`).join(', ')}`,
+  ].join('  ');
 }
 
 /** The address as a URL one can open: the ready line's form (all interfaces → 127.0.0.1). */
@@ -39,7 +57,7 @@ export function renderHeader(status: MasterStatus): string {
   if (status.reloading) parts.push('reloading');
   if (status.upgrading) parts.push('upgrading');
   if (status.gaveUp) parts.push('gave up reforking');
-  if (status.closing) parts.push('shutting down');
+  if (status.closing || status.shuttingDown) parts.push('shutting down');
   parts.push(`uptime ${formatUptime(status.uptimeMs)}`);
   return parts.join('  ');
 }
@@ -78,12 +96,12 @@ export function renderTable(processes: readonly WorkerStatus[]): string[] {
 
 /** What `handoff ctl status` prints. */
 export function renderStatus(status: MasterStatus): string {
-  return [renderHeader(status), '', ...renderTable(status.processes)].join('\n');
+  return [renderHeader(status), renderCounters(status), '', ...renderTable(status.processes)].join('\n');
 }
 
 /** One frame of `handoff ctl top`. */
 export function renderTopFrame(status: MasterStatus, now: Date, interactive: boolean): string {
   const clock = now.toTimeString().slice(0, 8);
   const title = `handoff top  ${clock}${interactive ? '  (q or Ctrl-C to quit)' : ''}`;
-  return [title, renderHeader(status), '', ...renderTable(status.processes)].join('\n');
+  return [title, renderHeader(status), renderCounters(status), '', ...renderTable(status.processes)].join('\n');
 }

@@ -3,6 +3,7 @@
 
 import type { DispatchHandle } from '../dispatch/handles.js';
 import type { ListenerEntry } from '../dispatch/handle-table.js';
+import { observedStatus, type ObservedParts, type ObservedStatus } from '../operations/metrics/status-counts.js';
 import { VERSION } from '../version.js';
 import type { BoundAddress } from '../dispatch/listener.js';
 import type { Pool } from '../primary/pool.js';
@@ -28,9 +29,13 @@ export interface WorkerStatus {
   requestsPerSecond: number;
   rssBytes: number;
   cpuPercent: number;
+  /** Its event loop over the last heartbeat interval: percent of the time busy, and the p99 delay in ms; null before the first heartbeat. */
+  eluPercent: number | null;
+  loopDelayP99Ms: number | null;
 }
 
-export interface MasterStatus {
+/** Everything `handoff ctl status --json` prints; /metrics reads the same snapshot (operations/metrics/series.ts). */
+export interface MasterStatus extends ObservedStatus {
   pid: number;
   version: string;
   node: string;
@@ -51,6 +56,10 @@ export interface MasterStatus {
   upgrading?: boolean;
   /** Graceful shutdown has begun: workers drain, and nothing can be changed any more. */
   closing: boolean;
+  /** Not ready for traffic (/readyz 503): set from the first moment of a shutdown, or of its delay. */
+  shuttingDown: boolean;
+  /** Where --metrics serves /metrics; null without it. */
+  metricsUrl: string | null;
   gaveUp: boolean;
   sharedStateBytes: number;
   /** The app's other TCP listen()s the master serves (dispatch/handle-table.ts): address, and how many workers listen there. */
@@ -82,6 +91,8 @@ export function workerStatuses(pool: Pool, handle: DispatchHandle, now = Date.no
       requestsPerSecond: Math.round(worker.usage.requestsPerSecond),
       rssBytes: worker.usage.rss,
       cpuPercent: Math.round(worker.usage.cpuPercent * 10) / 10,
+      eluPercent: worker.elu === null ? null : Math.round(worker.elu * 1000) / 10,
+      loopDelayP99Ms: worker.loopDelayP99,
     }));
 }
 
@@ -97,7 +108,10 @@ export interface StatusSource {
   reloading: boolean;
   upgrading?: boolean;
   closing: boolean;
+  shuttingDown: boolean;
+  metricsUrl: string | undefined;
   sharedStateBytes: number;
+  observed: Omit<ObservedParts, 'queued' | 'workers'>;
 }
 
 export function masterStatus(source: StatusSource): MasterStatus {
@@ -117,9 +131,12 @@ export function masterStatus(source: StatusSource): MasterStatus {
     reloading: source.reloading,
     upgrading: source.upgrading ?? false,
     closing: source.closing,
+    shuttingDown: source.shuttingDown,
+    metricsUrl: source.metricsUrl ?? null,
     gaveUp: source.pool.gaveUp,
     sharedStateBytes: source.sharedStateBytes,
     listeners: (source.listeners ?? []).filter((entry) => entry.id !== 0).map(({ id, address, workers }) => ({ id, address, workers: workers.size })),
     processes,
+    ...observedStatus({ ...source.observed, queued: source.handle.queued, workers: source.pool.workers() }),
   };
 }

@@ -2,6 +2,7 @@
 // those not yet sent to a worker (Node's RoundRobinHandle keeps `handles`, a
 // plain array; this one can also put a connection back at the front).
 
+import { performance } from 'node:perf_hooks';
 import type { TcpHandle } from '../wire/node-internals.js';
 import type { ConnectionInfo } from '../scheduler/types.js';
 
@@ -12,12 +13,25 @@ export class PendingConnection implements ConnectionInfo {
   /** Which of the master's listeners accepted it (0: its own, from --port); the worker routes by it. */
   readonly listener: number;
   attempts = 0;
+  /** When the master accepted it, for the hand-off latency. */
+  readonly acceptedAt = performance.now();
   #remoteAddress: string | undefined;
 
   constructor(seq: number, handle: TcpHandle, listener = 0) {
     this.seq = seq;
     this.handle = handle;
     this.listener = listener;
+  }
+
+  /**
+   * The client is still there. One that reset while its connection waited in
+   * the master is dropped, not handed out: its socket has no peer any more
+   * (ENOTCONN), and Bun's cluster shipped such a descriptor, already reused
+   * for another socket, to a worker (oven-sh/bun#31829).
+   */
+  peerAlive(): boolean {
+    const out: Record<string, unknown> = {};
+    return this.handle.getpeername(out) === 0;
   }
 
   get remoteAddress(): string {

@@ -47,6 +47,8 @@ export type MakeHandle = (id: number, listener: Listener, key: string) => Dispat
 export interface OwnSockets {
   readonly address: ListenAddress;
   close(): void;
+  /** At shutdown: accept what the kernel has completed before closing (ListenerSet.acceptBacklog). */
+  acceptBacklog(deadline: number): Promise<number>;
 }
 
 interface Entry extends ListenerEntry {
@@ -129,6 +131,21 @@ export class HandleTable implements DispatchHandle {
     if (entry === undefined || id === 0) return;
     entry.workers.delete(worker.id);
     entry.handle.remove(worker);
+  }
+
+  /**
+   * At shutdown, on the master's own sockets only: the workers give back the
+   * shared socket (takeBack), and what waits in its backlog is accepted. The
+   * app's other ports just close: what waits on them is refused.
+   */
+  takeBack(timeoutMs: number): Promise<void> {
+    return this.#own.handle.takeBack(timeoutMs);
+  }
+  unshared(worker: HandleWorker): void {
+    this.#own.handle.unshared(worker);
+  }
+  acceptBacklog(deadline: number): Promise<number> {
+    return this.#own.listener.acceptBacklog(deadline);
   }
 
   /** Closes every listening socket: no new connections anywhere. */

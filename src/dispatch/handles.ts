@@ -3,6 +3,7 @@
 // handle serves an address (primary.js queryServer: RoundRobinHandle, or
 // SharedHandle under SCHED_NONE). Nothing checks the mode after that.
 
+import type { DispatchObserver } from '../operations/metrics/dispatch-stats.js';
 import type { Tracer } from '../trace.js';
 import type { Scheduler } from '../scheduler/types.js';
 import type { TcpHandle } from '../wire/node-internals.js';
@@ -13,6 +14,8 @@ import { SharedHandle } from './shared-handle.js';
 /** A worker as a dispatch handle sees it: it can take connections, or the listening socket itself. */
 export interface HandleWorker extends RoundRobinWorker {
   sendListenHandle(handle: TcpHandle): boolean;
+  /** shared, at shutdown: stop accepting on the listening socket and close your descriptor of it (answered with `unshared`). */
+  sendUnshare(): boolean;
 }
 
 /** What both kinds of handle do, with Node's add/remove shape. */
@@ -39,6 +42,14 @@ export interface DispatchHandle {
   holds(worker: HandleWorker, seq: number): boolean;
   whenEmpty(): Promise<void>;
   closeQueued(): number;
+  /**
+   * At shutdown, before the listener accepts its backlog and closes: from now
+   * on only the master accepts on the socket (shared: the workers give it
+   * back; rr: nothing to do). Resolves when done, or after `timeoutMs`.
+   */
+  takeBack(timeoutMs: number): Promise<void>;
+  /** shared: `worker` no longer accepts on the socket, and closed its descriptor of it. */
+  unshared(worker: HandleWorker): void;
 }
 
 /** Node's key is address:port:addressType:fd; handoff binds by address and port. */
@@ -47,7 +58,7 @@ export function handleKey(address: BoundAddress): string {
 }
 
 /** The socket(s) a handle serves: one Listener, or a ListenerSet (several sockets as one, for the same workers). */
-export type ListeningSockets = AcceptingSocket & Pick<Listener, 'address' | 'sharedHandle' | 'stopAccepting'>;
+export type ListeningSockets = AcceptingSocket & Pick<Listener, 'address' | 'sharedHandle' | 'stopAccepting' | 'acceptAgain' | 'acceptBacklog'>;
 
 export interface HandleChoice {
   listener: ListeningSockets;
@@ -56,6 +67,8 @@ export interface HandleChoice {
   workersAccept: boolean;
   maxPending: number;
   trace: Tracer | null;
+  /** Counts and times for status and /metrics (operations/metrics/dispatch-stats.ts); the master's accept only. */
+  observer?: DispatchObserver;
   /** The id written with each hand-off, so the worker gives it to the right server (0: the master's own). */
   id?: number;
   nextSeq?: () => number;
@@ -64,7 +77,8 @@ export interface HandleChoice {
 }
 
 export function createHandle(choice: HandleChoice): DispatchHandle {
-  const { listener, scheduler, maxPending, trace, id, nextSeq } = choice;
+  const { listener, scheduler, maxPending, trace, observer, id, nextSeq } = choice;
   const key = choice.key ?? handleKey(listener.address);
-  return choice.workersAccept ? new SharedHandle(key, listener) : new Dispatcher(key, listener, scheduler, { maxPending, trace, listener: id, nextSeq });
+  const options = { maxPending, trace, observer, listener: id, nextSeq };
+  return choice.workersAccept ? new SharedHandle(key, listener, scheduler, options) : new Dispatcher(key, listener, scheduler, options);
 }

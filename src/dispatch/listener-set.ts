@@ -60,6 +60,18 @@ export class ListenerSet {
     for (const listener of this.listeners) listener.stopAccepting();
   }
 
+  /** shared, at shutdown: the master accepts again on every socket. */
+  acceptAgain(): void {
+    for (const listener of this.listeners) listener.acceptAgain();
+  }
+
+  /** At shutdown: accept what the kernel already completed on every socket, before they close. */
+  async acceptBacklog(deadline: number): Promise<number> {
+    let taken = 0;
+    for (const listener of this.listeners) taken += await listener.acceptBacklog(deadline);
+    return taken;
+  }
+
   /** For the shared scheduler, whose workers accept on one socket. */
   sharedHandle(): Promise<TcpHandle> {
     if (this.listeners.length > 1) {

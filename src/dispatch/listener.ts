@@ -21,6 +21,13 @@ export interface BoundAddress {
   family: 'IPv4' | 'IPv6';
 }
 
+/** How long acceptBacklog() goes on accepting connections that keep arriving. */
+const MAX_ACCEPTING_MS = 250;
+
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
 export class Listener {
   readonly address: BoundAddress;
   /** Called for every connection the master accepts. */
@@ -36,6 +43,8 @@ export class Listener {
   #closed = false;
   /** Held shut until open(): an adopted socket, until the master is ready to accept (a successor: until it takes over). */
   #gated = false;
+  /** Connections accepted so far (to tell when a round of accepting found the backlog empty). */
+  #accepted = 0;
 
   private constructor(handle: TcpHandle, address: BoundAddress, gated = false) {
     this.address = address;
@@ -104,6 +113,7 @@ export class Listener {
     // A failed accept() (EMFILE, ECONNABORTED...) is not fatal: cluster once
     // crashed the primary here (nodejs/node#44202).
     if (status !== 0 || client === undefined) return;
+    this.#accepted++;
     this.onconnection(client);
   };
 
@@ -143,10 +153,16 @@ export class Listener {
     });
   }
 
-  /** For the shared scheduler: never accept here again; workers accept on sharedHandle(). */
+  /** For the shared scheduler: stop accepting here; workers accept on sharedHandle() (until acceptAgain()). */
   stopAccepting(): void {
     this.#stopped = true;
     void this.#applyPause();
+  }
+
+  /** shared, at shutdown: the master accepts again (see SharedHandle.takeBack). */
+  acceptAgain(): void {
+    this.#stopped = false;
+    if (!this.#wantPaused) this.resume();
   }
 
   /** A descriptor of the listening socket that this process never polls, to send to workers. */
@@ -186,6 +202,37 @@ export class Listener {
   #duplicate(handle: TcpHandle): Promise<TcpHandle> {
     this.#duplicator ??= HandleDuplicator.open();
     return this.#duplicator.then((duplicator) => duplicator.duplicate(handle));
+  }
+
+  /**
+   * Before close(): accepts every connection the kernel has already completed
+   * (closing the socket would reset them: gunicorn#3397). libuv accepts until
+   * EAGAIN each time the socket polls readable, so a turn of the event loop
+   * that accepts nothing means the backlog is empty. While the master is full
+   * (paused at --max-pending, see the dispatcher), it waits for room, until
+   * `deadline` (ms since the epoch). Resolves with the number accepted.
+   */
+  async acceptBacklog(deadline: number): Promise<number> {
+    const start = this.#accepted;
+    let acceptingFor = 0;
+    for (;;) {
+      if (this.#closed || this.#stopped || Date.now() >= deadline) break;
+      const before = this.#accepted;
+      const turnStart = Date.now();
+      await nextTurn();
+      await nextTurn(); // a whole turn, poll phase included, since the last look
+      if (this.#accepting === null) {
+        await new Promise((resolve) => setTimeout(resolve, 10).unref()); // full: wait for room
+        continue;
+      }
+      if (this.#accepted === before) break; // accepting, and nothing came: the backlog is empty
+      // Under steady load the backlog never stays empty: what keeps arriving came after the
+      // signal, and is refused once the listener closes. Close right after a turn that accepted
+      // until EAGAIN, so that only what arrives in that instant is lost.
+      acceptingFor += Date.now() - turnStart;
+      if (acceptingFor >= MAX_ACCEPTING_MS) break;
+    }
+    return this.#accepted - start;
   }
 
   /** Closes every descriptor: the port is free afterwards and the backlog is reset. */

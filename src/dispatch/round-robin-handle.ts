@@ -23,8 +23,12 @@
 //  - the master holds at most maxPending connections: past that it stops
 //    accepting, and clients wait in the kernel's backlog instead of the
 //    master's memory and file descriptors (cluster's queue has no bound);
-//  - the last worker leaving does not close the queue: a replacement takes it.
+//  - the last worker leaving does not close the queue: a replacement takes it;
+//  - a connection whose client reset while it waited is dropped here, not
+//    handed to a worker (PendingConnection.peerAlive()).
 
+import { performance } from 'node:perf_hooks';
+import type { DispatchObserver } from '../operations/metrics/dispatch-stats.js';
 import type { TcpHandle } from '../wire/node-internals.js';
 import type { Tracer } from '../trace.js';
 import type { Scheduler, WorkerView } from '../scheduler/types.js';
@@ -55,6 +59,8 @@ export interface DispatcherOptions {
   trace: Tracer | null;
   /** The clock the lanes measure stalls with (tests pass their own). */
   now?: () => number;
+  /** Counts and times for status and /metrics (operations/metrics/dispatch-stats.ts). */
+  observer?: DispatchObserver;
   /** The listener id written with each hand-off (0: the master's own). */
   listener?: number;
   /** Seqs shared by every handle of the master, so an ack or a trace line names one connection. */
@@ -80,7 +86,11 @@ export class Dispatcher implements DispatchHandle {
   /** Every connection whose descriptor the master holds: queued plus in flight. */
   #held = 0;
   #seq = 0;
+  /** The connection accept() is handing out right now: the only one that has not waited in the queue. */
+  #fresh: PendingConnection | undefined;
   #paused = false;
+  /** Clients that reset while their connection waited in the master: closed by their client, not cut. */
+  #goneWhileQueued = 0;
   #whenEmpty: Array<() => void> = [];
 
   // RoundRobinHandle(key, address, ...): the socket is already bound and listening (Listener.bind).
@@ -105,6 +115,10 @@ export class Dispatcher implements DispatchHandle {
     return !this.#paused;
   }
 
+  get goneWhileQueued(): number {
+    return this.#goneWhileQueued;
+  }
+
   /** Connections the worker accepted, and those in flight to it (0 if it has no lane). */
   handedTo(worker: DispatchWorker): number {
     return this.#lanes.get(worker.id)?.handed ?? 0;
@@ -126,8 +140,11 @@ export class Dispatcher implements DispatchHandle {
     const on = this.#options.listener ? ` (listener ${this.#options.listener}, ${this.key})` : '';
     this.#options.trace?.conn(connection.seq, `accepted by the master${on} on fd ${handle.fd}, from ${connection.remoteAddress || 'a client already gone'}`);
     this.#held++;
+    this.#options.observer?.accepted();
     this.#queue.push(connection);
+    this.#fresh = connection;
     this.#handoff();
+    this.#fresh = undefined;
     if (this.#held >= this.#options.maxPending && !this.#paused) {
       this.#paused = true;
       this.#options.trace?.conn(connection.seq, `master holds ${this.#held} connections: accepting paused`);
@@ -171,7 +188,9 @@ export class Dispatcher implements DispatchHandle {
     if (lane === undefined) return;
     this.remove(worker);
     const orphans = [...lane.inFlight.keys()].sort((a, b) => b - a); // newest first, so the oldest ends up at the front
-    for (const seq of orphans) this.#takeBack(lane, seq, `reclaimed from w${worker.id}, which is gone: re-dispatching`);
+    for (const seq of orphans) {
+      if (this.#takeBack(lane, seq, `reclaimed from w${worker.id}, which is gone: re-dispatching`)) this.#options.observer?.reclaimed(worker.slot);
+    }
     if (worker.state === 'dead') this.#lanes.delete(worker.id);
     this.#handoff();
   }
@@ -187,17 +206,22 @@ export class Dispatcher implements DispatchHandle {
     const lane = this.#lanes.get(worker.id);
     if (lane === undefined) return;
     lane.answered(accepted.length, refused.length, () => this.#handoff());
-    const trace = this.#options.trace;
+    const { trace, observer } = this.#options;
+    // One clock reading for the batch: it answers every connection the worker took in one turn.
+    const now = observer !== undefined && accepted.length > 0 ? performance.now() : 0;
     for (const seq of accepted) {
       const connection = lane.take(seq);
       if (connection === undefined) continue;
       connection.handle.close(); // the worker has its own descriptor now
       this.#held--;
       lane.handed++;
+      observer?.handed(worker.slot, now - connection.acceptedAt);
       trace?.conn(seq, `w${worker.id} accepted it: the master closes its copy`);
     }
     this.#released();
-    for (let i = refused.length - 1; i >= 0; i--) this.#takeBack(lane, refused[i] as number, `w${worker.id} refused it: re-dispatching`);
+    for (let i = refused.length - 1; i >= 0; i--) {
+      if (this.#takeBack(lane, refused[i] as number, `w${worker.id} refused it: re-dispatching`)) observer?.refused(worker.slot);
+    }
     this.#maybeResume();
     this.#handoff();
   }
@@ -212,6 +236,7 @@ export class Dispatcher implements DispatchHandle {
   writeFailed(worker: DispatchWorker, seq: number): void {
     const lane = this.#lanes.get(worker.id);
     if (lane === undefined || !this.#takeBack(lane, seq, `could not be written to w${worker.id}: re-dispatching`)) return;
+    this.#options.observer?.reclaimed(worker.slot);
     this.remove(worker);
     this.#handoff();
   }
@@ -225,6 +250,13 @@ export class Dispatcher implements DispatchHandle {
     this.#queue.unshift(connection);
     return true;
   }
+
+  /** The master accepts on the listening socket already: nothing to take back (see SharedHandle.takeBack). */
+  takeBack(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  unshared(): void {}
 
   /** Resolves once the master holds no connection (every one accepted by a worker, or closed). */
   whenEmpty(): Promise<void> {
@@ -253,6 +285,11 @@ export class Dispatcher implements DispatchHandle {
     const trace = this.#options.trace;
     while (this.#queue.length > 0 && this.#ready.length > 0) {
       const connection = this.#queue.peek() as PendingConnection;
+      // Only a connection that waited (not the one accept() is handing out) can have lost its client meanwhile.
+      if (connection !== this.#fresh && !connection.peerAlive()) {
+        this.#dropGone(connection);
+        continue;
+      }
       const view = this.#scheduler.pick(connection, this.#readyViews);
       if (view === undefined) return;
       const lane = this.#byView.get(view);
@@ -271,6 +308,18 @@ export class Dispatcher implements DispatchHandle {
         this.remove(lane.worker);
       }
     }
+  }
+
+  /** A client that reset while its connection waited here: closed, never handed out, and counted. */
+  #dropGone(connection: PendingConnection): void {
+    this.#queue.shift();
+    connection.handle.close();
+    this.#held--;
+    this.#goneWhileQueued++;
+    this.#options.observer?.goneWhileQueued();
+    this.#options.trace?.conn(connection.seq, 'the client reset while it waited in the master: dropped, not handed out');
+    this.#released();
+    this.#maybeResume();
   }
 
   #maybeResume(): void {

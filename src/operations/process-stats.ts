@@ -61,6 +61,11 @@ export class Usage {
   cpuPercent = 0;
   #lastSample: (ProcessSample & { requests: number }) | undefined;
 
+  /** CPU time used so far (user + system, ms) at the last full sample; undefined before one. */
+  get cpuMs(): number | undefined {
+    return this.#lastSample?.cpuMs;
+  }
+
   /** What the worker said in its heartbeat; /proc, when there is one, is read by sample() instead. */
   reported(requests: number, rss: number): void {
     this.requests = requests;

@@ -1,14 +1,21 @@
 // Graceful shutdown (SIGTERM, SIGINT, `handoff ctl stop`, master.close()):
-//  1. stop forking, checking and scheduling; close every listener (no new connections);
+//  0. with --shutdown-delay, keep serving that long first (status already says
+//     "shutting down"), so that a load balancer stops sending;
+//  1. stop forking, checking and scheduling; accept what the kernel has already
+//     completed (shared: once the workers have stopped accepting and closed
+//     their descriptors of the socket), then close the listener (new
+//     connections are refused);
 //  2. give the workers, for up to --kill-timeout, every connection the master
 //     still holds (queued, or in flight to a worker);
 //  3. drain every worker: each finishes what it has and exits, or is forced
 //     out after --kill-timeout;
 //  4. close what is left: connections no worker took, the pid file, the control socket.
-// Exit code 0 if every connection was answered, 1 if any had to be cut.
+// Exit code 0 if every connection was answered, 1 if any had to be cut --
+// now or earlier in the master's life (../primary/cut.ts).
 
 import type { ControlServer } from '../control/server.js';
 import type { DispatchHandle } from '../dispatch/handles.js';
+import type { ListenerSet } from '../dispatch/listener-set.js';
 import type { Logger } from '../cli/log.js';
 import type { ResolvedOptions } from '../cli/options.js';
 import { removePidFile } from '../cli/pid-file.js';
@@ -19,9 +26,11 @@ export interface ShutdownParts {
   options: ResolvedOptions;
   pool: Pool;
   /** Every listening socket: the master's own (a ListenerSet) and those the app asked for (the HandleTable closes both). */
-  listener: { close(): void };
+  listener: Pick<ListenerSet, 'acceptBacklog' | 'close'>;
   handle: DispatchHandle;
   control: ControlServer | undefined;
+  /** After an upgrade: the new master already serves these sockets, so there is nothing to wait for or accept. */
+  handedOver: boolean;
   log: Logger;
   /** Stops the health monitor and the schedules. */
   stopTimers(): void;
@@ -29,13 +38,25 @@ export interface ShutdownParts {
 
 export async function shutDown(parts: ShutdownParts, initialCode: number): Promise<number> {
   const { options, pool, listener, handle, log } = parts;
+  if (options.shutdownDelay > 0 && !parts.handedOver) {
+    log.log('info', `serving on for --shutdown-delay ${formatDuration(options.shutdownDelay)} before draining`);
+    await new Promise((resolve) => setTimeout(resolve, options.shutdownDelay));
+  }
   pool.stop();
   parts.stopTimers();
+  const deadline = Date.now() + options.killTimeout;
+  const serving = (): boolean => pool.workers().some((worker) => worker.state === 'listening');
+  if (serving() && !parts.handedOver) {
+    // shared: the workers stop accepting and close their descriptors; the master accepts from here on.
+    await handle.takeBack(Math.min(1000, options.killTimeout));
+    const taken = await listener.acceptBacklog(deadline);
+    if (taken > 0) log.log('info', `accepted ${taken} connection(s) that were waiting in the kernel's backlog before closing the listener`);
+  }
   listener.close();
 
-  if (pool.workers().some((worker) => worker.state === 'listening')) {
+  if (serving()) {
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([handle.whenEmpty(), new Promise((resolve) => (timer = setTimeout(resolve, options.killTimeout)))]);
+    await Promise.race([handle.whenEmpty(), new Promise((resolve) => (timer = setTimeout(resolve, Math.max(0, deadline - Date.now()))))]);
     clearTimeout(timer);
   }
 
@@ -43,8 +64,9 @@ export async function shutDown(parts: ShutdownParts, initialCode: number): Promi
   const exits = workers.map(
     (worker) =>
       new Promise<boolean>((resolve) => {
-        if (worker.state === 'dead') return resolve(worker.exitCode === 0);
-        worker.once('exit', (code, signal) => resolve(code === 0 && signal === null));
+        // 'gone': exited, and its exit report (what it cut) has been read.
+        if (worker.gone) return resolve(worker.exitCode === 0 && worker.exitSignal === null);
+        worker.once('gone', () => resolve(worker.exitCode === 0 && worker.exitSignal === null));
       }),
   );
   for (const worker of workers) pool.retire(worker, 'shutdown');
@@ -56,7 +78,9 @@ export async function shutDown(parts: ShutdownParts, initialCode: number): Promi
   }
   const forced = clean.filter((ok) => !ok).length;
   if (forced > 0) log.log('warn', `${forced} worker(s) did not finish cleanly (forced out, or exited with an error): some requests may have been cut`);
+  const cut = pool.cut.total;
+  if (cut > 0) log.log('warn', pool.cut.summary());
   if (options.pidFile !== undefined) removePidFile(options.pidFile);
   await parts.control?.close(); // last: until now, `handoff ctl status` could watch the drain
-  return initialCode !== 0 || dropped > 0 || forced > 0 ? Math.max(initialCode, 1) : 0;
+  return initialCode !== 0 || dropped > 0 || forced > 0 || cut > 0 ? Math.max(initialCode, 1) : 0;
 }

@@ -68,6 +68,8 @@ export interface UpgradeParts {
   log: Logger;
   /** Stop accepting, drain the workers, exit: the master's graceful shutdown. */
   retire(): void;
+  /** --metrics: let go of its port for the new master at the handover, and take it back on a rollback. */
+  metrics?: { release(): Promise<void>; restore(): Promise<void> };
 }
 
 class UpgradeFailed extends Error {}
@@ -143,7 +145,8 @@ export class Upgrades {
       const ready = await link.next('ready', parts.listenTimeout, `not ready within --listen-timeout ${formatDuration(parts.listenTimeout)}`);
       log.log('info', `upgrade: the new master (pid ${child.pid}, node ${ready.node}) has every worker ready: handing over`);
       parts.control?.release();
-      released = parts.control !== undefined;
+      await parts.metrics?.release();
+      released = true;
       child.send({ cmd: UPGRADE_CMD, type: 'take-over' } satisfies OldMasterMessage);
       await link.next('took-over', parts.listenTimeout, `did not take over within --listen-timeout ${formatDuration(parts.listenTimeout)}`);
 
@@ -160,8 +163,9 @@ export class Upgrades {
       if (released) {
         try {
           await parts.control?.listen();
+          await parts.metrics?.restore();
         } catch (again) {
-          log.log('warn', `upgrade: could not bind the control socket again: ${(again as Error).message}`);
+          log.log('warn', `upgrade: could not bind the control socket or the metrics port again: ${(again as Error).message}`);
         }
       }
       const error_ = `the new master ${child?.pid === undefined ? 'could not start' : `(pid ${child.pid}) failed`}: ${why}`;

@@ -3,7 +3,7 @@
 // `{ online, listening, queryServer, ... }`.
 
 import path from 'node:path';
-import { CMD, type WorkerMessage } from '../wire/protocol.js';
+import { CMD, type DrainReason, type WorkerMessage } from '../wire/protocol.js';
 import type { HandleTable } from '../dispatch/handle-table.js';
 import type { BoundAddress } from '../dispatch/listener.js';
 import { createListenHandlers } from './listens.js';
@@ -11,6 +11,7 @@ import type { Tracer } from '../trace.js';
 import type { Logger } from '../cli/log.js';
 import type { ResolvedOptions } from '../cli/options.js';
 import type { Pool, Replacement } from './pool.js';
+import { retirements } from './retire.js';
 import type { Messaging } from '../operations/messaging.js';
 import { jsonSize, MAX_MESSAGE_BYTES, type StateChange } from '../operations/shared-state.js';
 import type { Worker } from './worker.js';
@@ -31,6 +32,8 @@ export interface MessageContext {
   ready(worker: Worker): void;
   /** Data from a worker's code for the master's 'message' event. */
   message(worker: Worker, data: unknown): void;
+  /** The app's prom-client metrics, asked for by a scrape of --metrics (or sent as the worker exits). */
+  appMetrics(worker: Worker, message: Extract<WorkerMessage, { type: 'metrics' }>): void;
 }
 
 /** How the suicide log line tells what became of the worker's slot. */
@@ -55,6 +58,14 @@ export function createMessageHandlers(context: MessageContext): (worker: Worker,
 
   const handlers: Handlers = {
     online(worker) {
+      const toldToDrain = worker.state === 'closing' ? drainSent(worker) : undefined;
+      if (toldToDrain !== undefined) {
+        // Asked to drain while still starting (a shutdown during a reload, or while a crashed worker's
+        // replacement starts): that message may have arrived before the runtime listened for it. Say it
+        // again, now that it listens.
+        worker.send({ cmd: CMD, type: 'drain', reason: toldToDrain, timeoutMs: options.killTimeout });
+        return;
+      }
       if (!worker.moveTo('online')) return;
       trace?.worker(worker.id, worker.pid, 'online: runtime up, loading the script');
       // Sent only now: Node does not buffer internal messages for a child not yet listening for them.
@@ -99,6 +110,12 @@ export function createMessageHandlers(context: MessageContext): (worker: Worker,
       worker.usage.reported(message.requests, message.rss);
       handle.roomAgain(worker, false);
     },
+    unshared(worker) {
+      handle.unshared(worker); // awaited by SharedHandle.takeBack()
+    },
+    exiting(worker, message) {
+      worker.exitReport = { code: message.code, inFlight: message.inFlight, open: message.open };
+    },
     draining(worker, message) {
       trace?.worker(worker.id, worker.pid, `draining (${message.reason}): ${message.active} connection${message.active === 1 ? '' : 's'} open`);
       // The app called cluster.worker.disconnect(): out of the rotation now, and its slot refilled, as under PM2.
@@ -114,6 +131,9 @@ export function createMessageHandlers(context: MessageContext): (worker: Worker,
     },
     'to-master'(worker, message) {
       context.message(worker, message.data);
+    },
+    metrics(worker, message) {
+      context.appMetrics(worker, message);
     },
     'set-state'(worker, message) {
       applied(worker, state.set(message.key, message.value));
@@ -138,6 +158,12 @@ export function createMessageHandlers(context: MessageContext): (worker: Worker,
   }
 
   return (worker, message) => (handlers[message.type] as (w: Worker, m: TableMessage) => void)(worker, message);
+}
+
+/** Why the master sent it the drain message (retire.ts); undefined for a worker that drains by itself. */
+function drainSent(worker: Worker): DrainReason | undefined {
+  const reason = worker.drainReason;
+  return reason !== undefined && reason !== 'master-gone' && retirements[reason].drain ? reason : undefined;
 }
 
 /** A warning about a misbehaving worker is logged once a minute per kind, not once per message. */

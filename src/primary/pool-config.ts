@@ -49,6 +49,7 @@ export function poolOptions(
       killSignal: options.killSignal,
       trace: options.trace,
       reportLoad: made.reportLoad,
+      metrics: options.metrics !== undefined,
     },
     transport: made.transport,
     killTimeout: options.killTimeout,

@@ -12,7 +12,8 @@ import { retirements, type RetireReason } from './retire.js';
 import type { PoolOptions } from './pool-config.js';
 import { RestartPolicy } from './restart-policy.js';
 import { formatDuration } from '../units.js';
-import { Worker } from './worker.js';
+import { describeExit, Worker } from './worker.js';
+import { CutLedger } from './cut.js';
 
 /**
  * After a worker's own kill timeout, how long the master waits before SIGKILL.
@@ -57,6 +58,8 @@ export class Pool extends EventEmitter<PoolEvents> {
   /** Every live process, by id, including closing ones. */
   readonly #workers = new Map<number, Worker>();
   readonly #restarts: RestartPolicy;
+  /** What every worker that left this pool cut: read by the shutdown for the exit code. */
+  readonly cut: CutLedger;
   #nextId = 1;
   #stopping = false;
   /**
@@ -72,6 +75,7 @@ export class Pool extends EventEmitter<PoolEvents> {
     this.#options = options;
     this.#startSize = options.size;
     this.#restarts = new RestartPolicy(options.restart);
+    this.cut = new CutLedger(options.logger);
   }
 
   get size(): number {
@@ -127,6 +131,8 @@ export class Pool extends EventEmitter<PoolEvents> {
       this.#workers.delete(worker.id);
       if (slot.current === worker) slot.current = undefined;
     });
+    // Exited, and its exit report read (or known never to come): what it cut goes on the books.
+    worker.once('gone', () => this.cut.workerGone(worker));
     this.emit('worker', worker);
     return worker;
   }
@@ -204,6 +210,7 @@ export class Pool extends EventEmitter<PoolEvents> {
   retire(worker: Worker, reason: RetireReason): Replacement {
     if (worker.state === 'dead') return 'none';
     const how = retirements[reason];
+    worker.retiredFor ??= reason;
     if (how.asked) worker.exitedAfterDisconnect = true;
     if (reason === 'suicide') worker.drainReason = reason;
     else if (reason !== 'silent') worker.drainReason ??= reason;
@@ -238,7 +245,8 @@ export class Pool extends EventEmitter<PoolEvents> {
     const fresh = this.#forkOnProbation(slot);
     const ready = await this.whenReady(fresh);
     if (!ready) {
-      fresh.kill('SIGKILL');
+      // Shutting down: the new worker was asked to drain like every other, and exits by itself.
+      if (!fresh.exitedAfterDisconnect) fresh.kill('SIGKILL');
       worker.replaced = false;
       if (!isDead(worker)) slot.current = worker;
       return { ok: false, worker: fresh };
@@ -253,7 +261,7 @@ export class Pool extends EventEmitter<PoolEvents> {
     const fresh = this.#forkOnProbation(slot);
     const ready = await this.whenReady(fresh);
     if (!ready) {
-      fresh.kill('SIGKILL');
+      if (!fresh.exitedAfterDisconnect) fresh.kill('SIGKILL'); // as in rotate()
       if (slot.current === fresh) slot.current = undefined;
     }
     return { ok: ready, worker: fresh };
@@ -313,8 +321,4 @@ function notReadyError(timeoutMs: number): SerializedError {
     `not ready within --listen-timeout ${formatDuration(timeoutMs)}: the script must call listen(), or export a server or a request handler ` +
     `(with --wait-ready: call process.send('ready')); an app that takes longer to start needs a longer one, e.g. --listen-timeout 30s`;
   return { message, stack: message };
-}
-
-export function describeExit(code: number | null, signal: NodeJS.Signals | null): string {
-  return signal ? `killed by ${signal}` : `exit code ${code}`;
 }

@@ -28,11 +28,11 @@ import { notifySystemd } from '../operations/sd-notify.js';
 import { Upgrades, type UpgradeOptions, type UpgradeResult } from '../operations/upgrade.js';
 import { HandoffError } from '../errors.js';
 import { createLogger, type Logger } from '../cli/log.js';
-import { resolveOptions, type MasterOptions, type ResolvedOptions } from '../cli/options.js';
+import { defaultOptions, resolveOptions, type MasterOptions, type ResolvedOptions } from '../cli/options.js';
 import { checkCronExpression } from '../operations/cron-restart.js';
 import { createHealthActions } from '../operations/health-remedies.js';
 import { writePidFile } from '../cli/pid-file.js';
-import { describeExit, Pool, type GiveUp } from './pool.js';
+import { Pool, type GiveUp } from './pool.js';
 import { poolOptions, scaledSize } from './pool-config.js';
 import { Reloads, rollingReload, type ReloadResult } from '../operations/reload.js';
 import { Messaging } from '../operations/messaging.js';
@@ -45,7 +45,13 @@ import { formatDuration } from '../units.js';
 import { checkWatchPaths } from '../operations/watch.js';
 import { checkWorkerScript } from './worker-script.js';
 import { createMessageHandlers } from './messages.js';
-import type { Worker } from './worker.js';
+import { describeExit, type Worker } from './worker.js';
+import { capPendingToFdLimit } from '../fd-limit.js';
+import type { AppMetrics } from '../operations/metrics/app-metrics.js';
+import { DispatchStats } from '../operations/metrics/dispatch-stats.js';
+import { parseMetricsAddress, type MetricsAddress, type MetricsEndpoint } from '../operations/metrics/endpoint.js';
+import { WorkerTotals } from '../operations/metrics/worker-totals.js';
+import { installClusterView, loadPrimaryModule } from './cluster-view.js';
 import { errorMessage } from '../errors.js';
 
 export interface MasterEvents {
@@ -96,6 +102,14 @@ export class Master extends EventEmitter<MasterEvents> {
   /** With --no-restart: how each worker ended, so the master's exit says whether the job succeeded. */
   readonly #exitCodes: number[] = [];
   #stopSchedules: () => void = () => undefined;
+  /** What the dispatcher counts, and what outlives the workers: for status and /metrics. */
+  readonly #dispatchStats = new DispatchStats();
+  readonly #workerTotals = new WorkerTotals();
+  readonly #metricsAddress: MetricsAddress | undefined;
+  /** With --metrics, once #start() has made them. */
+  #appMetrics: AppMetrics | undefined;
+  #metrics: MetricsEndpoint | undefined;
+  #shuttingDown = false;
 
   constructor(input: MasterOptions, dependencies: MasterDependencies = {}) {
     super();
@@ -133,16 +147,20 @@ export class Master extends EventEmitter<MasterEvents> {
         throw error;
       }
     }
+    this.#metricsAddress = options.metrics === undefined ? undefined : parseMetricsAddress(options.metrics);
     const control = resolveControlPath(options.control);
     this.#control = control && new ControlServer({ ...control, target: this, logger: this.#log });
 
     const report = (message: string): void => this.#log.log('error', message);
     const scheduler = this.scheduler.create(report);
+    const explicitPending = options.maxPending !== defaultOptions().maxPending;
+    // Below this process's limit of open files; said if a value given by hand is lowered.
+    const maxPending = capPendingToFdLimit(options.maxPending, options.workers, explicitPending ? (line) => this.#log.log('info', line) : undefined);
     let seq = 0;
     const nextSeq = (): number => ++seq;
-    const handleOf = { workersAccept: this.scheduler.workersAccept, maxPending: options.maxPending, trace: this.#trace, nextSeq };
+    const handleOf = { workersAccept: this.scheduler.workersAccept, maxPending, trace: this.#trace, nextSeq };
     this.#handle = new HandleTable(
-      { listener: this.#listeners, handle: createHandle({ ...handleOf, listener: this.#listeners, scheduler, id: 0 }) },
+      { listener: this.#listeners, handle: createHandle({ ...handleOf, listener: this.#listeners, scheduler, id: 0, observer: this.#dispatchStats }) },
       // Each further address gets its own handle, with its own instance of the same scheduler (cluster: a RoundRobinHandle per key).
       (id, listener, key) => createHandle({ ...handleOf, listener, scheduler: this.scheduler.create(report), id, key }),
       (message) => this.#log.log('info', message),
@@ -181,6 +199,7 @@ export class Master extends EventEmitter<MasterEvents> {
         this.#checkReady();
       },
       message: (worker, data) => this.emit('message', worker, data, undefined),
+      appMetrics: (worker, message) => this.#appMetrics?.answer(worker, message.id, message.metrics, message.error),
     });
 
     this.#health = new HealthMonitor(() => this.workers, options, createHealthActions(this.#pool, options, this.#log, this.#trace));
@@ -192,6 +211,12 @@ export class Master extends EventEmitter<MasterEvents> {
   async #start(): Promise<void> {
     try {
       if (this.#successor === undefined) await this.#control?.listen();
+      // A successor serves metrics once it has taken over (the old master holds the port until then).
+      if (this.#metricsAddress !== undefined && this.#successor === undefined) await this.#serveMetrics(this.#metricsAddress);
+      if (this.options.primary !== undefined) {
+        installClusterView(this, this.address);
+        await loadPrimaryModule(this.options.primary);
+      }
     } catch (error) {
       this.#log.log('error', errorMessage(error));
       void this.close(1);
@@ -201,6 +226,20 @@ export class Master extends EventEmitter<MasterEvents> {
     this.#pool.start();
     this.#health.start();
     this.#stopSchedules = startSchedules(this.options, this.#log, () => this.reload());
+  }
+
+  /** Opens --metrics (prom-client is loaded only now, and only with it); a busy port throws. */
+  async #serveMetrics(address: MetricsAddress): Promise<void> {
+    const { createMetricsService } = await import('../operations/metrics/service.js');
+    const { appMetrics, endpoint } = createMetricsService(
+      { status: () => this.status(), workers: () => this.workers, healthy: () => this.listeningWorkers.length > 0, shuttingDown: () => this.shuttingDown },
+      address,
+      (message) => this.#log.log('warn', message),
+    );
+    this.#appMetrics = appMetrics;
+    this.#metrics = endpoint;
+    await endpoint.listen();
+    this.#log.log('info', `metrics on ${endpoint.url} (and /healthz, /readyz)`);
   }
 
   /** Where the master's events and its workers' output go. */
@@ -256,7 +295,17 @@ export class Master extends EventEmitter<MasterEvents> {
         listenTimeout: this.options.listenTimeout,
         killTimeout: this.options.killTimeout,
         log: this.#log,
-        retire: () => void this.close(),
+        metrics: this.#metricsAddress === undefined ? undefined : {
+          release: async () => {
+            await this.#metrics?.close();
+            this.#metrics = undefined;
+          },
+          restore: () => this.#serveMetrics(this.#metricsAddress as MetricsAddress),
+        },
+        retire: () => {
+          this.#handedOver = true;
+          void this.close();
+        },
       },
       options,
     );
@@ -268,6 +317,7 @@ export class Master extends EventEmitter<MasterEvents> {
     if (this.#closing !== undefined) return false;
     try {
       await this.#control?.listen();
+      if (this.#metricsAddress !== undefined) await this.#serveMetrics(this.#metricsAddress);
       if (this.options.pidFile !== undefined) this.options.pidFile = writePidFile(this.options.pidFile, { replacing: successor.from });
     } catch (error) {
       successor.failed(error instanceof Error ? error.message : String(error));
@@ -303,8 +353,26 @@ export class Master extends EventEmitter<MasterEvents> {
       reloading: this.#reloads.running,
       upgrading: this.#upgrades.running,
       closing: this.#closing !== undefined,
+      shuttingDown: this.shuttingDown,
+      metricsUrl: this.#metrics?.url,
       sharedStateBytes: this.#messaging.state.bytes,
+      observed: { stats: this.#dispatchStats, totals: this.#workerTotals, appMetrics: this.#appMetrics },
     });
+  }
+
+  /**
+   * True from the first moment of a shutdown: /readyz answers 503 from then
+   * on, so load balancers and Kubernetes stop sending traffic while the
+   * master drains. close() sets it; markShuttingDown() sets it earlier, for a
+   * delay before the shutdown proper (--shutdown-delay).
+   */
+  get shuttingDown(): boolean {
+    return this.#shuttingDown || this.#closing !== undefined;
+  }
+
+  /** Not ready from now on (/readyz 503), while everything keeps serving: the start of a shutdown delay. */
+  markShuttingDown(): void {
+    this.#shuttingDown = true;
   }
 
   // ---- messages and shared state ------------------------------------------------------
@@ -339,13 +407,17 @@ export class Master extends EventEmitter<MasterEvents> {
     worker.on('write-failed', (seq) => this.#handle.writeFailed(worker, seq));
     // Only once the channel is closed have all its acknowledgements been read:
     // whatever is still in flight then was never accepted, and can go elsewhere.
-    worker.on('disconnect', () => this.#handle.reclaim(worker));
+    worker.on('disconnect', () => {
+      this.#handle.reclaim(worker);
+      this.#appMetrics?.retire(worker);
+    });
     worker.on('exit', (code, signal) => this.#onExit(worker, code, signal));
   }
 
   #onExit(worker: Worker, code: number | null, signal: NodeJS.Signals | null): void {
     worker.moveTo('dead');
     this.#handle.forget(worker);
+    this.#workerTotals.exited(worker, this.#pool.stopping);
     this.#trace?.worker(worker.id, worker.pid, `exited (${describeExit(code, signal)})`);
     this.emit('exit', worker, code, signal);
     if (this.#successor?.pending && this.#closing === undefined) {
@@ -406,6 +478,9 @@ export class Master extends EventEmitter<MasterEvents> {
     return this.#closing;
   }
 
+  /** The successor of an upgrade serves our sockets now: no --shutdown-delay, and its own backlog is its to accept. */
+  #handedOver = false;
+
   async #shutdown(initialCode: number): Promise<number> {
     // An upgrade under way is called off; its answer to `ctl upgrade` goes out before the control socket closes.
     const upgrade = this.#upgrades.abort('the old master is shutting down');
@@ -416,6 +491,7 @@ export class Master extends EventEmitter<MasterEvents> {
         listener: this.#handle,
         handle: this.#handle,
         control: upgrade === undefined ? this.#control : undefined,
+        handedOver: this.#handedOver,
         log: this.#log,
         stopTimers: () => {
           this.#health.stop();
@@ -430,6 +506,7 @@ export class Master extends EventEmitter<MasterEvents> {
       await new Promise((resolve) => setImmediate(resolve));
       await this.#control?.close();
     }
+    await this.#metrics?.close(); // last, with the control socket: probes and scrapes watch the drain
     this.emit('close', exitCode);
     return exitCode;
   }

@@ -12,6 +12,7 @@ import type { PendingConnection } from '../dispatch/connection.js';
 import type { HandleWorker } from '../dispatch/handles.js';
 import type { TcpHandle } from '../wire/node-internals.js';
 import { Usage } from '../operations/process-stats.js';
+import type { RetireReason } from './retire.js';
 import { forEachLine } from './worker-output.js';
 import { createConnectionWriter, sendSafely, type TransportName } from '../wire/transport.js';
 import { canMove, type WorkerState } from './lifecycle.js';
@@ -42,6 +43,8 @@ export interface WorkerEvents {
   'write-failed': [seq: number];
   /** The IPC channel closed: every message the worker sent has been read. */
   disconnect: [];
+  /** Both: it exited, and its channel was read to the end (its exit report, if any, is in). */
+  gone: [];
   exit: [code: number | null, signal: NodeJS.Signals | null];
 }
 
@@ -70,6 +73,11 @@ export class Worker extends EventEmitter<WorkerEvents> implements HandleWorker {
   active = 0;
   /** Memory, CPU and requests: measured and reported, written only by the Usage itself. */
   readonly usage = new Usage();
+  /** Its event loop over the last heartbeat interval: busy share 0..1, and p99 delay in ms; null before the first heartbeat. */
+  elu: number | null = null;
+  loopDelayP99: number | null = null;
+  /** Why it was first retired (primary/retire.ts), for the restart counts; undefined if it just exited. */
+  retiredFor: RetireReason | undefined;
   listeningAt: number | undefined;
   /** Its server speaks TLS (so the master's address is https://), as the worker said when it attached. */
   tls = false;
@@ -78,6 +86,10 @@ export class Worker extends EventEmitter<WorkerEvents> implements HandleWorker {
   lastError: SerializedError | undefined;
   exitCode: number | null = null;
   exitSignal: NodeJS.Signals | null = null;
+  /** What it said it cut as it exited (see cut.ts); undefined if it could not say (SIGKILL). */
+  exitReport: { code: number; inFlight: number; open: number } | undefined;
+  /** It exited, and its channel was read to the end. */
+  gone = false;
 
   readonly #write: ConnectionWriter;
   #killTimer: NodeJS.Timeout | undefined;
@@ -121,10 +133,17 @@ export class Worker extends EventEmitter<WorkerEvents> implements HandleWorker {
     // was killed. 'close' comes once the process has exited and the channel
     // has been read to its end, which is all 'disconnect' promises here.
     let channelGone = false;
+    let exited = false;
+    const maybeGone = (): void => {
+      if (!channelGone || !exited || this.gone) return;
+      this.gone = true;
+      this.emit('gone');
+    };
     const onChannelGone = (): void => {
       if (channelGone) return;
       channelGone = true;
       this.emit('disconnect');
+      maybeGone();
     };
     child.once('disconnect', onChannelGone);
     child.once('close', onChannelGone);
@@ -132,7 +151,11 @@ export class Worker extends EventEmitter<WorkerEvents> implements HandleWorker {
       clearTimeout(this.#killTimer);
       this.exitCode = code;
       this.exitSignal = signal;
+      exited = true;
       this.emit('exit', code, signal);
+      maybeGone();
+      // The channel closes with the process; should anything hold it open, do not wait for it forever.
+      if (!this.gone) setTimeout(() => ((channelGone = true), maybeGone()), 1000).unref();
     });
   }
 
@@ -164,10 +187,19 @@ export class Worker extends EventEmitter<WorkerEvents> implements HandleWorker {
     return this.send({ cmd: CMD, type: 'listen-handle' }, handle);
   }
 
+  sendUnshare(): boolean {
+    return this.send({ cmd: CMD, type: 'unshare' });
+  }
+
   // ---- control --------------------------------------------------------------------
 
   send(message: MasterMessage, handle?: unknown): boolean {
     return sendSafely(this.process, message, handle);
+  }
+
+  /** Asks the worker for its app's prom-client metrics (answered with a `metrics` message). */
+  requestMetrics(id: number): boolean {
+    return this.send({ cmd: CMD, type: 'metrics-req', id });
   }
 
   /** SIGKILL now, for a worker that cannot be reasoned with (silent, or the master must stop). */
@@ -185,4 +217,8 @@ export class Worker extends EventEmitter<WorkerEvents> implements HandleWorker {
     }, afterMs);
     this.#killTimer.unref();
   }
+}
+
+export function describeExit(code: number | null, signal: NodeJS.Signals | null): string {
+  return signal ? `killed by ${signal}` : `exit code ${code}`;
 }

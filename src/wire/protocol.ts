@@ -39,12 +39,16 @@ export type MasterMessage =
   | { cmd: Cmd; type: 'listen-reply'; request: number; listener: number; address: ListenAddress; errno: number }
   /** The master's bound listening socket rides with it; the worker accepts on it (shared). */
   | { cmd: Cmd; type: 'listen-handle' }
+  /** shared, at shutdown: stop accepting on the listening socket; hand-offs from the master only from now on. Answered with 'unshared'. */
+  | { cmd: Cmd; type: 'unshare' }
   /** Stop taking connections, finish what is open, exit; force exit after timeoutMs. */
   | { cmd: Cmd; type: 'drain'; reason: DrainReason; timeoutMs: number }
   /** A message from another worker (or the master) for the user's code. */
   | { cmd: Cmd; type: 'relay'; from: number | 'master'; data: unknown }
   /** The current shared state, sent before a worker is marked ready and on every change. */
-  | { cmd: Cmd; type: 'state'; state: Record<string, unknown> };
+  | { cmd: Cmd; type: 'state'; state: Record<string, unknown> }
+  /** A scrape of --metrics: send the app's prom-client registry (worker/app-metrics.ts). */
+  | { cmd: Cmd; type: 'metrics-req'; id: number };
 
 // ---- worker -> master -------------------------------------------------------
 
@@ -62,6 +66,8 @@ export type WorkerMessage =
   | { cmd: Cmd; type: 'listen-close'; listener: number }
   /** Answers for connections received: accepted ones are the worker's now, refused ones go elsewhere. */
   | { cmd: Cmd; type: 'ack'; accepted: number[]; refused: number[]; active: number }
+  /** shared: it no longer accepts on the listening socket, and has closed its descriptor of it. */
+  | { cmd: Cmd; type: 'unshared' }
   /** The user's script threw while loading. */
   | { cmd: Cmd; type: 'load-error'; error: SerializedError }
   /** uncaughtException/unhandledRejection: replace me now, I am draining and will exit. */
@@ -70,6 +76,12 @@ export type WorkerMessage =
   | { cmd: Cmd; type: 'load'; active: number }
   /** Sent every heartbeat interval; also carries load figures (`requests`: HTTP requests served so far). */
   | { cmd: Cmd; type: 'heartbeat'; active: number; rss: number; requests: number }
+  /**
+   * Written as the process exits (its 'exit' event), however it exits: the
+   * HTTP requests it received and never finished answering (`inFlight`) and
+   * its open connections (`open`). The master counts them as cut.
+   */
+  | { cmd: Cmd; type: 'exiting'; code: number; inFlight: number; open: number }
   /** The drain began (for the trace and for status). */
   | { cmd: Cmd; type: 'draining'; reason: DrainReason; active: number }
   /** User code asked to broadcast to all workers, or to send to the master. */
@@ -77,7 +89,13 @@ export type WorkerMessage =
   | { cmd: Cmd; type: 'to-master'; data: unknown }
   /** User code changed the shared state: set a key, or add to a number atomically. */
   | { cmd: Cmd; type: 'set-state'; key: string; value: unknown }
-  | { cmd: Cmd; type: 'increment-state'; key: string; by: number };
+  | { cmd: Cmd; type: 'increment-state'; key: string; by: number }
+  /**
+   * The answer to metrics-req `id`: prom-client's getMetricsAsJSON() of the app's
+   * default registry, null if the app has not loaded prom-client (or `error`).
+   * Id 0: the last snapshot, sent as the worker exits.
+   */
+  | { cmd: Cmd; type: 'metrics'; id: number; metrics: unknown[] | null; error?: string };
 
 /** What the app's listen() named: host as given (undefined: all interfaces), and port. */
 export interface AskedAddress {
@@ -153,10 +171,12 @@ const workerMessageChecks: { readonly [T in WorkerMessageType]: (message: Shape)
   online: () => true,
   listening: (m) => m['form'] === 'listen' || m['form'] === 'server-export' || m['form'] === 'handler-export',
   ack: (m) => isSeqList(m['accepted']) && isSeqList(m['refused']) && isCount(m['active']),
+  unshared: () => true,
   'load-error': (m) => isError(m['error']),
   suicide: (m) => isError(m['error']),
   load: (m) => isCount(m['active']),
   heartbeat: (m) => isCount(m['active']) && isCount(m['rss']) && isCount(m['requests']),
+  exiting: (m) => typeof m['code'] === 'number' && isCount(m['inFlight']) && isCount(m['open']),
   draining: (m) => typeof m['reason'] === 'string' && isCount(m['active']),
   broadcast: (m) => typeof m['includeSelf'] === 'boolean' && 'data' in m,
   'to-master': (m) => 'data' in m,
@@ -166,6 +186,7 @@ const workerMessageChecks: { readonly [T in WorkerMessageType]: (message: Shape)
     Number.isInteger(m['port']) && (m['port'] as number) >= 0 && (m['port'] as number) < 65536 && (m['addressType'] === 4 || m['addressType'] === 6),
   'listen-close': (m) => Number.isSafeInteger(m['listener']),
   'increment-state': (m) => typeof m['key'] === 'string' && m['key'] !== '' && typeof m['by'] === 'number' && Number.isFinite(m['by']),
+  metrics: (m) => isCount(m['id']) && (m['metrics'] === null || Array.isArray(m['metrics'])) && (m['error'] === undefined || typeof m['error'] === 'string'),
 };
 
 /** The message, if it is a well-formed handoff message from a worker; undefined otherwise. */
@@ -194,6 +215,8 @@ export interface WorkerConfig {
   trace: boolean;
   /** The scheduler reads open-connection counts: report each change (child/connection-count.ts). */
   reportLoad: boolean;
+  /** The master serves --metrics: send the app's last metrics before exiting, so its counters stay counted. */
+  metrics: boolean;
 }
 
 export const WORKER_CONFIG_ENV = 'HANDOFF_WORKER';

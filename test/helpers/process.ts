@@ -32,10 +32,16 @@ export class MasterProcess {
   /**
    * `entry`: the script node runs (default: handoff's CLI; test/fixtures/cluster-runner.mjs runs the same app under node:cluster).
    * `via`: a command that runs node in turn (e.g. systemd-socket-activate -l ...), execing it in its place.
+   * `ulimitFiles`: through a shell that lowers `ulimit -n` and then becomes the master (exec): same pid, same signals.
    */
-  constructor(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; entry?: string; via?: string[] } = {}) {
-    const [command, ...prefix] = [...(options.via ?? []), process.execPath];
-    this.child = spawn(command as string, [...prefix, options.entry ?? cli, ...args], {
+  constructor(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; entry?: string; via?: string[]; ulimitFiles?: number } = {}) {
+    const entry = options.entry ?? cli;
+    const node = [...(options.via ?? []), process.execPath];
+    const [command, ...argv] =
+      options.ulimitFiles === undefined
+        ? [...node, entry, ...args]
+        : ['/bin/sh', '-c', `ulimit -n ${options.ulimitFiles} && exec "$@"`, 'sh', ...node, entry, ...args];
+    this.child = spawn(command as string, argv, {
       cwd: options.cwd ?? root,
       env: { ...process.env, [TRACE_EVENTS_ENV]: this.traceEventsFile, ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -193,18 +199,18 @@ export interface RunningMaster {
   url: string;
 }
 
-export async function startMaster(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number; entry?: string } = {}): Promise<RunningMaster> {
+export async function startMaster(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number; entry?: string; ulimitFiles?: number } = {}): Promise<RunningMaster> {
   // --port 0 goes before any "--", after which everything belongs to the worker.
   const end = args.includes('--') ? args.indexOf('--') : args.length;
   const master = new MasterProcess(args.slice(0, end).includes('--port') ? args : [...args.slice(0, end), '--port', '0', ...args.slice(end)], options);
   const match = await Promise.race([
-    master.waitFor(/listening on http:\/\/127\.0\.0\.1:(\d+) /, options.timeoutMs ?? 15_000),
+    master.waitFor(/listening on (https?):\/\/127\.0\.0\.1:(\d+) /, options.timeoutMs ?? 15_000), // https:// for a TLS server
     master.exited.then((exit) => {
       throw new Error(`master exited (${exit.code ?? exit.signal}) before it was ready\n${master.output}`);
     }),
   ]);
-  const port = Number(match[1]);
-  return { master, port, url: `http://127.0.0.1:${port}` };
+  const port = Number(match[2]);
+  return { master, port, url: `${match[1]}://127.0.0.1:${port}` };
 }
 
 /** Runs the CLI to completion (for bad input): bounded, and never leaves it running. */

@@ -176,3 +176,19 @@ test('closeQueued() closes what no worker took', () => {
   expect(r.handles.every((handle) => handle.closed)).toBe(true);
   expect(r.dispatcher.held).toBe(0);
 });
+
+test('a queued connection whose client reset is dropped, not handed out', async () => {
+  const r = rig(createRoundRobin());
+  r.connect(3);
+  const [first, second] = r.handles;
+  (second as { reset: boolean }).reset = true;
+  const empty = r.dispatcher.whenEmpty();
+  const w1 = r.worker();
+  expect(r.order).toEqual(['w1#1', 'w1#3']);
+  expect(second?.closed).toBe(true);
+  expect(first?.closed).toBe(false);
+  expect(r.dispatcher.goneWhileQueued).toBe(1);
+  expect(r.dispatcher.held).toBe(2);
+  r.accept(w1);
+  await empty;
+});

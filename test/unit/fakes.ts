@@ -23,8 +23,11 @@ let nextFd = 100;
 export class FakeHandle {
   readonly fd = nextFd++;
   closed = false;
+  /** The client reset: getpeername() fails with ENOTCONN, as on a real socket. */
+  reset = false;
   constructor(readonly address: string) {}
   getpeername(out: Record<string, unknown>): number {
+    if (this.reset) return -107;
     out['address'] = this.address;
     return 0;
   }

@@ -1,10 +1,12 @@
 // Scripts written for node:cluster run under handoff unchanged: each worker is
-// a cluster worker to the app (worker/cluster-worker.ts). Each check runs the
+// a cluster worker to the app (child/cluster-worker.ts), and every TCP listen()
+// is served through the master as cluster serves it. Each check runs the
 // same file under handoff and under node:cluster (test/fixtures/cluster-runner.mjs).
 
 import net from 'node:net';
+import os from 'node:os';
 import { afterEach, describe, expect, test } from 'vitest';
-import { app, clientAddress, startCluster, untilEveryWorker } from './helpers/apps.js';
+import { app, clientAddress, httpExchange, startCluster, untilEveryWorker } from './helpers/apps.js';
 import { get } from './helpers/http.js';
 import { eventually, startMaster, stopAllMasters, type RunningMaster } from './helpers/process.js';
 
@@ -30,7 +32,7 @@ describe.each(runners)('under %s', (_name, start) => {
     expect(new Set(workers.map((worker) => worker?.[2]))).toEqual(new Set([0, 1]));
   });
 
-  test('cluster and cluster.worker look as they do in a worker; later listens and UDP still bind; a taken port is EADDRINUSE', async () => {
+  test('cluster and cluster.worker look as they do in a worker; later listens are served, UDP binds; a taken port is Node\'s own EADDRINUSE', async () => {
     const taken = net.createServer();
     await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
     try {
@@ -51,6 +53,16 @@ describe.each(runners)('under %s', (_name, start) => {
         exitedAfterDisconnect: null, // undefined until it disconnects, as in a cluster worker
         esm: { sameObject: true, isPrimary: false, isWorker: true },
         taken: 'EADDRINUSE',
+      });
+      // Node's own error, as net.js builds it from the primary's (here: the master's) bind errno.
+      const port = (taken.address() as net.AddressInfo).port;
+      expect(seen['takenError']).toEqual({
+        code: 'EADDRINUSE',
+        errno: -os.constants.errno.EADDRINUSE,
+        syscall: 'bind',
+        address: '127.0.0.1',
+        port,
+        message: `bind EADDRINUSE 127.0.0.1:${port}`,
       });
       expect(seen['id']).toBeGreaterThan(0);
       expect(['0', '1']).toContain(seen['instance']);
@@ -80,3 +92,72 @@ describe('under handoff', () => {
     expect(master.output).not.toMatch(/exited unexpectedly/);
   });
 });
+
+// ---- every TCP listen() is shared, as cluster's queryServer does it -----------------
+// An app's second port is answered by every worker, whichever it listens on
+// first; PORT takes the master's listener; a mapped address is said once;
+// fastify reports the host it asked for. (EADDRINUSE: the test above.)
+
+/** Both ports of two-ports.cjs answered by both workers; the API (on PORT) answers at the ready line's address. */
+async function bothPortsFromEveryWorker({ master, url }: RunningMaster): Promise<void> {
+  await master.waitForCount(/metrics on \d+/, 2);
+  const ports = new Set([...master.output.matchAll(/metrics on (\d+)/g)].map((match) => match[1]));
+  expect(ports.size).toBe(1); // one port, shared by both workers
+  const metricsUrl = `http://127.0.0.1:${[...ports][0]}/`;
+  expect((await get(url)).body).toMatch(/^\d+ api\n$/);
+  expect((await get(metricsUrl)).body).toMatch(/^\d+ metrics\n# HELP api_requests_total/);
+  const api = await untilEveryWorker((index) => httpExchange(url, index));
+  const metrics = await untilEveryWorker((index) => httpExchange(metricsUrl, index));
+  expect(api.pids.size).toBe(2);
+  expect(new Set(metrics.pids.keys())).toEqual(new Set(api.pids.keys()));
+}
+
+describe.each(['api-first', 'metrics-first'])('an API and a metrics server, %s', (order) => {
+  test.each(['rr', 'least-conn', 'shared'])('every worker answers on both ports under handoff --scheduler %s; PORT is the API', async (scheduler) => {
+    const running = await startMaster([app('two-ports.cjs'), '-w', '2', '--scheduler', scheduler, '--trace'], { env: { ORDER: order } });
+    await bothPortsFromEveryWorker(running);
+    expect(running.master.output).toMatch(/app listens on 127\.0\.0\.1:0 \(port \d+\): bound once by the master, shared by every worker \(listener 1\)/);
+    expect(running.master.output).not.toMatch(/app listens on :\d+; served on/); // the API asked for PORT: nothing mapped
+    running.master.signal('SIGTERM');
+    expect(await running.master.exit()).toEqual({ code: 0, signal: null });
+  }, 60_000);
+});
+
+test('the same app under node:cluster, for comparison', async () => {
+  await bothPortsFromEveryWorker(await startCluster(app('two-ports.cjs'), 2, { ORDER: 'api-first' }));
+}, 60_000);
+
+test("an address the app hard-codes is served on --port, and the master says so once", async () => {
+  const { master, url } = await startMaster([app('fixed-port.cjs'), '-w', '2']);
+  const port = new URL(url).port;
+  await untilEveryWorker((index) => httpExchange(url, index));
+  // The server reports the host it asked for, on the port that serves it.
+  expect((await get(url)).body).toMatch(new RegExp(`^\\d+ \\{"address":"127\\.0\\.0\\.1","port":${port},"family":"IPv4"\\}\\n$`));
+  expect(master.count(/app listens on 127\.0\.0\.1:8080; served on :\d+ \(--port, --host\)/)).toBe(1);
+  expect(master.output).toContain(`served on :${port} (--port, --host)`);
+});
+
+test('fastify logs the address it asked for (127.0.0.1), not the master\'s [::]', async () => {
+  const { master, url } = await startMaster([app('fastify.mjs'), '-w', '2']);
+  const port = new URL(url).port;
+  await master.waitForCount(new RegExp(`Server listening at http://127\\.0\\.0\\.1:${port}`), 2);
+  expect(master.output).not.toContain('[::]');
+});
+
+test('a rolling reload covers the second port: the new workers answer on both, the old ones close it', async () => {
+  const running = await startMaster([app('two-ports.cjs'), '-w', '2', '--trace']);
+  const { master } = running;
+  await bothPortsFromEveryWorker(running);
+  const before = new Set([...master.output.matchAll(/\[w[12] (\d+)\] api listening/g)].map((match) => Number(match[1])));
+  master.signal('SIGHUP');
+  await master.waitForCount(/\[w[34] \d+\] metrics on \d+/, 2);
+  // Each old worker drains: its server on listener 1 is closed, and the master stops handing it that port.
+  await master.waitForCount(/w[12] \(pid \d+\)\s+closed its server on listener 1/, 2);
+  await master.waitForCount(/w[12] \(pid \d+\)\s+exited/, 2);
+  const metricsUrl = `http://127.0.0.1:${/metrics on (\d+)/.exec(master.output)?.[1]}/`;
+  const metrics = await untilEveryWorker((index) => httpExchange(metricsUrl, index));
+  const api = await untilEveryWorker((index) => httpExchange(running.url, index));
+  expect(metrics.pids.size).toBe(2);
+  expect(new Set(metrics.pids.keys())).toEqual(new Set(api.pids.keys()));
+  for (const pid of metrics.pids.keys()) expect(before.has(pid)).toBe(false);
+}, 60_000);

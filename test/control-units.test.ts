@@ -126,6 +126,13 @@ describe('the status table', () => {
     const restarts = { crash: 1, suicide: 0, heartbeat: 0, memory: 0, lifetime: 0, reload: 4, scale: 0, disconnect: 0 };
     expect(renderStatus(status([], { restarts })).split('\n')[1]).toBe('connections accepted 10  handed 10  refused 0  reclaimed 0  reset 0  queued 0  restarts: crash 1, reload 4');
   });
+
+  test("every other port the app listens on, after the master's own", () => {
+    const listeners = [{ id: 1, address: { address: '127.0.0.1', port: 9100, family: 'IPv4' as const }, workers: 2 }];
+    expect(renderStatus(status([], { listeners, workers: 2 })).split('\n')[0]).toBe(
+      'master pid 999  http://127.0.0.1:3000  scheduler rr  workers 0/2 ready  accepting  also 127.0.0.1:9100 (2 listening)  uptime 3m12s',
+    );
+  });
 });
 
 describe('LineReader', () => {

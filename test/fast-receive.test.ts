@@ -4,6 +4,7 @@
 
 import { beforeEach, describe, expect, test } from 'vitest';
 import { installFastReceiver } from '../dist/wire/fast-handoff.js';
+import { fastConnMessage } from '../dist/wire/protocol.js';
 import { uv } from '../dist/wire/node-internals.js';
 
 interface Read {
@@ -50,11 +51,16 @@ const nodeHandleLine = '{"cmd":"NODE_HANDLE","type":"net.Native","msg":{"user":t
 describe('the fast receiver', () => {
   let channel: ReturnType<typeof fakeChannel>;
   let delivered: Array<[number, unknown]>;
+  let listeners: number[];
   let receiver: ReturnType<typeof installFastReceiver>;
   beforeEach(() => {
     channel = fakeChannel();
     delivered = [];
-    receiver = installFastReceiver((seq, handle) => delivered.push([seq, handle]), channel.owner);
+    listeners = [];
+    receiver = installFastReceiver((seq, listener, handle) => {
+      delivered.push([seq, handle]);
+      listeners.push(listener);
+    }, channel.owner);
   });
 
   test('a whole line of ours, after a user message in the same read: the line is hidden from Node', async () => {
@@ -71,6 +77,14 @@ describe('the fast receiver', () => {
     expect(channel.nodeSaw).toEqual([]);
     await ticks();
     expect(delivered).toEqual([[123456, handle]]);
+  });
+
+  test('a line for another listener says which: the worker gives it to the server listening there', async () => {
+    const handle = { fd: 8 };
+    read(channel.pipe, fastConnMessage(13, 2), handle);
+    await ticks();
+    expect(delivered).toEqual([[13, handle]]);
+    expect(listeners).toEqual([2]);
   });
 
   test("Node's own handle message keeps its descriptor", async () => {

@@ -13,17 +13,19 @@
 // master, when the runtime says it is ready: only then does it accept.
 
 import net from 'node:net';
-import type { ScriptForm, WorkerConfig } from '../wire/protocol.js';
+import type { ListenAddress, ScriptForm, WorkerConfig } from '../wire/protocol.js';
 import { serverInternals, type TcpHandle } from '../wire/node-internals.js';
 
 /** What cluster calls the "fake handle": listen() is a no-op, close() stops deliveries. */
-class ForwardedHandle {
+export class ForwardedHandle {
   onconnection: ((status: number, client: TcpHandle) => void) | null = null;
   closed = false;
-  readonly #address: WorkerConfig['address'];
+  readonly #address: ListenAddress;
+  readonly #onClose: (() => void) | undefined;
 
-  constructor(address: WorkerConfig['address']) {
+  constructor(address: ListenAddress, onClose?: () => void) {
     this.#address = address;
+    this.#onClose = onClose;
   }
 
   listen(): number {
@@ -36,6 +38,7 @@ class ForwardedHandle {
   }
 
   close(callback?: () => void): void {
+    if (!this.closed) this.#onClose?.();
     this.closed = true;
     if (callback) process.nextTick(callback);
   }
@@ -70,15 +73,18 @@ export class Attacher {
     return this.#server ? serverInternals(this.#server)._connections : 0;
   }
 
-  /** Gives `server` the master's socket instead of binding one. Only the first server is attached. */
-  attach(server: net.Server, form: ScriptForm, backlog = 511): boolean {
+  /**
+   * Gives `server` the master's socket instead of binding one. Only the first server is attached.
+   * `shown`: the address server.address() reports (the host the app asked for, when the master's socket covers it).
+   */
+  attach(server: net.Server, form: ScriptForm, backlog = 511, shown: ListenAddress = this.#config.address): boolean {
     if (this.#server !== undefined) return false;
     this.#server = server;
     this.#backlog = backlog;
     server.once('listening', () => this.#hooks.onAttached(form, server));
     const internals = serverInternals(server);
-    const { address, port, family } = this.#config.address;
-    internals._handle = new ForwardedHandle(this.#config.address);
+    const { address, port, family } = shown;
+    internals._handle = new ForwardedHandle(shown);
     // net.js's setupListenHandle: "have a handle already", so it only wires onconnection and calls listen().
     internals._listen2(address, port, family === 'IPv6' ? 6 : 4, backlog);
     return true;

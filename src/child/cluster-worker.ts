@@ -17,9 +17,10 @@
 //   worker.kill()/destroy()                   the same drain, then exit
 //   fork(), setupPrimary(), workers,          absent in a worker; fork() says why
 //     cluster.disconnect()
-//   _getServer() (net.js calls it for every   binds here, in the worker, as before: only
-//     listen() once isPrimary is false)       the first TCP listen() goes to the master
-//                                             (listen-intercept.ts); UDP binds here too
+//   _getServer() (net.js calls it for every   a TCP listen() asks the master, which binds
+//     listen() once isPrimary is false)       it once for every worker (listens.ts); a
+//                                             Unix socket path or an fd binds here; UDP
+//                                             binds here too (exclusive)
 
 import cluster, { type Worker } from 'node:cluster';
 import dgram from 'node:dgram';
@@ -31,6 +32,8 @@ export interface ClusterWorkerOptions {
   id: number;
   /** Drain gracefully and exit, as the app asked (worker.disconnect()). */
   disconnect(): void;
+  /** cluster._getServer, first: true if the master serves this listen() (listens.ts); else it binds here. */
+  share?(server: unknown, query: ServerQuery, callback: (error: number, handle: unknown) => void): boolean;
 }
 
 type Mutable = Record<string, unknown>;
@@ -52,7 +55,10 @@ export function becomeClusterWorker(options: ClusterWorkerOptions): Worker {
   Object.assign(worker, { disconnect, destroy: disconnect, kill: disconnect });
   process.once('disconnect', () => worker.emit('disconnect'));
 
-  Object.assign(target, { isPrimary: false, isMaster: false, isWorker: true, worker, _getServer: bindHere });
+  const getServer = (server: unknown, query: ServerQuery, callback: (error: number, handle: unknown) => void): void => {
+    if (options.share?.(server, query, callback) !== true) bindHere(server, query, callback);
+  };
+  Object.assign(target, { isPrimary: false, isMaster: false, isWorker: true, worker, _getServer: getServer });
   target['fork'] = () => {
     throw new Error('cluster.fork() called in a worker: under handoff the master forks the workers (handoff app.js --workers N)');
   };
@@ -62,7 +68,7 @@ export function becomeClusterWorker(options: ClusterWorkerOptions): Worker {
   return worker;
 }
 
-interface ServerQuery {
+export interface ServerQuery {
   address: string | null;
   port: number;
   addressType: number;

@@ -6,20 +6,22 @@
 // runtime wraps net.Server.prototype.listen before the user's script loads.
 // http, https and tls servers all inherit it. Only TCP listens are taken
 // (listen(port), listen(port, host), listen({ port }), listen()); a Unix
-// socket path, a handle or an fd goes to the real listen() untouched.
+// socket path, a handle or an fd goes to the real listen() untouched. Which
+// TCP listen() the master's own listener takes is listens.ts's to say.
 
 import net from 'node:net';
 
-type Listen = (this: net.Server, ...args: unknown[]) => net.Server;
+export type Listen = (this: net.Server, ...args: unknown[]) => net.Server;
 
 /**
- * `take` is called for each TCP listen(); it returns true if it attached the
- * server (the first time), false to let the real listen() bind as usual.
+ * `take` is called for each TCP listen(); it returns true if it took the
+ * server (listens.ts: the master's own listener), false to let the real
+ * listen() go on (net.js then asks cluster._getServer: cluster-worker.ts).
  */
-export function interceptListen(take: (server: net.Server, backlog: number | undefined) => boolean): void {
+export function interceptListen(take: (server: net.Server, args: unknown[], realListen: Listen) => boolean): void {
   const realListen = net.Server.prototype.listen as unknown as Listen;
   const listen: Listen = function (this: net.Server, ...args: unknown[]) {
-    if (isTcpListen(args[0]) && take(this, backlogOf(args))) {
+    if (isTcpListen(args[0]) && take(this, args, realListen)) {
       const callback = args.findLast((arg) => typeof arg === 'function');
       if (callback) this.once('listening', callback as () => void);
       return this;
@@ -39,14 +41,4 @@ function isTcpListen(first: unknown): boolean {
     return true; // { port, host, backlog, ... }
   }
   return false;
-}
-
-function backlogOf(args: unknown[]): number | undefined {
-  const first = args[0];
-  if (typeof first === 'object' && first !== null && typeof (first as { backlog?: unknown }).backlog === 'number') {
-    return (first as { backlog: number }).backlog;
-  }
-  // listen(port, host, backlog, cb) / listen(port, backlog, cb): the first number after the port
-  const rest = args.slice(1).filter((arg) => typeof arg === 'number');
-  return typeof rest[0] === 'number' ? rest[0] : undefined;
 }

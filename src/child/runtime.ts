@@ -17,7 +17,7 @@ import type net from 'node:net';
 import tls from 'node:tls';
 import { createLineWriter, installFastReceiver } from '../wire/fast-handoff.js';
 import { isTcpHandle, type TcpHandle } from '../wire/node-internals.js';
-import { CMD, isHandoffMessage, serializeError, WORKER_CONFIG_ENV, type DrainReason, type MasterMessage, type MasterMessageType, type ScriptForm, type WorkerConfig, type WorkerMessage } from '../wire/protocol.js';
+import { CMD, isHandoffMessage, serializeError, WORKER_CONFIG_ENV, type AskedAddress, type DrainReason, type MasterMessage, type MasterMessageType, type ScriptForm, type WorkerConfig, type WorkerMessage } from '../wire/protocol.js';
 import { createTracer, parseTraceOrigin, TRACE_ORIGIN_ENV, type Tracer } from '../trace.js';
 import { AckBatcher } from './acks.js';
 import { EventLoopMonitor } from './event-loop.js';
@@ -31,6 +31,7 @@ import { loadScript } from './load-script.js';
 import { LoadReport } from './connection-count.js';
 import { installChannel, WorkerChannel } from './channel.js';
 import { becomeClusterWorker } from './cluster-worker.js';
+import { ListenRouter, shownAddress } from './listens.js';
 import { AppMetricsReader } from './app-metrics.js';
 
 function readConfig(): WorkerConfig {
@@ -57,6 +58,7 @@ class WorkerRuntime {
   readonly acks: AckBatcher;
   readonly fast: ReturnType<typeof installFastReceiver>;
   readonly drainer: Drain;
+  readonly listens: ListenRouter;
   readonly #writeLine: (line: string, done?: () => void) => void;
   /** What closes the attached server's connections politely at the drain; undefined until it is attached. */
   #follower: ServerFollower | undefined;
@@ -71,6 +73,8 @@ class WorkerRuntime {
   readonly appMetrics: AppMetricsReader;
   /** Readiness: the server is attached, the shared state has arrived, and with --wait-ready the app said so. */
   #attachedAs: ScriptForm | undefined;
+  /** What the attached server's listen() named, for the master's mapping line. */
+  #asked: AskedAddress | undefined;
   #haveState = false;
   #appReady: boolean;
   #reportedReady = false;
@@ -97,8 +101,17 @@ class WorkerRuntime {
     // where this Node does not allow it, they go through process.send().
     this.#writeLine = createLineWriter() ?? ((line: string, done?: () => void) => this.send(JSON.parse(line) as WorkerMessage, () => done?.()));
     this.acks = new AckBatcher(this.#writeLine, () => this.load.take());
-    this.fast = installFastReceiver((seq, handle) => this.#onConnection(seq, handle));
+    this.fast = installFastReceiver((seq, listener, handle) => this.#onConnection(seq, listener, handle));
     this.appMetrics = new AppMetricsReader(config.script);
+    this.listens = new ListenRouter({
+      masterPort: config.address.port,
+      attach: (server, asked, backlog) => {
+        this.#asked = asked;
+        this.attacher.attach(server, 'listen', backlog, shownAddress(config.address, asked));
+      },
+      attached: () => this.attacher.server !== undefined,
+      send: (message) => this.send(message),
+    });
     this.drainer = createDrain({
       attacher: this.attacher,
       killSignal: config.killSignal,
@@ -138,6 +151,7 @@ class WorkerRuntime {
 
   drain(reason: DrainReason, timeoutMs: number): void {
     this.drainer.start(reason, timeoutMs);
+    this.listens.closeAll();
   }
 
   // ---- readiness ------------------------------------------------------------------
@@ -156,7 +170,7 @@ class WorkerRuntime {
     if (this.#reportedReady || this.#attachedAs === undefined || !this.#haveState || !this.#appReady) return;
     if (this.config.accepts === 'self' && !this.attacher.acceptOnSharedSocket()) return; // the socket is on its way
     this.#reportedReady = true;
-    this.send({ cmd: CMD, type: 'listening', form: this.#attachedAs, tls: this.attacher.server instanceof tls.Server });
+    this.send({ cmd: CMD, type: 'listening', form: this.#attachedAs, tls: this.attacher.server instanceof tls.Server, asked: this.#asked });
   }
 
   /** PM2's convention: the app says it is ready with process.send('ready'), which still reaches the master. */
@@ -174,13 +188,14 @@ class WorkerRuntime {
 
   // ---- connections (child.js onconnection) ---------------------------------------------
 
-  #onConnection(seq: number, handle: TcpHandle | undefined): void {
+  #onConnection(seq: number, listener: number, handle: TcpHandle | undefined): void {
     const { trace, acks, attacher } = this;
-    trace?.conn(seq, 'received by the worker');
+    trace?.conn(seq, listener === 0 ? 'received by the worker' : `received by the worker, for listener ${listener}`);
     if (handle === undefined) {
       trace?.conn(seq, 'arrived without its descriptor: refused');
       return acks.refuse(seq);
     }
+    if (listener !== 0) return this.#onOtherConnection(seq, listener, handle);
     if (!attacher.canAccept()) {
       handle.close();
       trace?.conn(seq, 'refused: server closed or at maxConnections');
@@ -198,6 +213,18 @@ class WorkerRuntime {
     } finally {
       this.#deliveringSeq = undefined;
     }
+  }
+
+  /** A connection for one of the app's other listen()s (listens.ts). */
+  #onOtherConnection(seq: number, listener: number, handle: TcpHandle): void {
+    if (!this.listens.canAccept(listener)) {
+      handle.close();
+      this.trace?.conn(seq, `refused: no open server on listener ${listener}, or at maxConnections`);
+      return this.acks.refuse(seq);
+    }
+    this.acks.accept(seq); // before the socket exists: see acks.ts
+    this.trace?.conn(seq, `accepted by the server on listener ${listener}`);
+    this.listens.deliver(listener, handle);
   }
 
   #followSockets(server: net.Server): void {
@@ -220,7 +247,8 @@ class WorkerRuntime {
   answerTheMaster(): void {
     type Handlers = { [T in MasterMessageType]: (message: Extract<MasterMessage, { type: T }>, handle: unknown) => void };
     const handlers: Handlers = {
-      conn: (message, handle) => this.#onConnection(message.seq, isTcpHandle(handle) ? handle : this.fast?.take()),
+      conn: (message, handle) => this.#onConnection(message.seq, message.listener ?? 0, isTcpHandle(handle) ? handle : this.fast?.take()),
+      'listen-reply': (message, handle) => this.listens.answered(message, isTcpHandle(handle) ? handle : undefined),
       'listen-handle': (_message, handle) => {
         if (!isTcpHandle(handle)) return;
         this.attacher.receiveSharedHandle(handle);
@@ -322,8 +350,12 @@ class WorkerRuntime {
 
   /** Takes over the first listen(), says online, and loads the user's script. */
   async runScript(): Promise<void> {
-    interceptListen((server, backlog) => this.attacher.attach(server, 'listen', backlog));
-    becomeClusterWorker({ id: this.config.id, disconnect: () => this.drain('disconnect', this.config.killTimeout) });
+    interceptListen((server, args, realListen) => this.listens.take(server, args, realListen));
+    becomeClusterWorker({
+      id: this.config.id,
+      disconnect: () => this.drain('disconnect', this.config.killTimeout),
+      share: (server, query, callback) => this.listens.share(server as net.Server, query, callback),
+    });
     process.channel?.ref(); // internal messages alone do not keep a child alive
     this.send({ cmd: CMD, type: 'online' });
     process.argv[1] = this.config.script; // the script sees the argv it would have had, run directly

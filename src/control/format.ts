@@ -5,6 +5,7 @@
 //
 //   master pid 4242  http://127.0.0.1:3000  scheduler rr  workers 2/2 ready  accepting  uptime 3m12s
 //   connections accepted 1624  handed 1624  refused 0  reclaimed 0  reset 0  queued 0  restarts: none
+//   (and, for each other port the app listens on: "also 127.0.0.1:9100 (2 listening)")
 //
 //   ID  PID   STATE      UPTIME  RESTARTS  HANDED  ACTIVE  REQ/S  RSS    CPU   ELU  DELAY
 //    1  4243  listening  3m12s          0     812       3     41  48.1M  2.0%  3.1%  0.4ms
@@ -79,6 +80,7 @@ export function renderHeader(status: MasterStatus): string {
     `workers ${status.ready}/${status.workers} ready`,
     status.accepting ? 'accepting' : 'paused (queue full)',
   ];
+  for (const listener of status.listeners ?? []) parts.push(`also ${formatUrl(listener.address).slice('http://'.length)} (${listener.workers} listening)`);
   if (status.heldConnections > 0) parts.push(`holding ${status.heldConnections} connection${status.heldConnections === 1 ? '' : 's'}`);
   if (status.reloading) parts.push('reloading');
   if (status.upgrading) parts.push('upgrading');
@@ -128,9 +130,9 @@ export function renderTable(processes: readonly WorkerStatus[]): string[] {
  * "master" is a slot no worker accepts on now (a gap before its replacement
  * is ready, or parked after a scale-down): the master accepts and hands out.
  */
-export function renderListeners(status: MasterStatus): string[] {
-  if (status.listeners === undefined) return [];
-  const slots = status.listeners.map((socket) => {
+export function renderSlotSockets(status: MasterStatus): string[] {
+  if (status.slotSockets === undefined) return [];
+  const slots = status.slotSockets.map((socket) => {
     const who = socket.acceptedBy === 'worker' ? socket.workers.map((id) => `w${id}`).join('+') : 'master';
     return `slot ${socket.slot}: ${who}${socket.takenByMaster > 0 ? ` (took ${socket.takenByMaster})` : ''}`;
   });
@@ -139,7 +141,7 @@ export function renderListeners(status: MasterStatus): string[] {
 
 /** What `handoff ctl status` prints. */
 export function renderStatus(status: MasterStatus): string {
-  return [renderHeader(status), ...renderListeners(status), renderCounters(status), '', ...renderTable(status.processes)].join('\n');
+  return [renderHeader(status), ...renderSlotSockets(status), renderCounters(status), '', ...renderTable(status.processes)].join('\n');
 }
 
 /** One frame of `handoff ctl top`. */

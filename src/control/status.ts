@@ -3,6 +3,7 @@
 
 import type { DispatchHandle } from '../dispatch/handles.js';
 import type { SlotSocketStatus } from '../dispatch/reuseport-handle.js';
+import type { ListenerEntry } from '../dispatch/handle-table.js';
 import { observedStatus, type ObservedParts, type ObservedStatus } from '../operations/metrics/status-counts.js';
 import { VERSION } from '../version.js';
 import type { BoundAddress } from '../dispatch/listener.js';
@@ -41,7 +42,7 @@ export interface MasterStatus extends ObservedStatus {
   node: string;
   address: BoundAddress;
   /** reuseport: the listening socket of each slot, and who accepts on it; absent with one socket. */
-  listeners?: SlotSocketStatus[];
+  slotSockets?: SlotSocketStatus[];
   scheduler: string;
   transport: string;
   uptimeMs: number;
@@ -64,7 +65,15 @@ export interface MasterStatus extends ObservedStatus {
   metricsUrl: string | null;
   gaveUp: boolean;
   sharedStateBytes: number;
+  /** The app's other TCP listen()s the master serves (dispatch/handle-table.ts): address, and how many workers listen there. */
+  listeners?: ListenerStatus[];
   processes: WorkerStatus[];
+}
+
+export interface ListenerStatus {
+  id: number;
+  address: BoundAddress;
+  workers: number;
 }
 
 export function workerStatuses(pool: Pool, handle: DispatchHandle, now = Date.now()): WorkerStatus[] {
@@ -97,6 +106,8 @@ export interface StatusSource {
   startedAt: number;
   pool: Pool;
   handle: DispatchHandle;
+  /** Every listener, the master's own (id 0) first. */
+  listeners?: readonly ListenerEntry[];
   reloading: boolean;
   upgrading?: boolean;
   closing: boolean;
@@ -113,7 +124,7 @@ export function masterStatus(source: StatusSource): MasterStatus {
     version: VERSION,
     node: process.version,
     address: source.address,
-    ...(source.handle.status ? { listeners: source.handle.status() } : {}),
+    ...(source.handle.status?.() ? { slotSockets: source.handle.status() } : {}),
     scheduler: source.scheduler,
     transport: source.transport,
     uptimeMs: Date.now() - source.startedAt,
@@ -128,6 +139,7 @@ export function masterStatus(source: StatusSource): MasterStatus {
     metricsUrl: source.metricsUrl ?? null,
     gaveUp: source.pool.gaveUp,
     sharedStateBytes: source.sharedStateBytes,
+    listeners: (source.listeners ?? []).filter((entry) => entry.id !== 0).map(({ id, address, workers }) => ({ id, address, workers: workers.size })),
     processes,
     ...observedStatus({ ...source.observed, queued: source.handle.queued, workers: source.pool.workers() }),
   };

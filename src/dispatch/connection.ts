@@ -9,14 +9,17 @@ export class PendingConnection implements ConnectionInfo {
   readonly seq: number;
   /** Internal: the accepted libuv handle. Schedulers only see ConnectionInfo. */
   readonly handle: TcpHandle;
+  /** Which of the master's listeners accepted it (0: its own, from --port); the worker routes by it. */
+  readonly listener: number;
   attempts = 0;
   /** When the master accepted it, on the dispatcher's clock (ms): the start of its hand-off latency. */
   acceptedAt = 0;
   #remoteAddress: string | undefined;
 
-  constructor(seq: number, handle: TcpHandle) {
+  constructor(seq: number, handle: TcpHandle, listener = 0) {
     this.seq = seq;
     this.handle = handle;
+    this.listener = listener;
   }
 
   /**

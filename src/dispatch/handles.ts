@@ -41,6 +41,8 @@ export interface DispatchHandle {
   writeFailed(worker: HandleWorker, seq: number): void;
   handedTo(worker: HandleWorker): number;
   inFlightTo(worker: HandleWorker): number;
+  /** Connection `seq` is in flight to `worker` from this handle. */
+  holds(worker: HandleWorker, seq: number): boolean;
   whenEmpty(): Promise<void>;
   closeQueued(): number;
   /**
@@ -54,11 +56,11 @@ export interface DispatchHandle {
   /** For a handle that added the worker when it ran (addOn 'online'): now it listens. */
   listening?(worker: HandleWorker): void;
   /** Every listening socket of this address, when there are more than the master's listener (reuseport: one per slot). */
-  listeners?(): SlotListener[];
+  slotSockets?(): Array<Pick<SlotListener, 'acceptBacklog'>>;
   /** Closes the master's descriptors of those sockets (shutdown). */
   close?(): void;
   /** Who accepts on each of those sockets, for `handoff ctl status`. */
-  status?(): SlotSocketStatus[];
+  status?(): SlotSocketStatus[] | undefined;
 }
 
 /** Node's key is address:port:addressType:fd; handoff binds by address and port. */
@@ -84,13 +86,18 @@ export interface HandleChoice {
   reuseFlag: number;
   /** Counts and times for status and /metrics (operations/metrics/dispatch-stats.ts); the master's accept only. */
   observer?: DispatchObserver;
+  /** The id written with each hand-off, so the worker gives it to the right server (0: the master's own). */
+  id?: number;
+  nextSeq?: () => number;
+  /** The key, when not the bound address (a requested port 0 is one handle for every worker, as in Node). */
+  key?: string;
 }
 
 export function createHandle(choice: HandleChoice): DispatchHandle {
-  const { kind, listener, scheduler, maxPending, trace, observer, slots, reuseFlag } = choice;
-  const key = handleKey(listener.address);
+  const { kind, listener, scheduler, maxPending, trace, observer, slots, reuseFlag, id, nextSeq } = choice;
+  const key = choice.key ?? handleKey(listener.address);
   if (kind === 'round-robin') schedulingNoiseMs(); // start measuring now, not at the first connection
-  const options = { maxPending, trace, observer };
+  const options = { maxPending, trace, observer, listener: id, nextSeq };
   // The one line: queryServer's `new RoundRobinHandle` or `new SharedHandle`, and handoff's third kind.
   return kind === 'reuseport'
     ? new ReusePortHandle(key, listener, { ...options, slots, reuseFlag, scheduler })

@@ -81,13 +81,23 @@ export class Listener {
     const address = host === 'localhost' ? '127.0.0.1' : host;
     const family = address === undefined ? 4 : net.isIP(address);
     if (family === 0) throw new ListenError(String(host), port, 'EINVAL: --host must be an IP address or localhost');
-    const handle = createServerHandle(address ?? null, port, family === 6 ? 6 : 4, reuseFlag);
-    const shown = address ?? '*'; // no host: all interfaces, as net.Server does
-    if (typeof handle === 'number') throw new ListenError(shown, port, util.getSystemErrorName(handle));
+    const bound = Listener.tryBind(address ?? null, port, family === 6 ? 6 : 4, reuseFlag);
+    if (typeof bound === 'number') throw new ListenError(address ?? '*', port, util.getSystemErrorName(bound)); // no host: all interfaces
+    return bound;
+  }
+
+  /**
+   * Binds and listens as cluster's primary does for a worker's listen()
+   * (net._createServerHandle, then listen): the Listener, or the negative
+   * errno (EADDRINUSE, EACCES...) to give back to that listen().
+   */
+  static tryBind(address: string | null, port: number, addressType: 4 | 6, reuseFlag = 0): Listener | number {
+    const handle = createServerHandle(address, port, addressType, reuseFlag);
+    if (typeof handle === 'number') return handle;
     const status = handle.listen(BACKLOG);
     if (status !== 0) {
       handle.close();
-      throw new ListenError(shown, port, util.getSystemErrorName(status));
+      return status;
     }
     const out: Record<string, unknown> = {};
     handle.getsockname(out);

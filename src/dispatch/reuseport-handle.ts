@@ -59,6 +59,8 @@ export interface ReusePortOptions {
   trace: Tracer | null;
   /** For status and /metrics: what the master accepts on slot sockets no worker accepts on. */
   observer?: DispatcherOptions['observer'];
+  /** Seqs shared by every handle of the master (handle-table.ts), so an ack names one connection. */
+  nextSeq?: DispatcherOptions['nextSeq'];
 }
 
 export class ReusePortHandle implements DispatchHandle {
@@ -100,7 +102,7 @@ export class ReusePortHandle implements DispatchHandle {
     this.#host = first.address.address;
     this.#port = first.address.port;
     this.#trace = options.trace;
-    this.#rr = new Dispatcher(key, this.#uncovered, options.scheduler, { maxPending: options.maxPending, trace: options.trace, observer: options.observer });
+    this.#rr = new Dispatcher(key, this.#uncovered, options.scheduler, { maxPending: options.maxPending, trace: options.trace, observer: options.observer, nextSeq: options.nextSeq });
     this.#adopt(0, first);
     try {
       for (let slot = 1; slot < options.slots; slot++) this.#socketOf(slot);
@@ -123,7 +125,7 @@ export class ReusePortHandle implements DispatchHandle {
   }
 
   /** Every slot's listening socket, parked ones included: the shutdown accepts their backlog and closes them. */
-  listeners(): SlotListener[] {
+  slotSockets(): SlotListener[] {
     return [...this.#sockets.values()].map((socket) => socket.listener);
   }
 
@@ -199,6 +201,9 @@ export class ReusePortHandle implements DispatchHandle {
     return this.#rr.handedTo(worker);
   }
 
+  holds(worker: HandleWorker, seq: number): boolean {
+    return this.#rr.holds(worker, seq);
+  }
   inFlightTo(worker: HandleWorker): number {
     return this.#rr.inFlightTo(worker);
   }
@@ -216,7 +221,7 @@ export class ReusePortHandle implements DispatchHandle {
    * accepts on every slot socket, and each worker stops accepting on its own
    * and closes its descriptor ('unshare'), going on taking hand-offs. Then the
    * master's descriptors are each socket's last, and the shutdown accepts
-   * every socket's backlog (listeners()) before closing them: nothing queued
+   * every socket's backlog (slotSockets()) before closing them: nothing queued
    * in a slot's socket is reset. Resolves once every worker said so (or
    * left), or after `timeoutMs`.
    */

@@ -66,6 +66,10 @@ export interface DispatcherOptions {
   observer?: DispatchObserver;
   /** How late the master's own event loop runs, in ms (scheduling-noise.ts; none if not given): late is never less than NOISE_FACTOR times this. */
   noiseMs?: () => number;
+  /** The listener id written with each hand-off (0: the master's own). */
+  listener?: number;
+  /** Seqs shared by every handle of the master, so an ack or a trace line names one connection. */
+  nextSeq?: () => number;
 }
 
 export class Dispatcher implements DispatchHandle {
@@ -136,11 +140,18 @@ export class Dispatcher implements DispatchHandle {
     return this.#lanes.get(worker.id)?.inFlight.size ?? 0;
   }
 
+  /** Is connection `seq` in flight to `worker` from this handle? (how the master routes an ack) */
+  holds(worker: DispatchWorker, seq: number): boolean {
+    return this.#lanes.get(worker.id)?.inFlight.has(seq) ?? false;
+  }
+
   // RoundRobinHandle.prototype.distribute: queue the connection, then hand out what can be.
   accept(handle: TcpHandle): void {
-    const connection = new PendingConnection(++this.#seq, handle);
+    const seq = this.#options.nextSeq?.() ?? ++this.#seq;
+    const connection = new PendingConnection(seq, handle, this.#options.listener);
     connection.acceptedAt = this.#now();
-    this.#options.trace?.conn(connection.seq, `accepted by the master on fd ${handle.fd}, from ${connection.remoteAddress || 'a client already gone'}`);
+    const on = this.#options.listener ? ` (listener ${this.#options.listener}, ${this.key})` : '';
+    this.#options.trace?.conn(connection.seq, `accepted by the master${on} on fd ${handle.fd}, from ${connection.remoteAddress || 'a client already gone'}`);
     this.#held++;
     this.#options.observer?.accepted();
     this.#queue.push(connection);

@@ -132,6 +132,13 @@ export class SharedHandle implements DispatchHandle {
   inFlightTo(worker: HandleWorker): number {
     return this.#dispatcher?.inFlightTo(worker) ?? 0;
   }
+  holds(): boolean {
+    return false;
+  }
+  /** The listening socket itself, for a worker that asked for this address (it rides with the listen reply). */
+  socket(): Promise<TcpHandle> {
+    return this.#handle;
+  }
   whenEmpty(): Promise<void> {
     return this.#dispatcher?.whenEmpty() ?? Promise.resolve();
   }

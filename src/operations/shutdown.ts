@@ -25,7 +25,7 @@ import { formatDuration } from '../units.js';
 export interface ShutdownParts {
   options: ResolvedOptions;
   pool: Pool;
-  /** Every listening socket (a ListenerSet). */
+  /** Every listening socket: the master's own (a ListenerSet) and those the app asked for (the HandleTable closes both). */
   listener: Pick<ListenerSet, 'acceptBacklog' | 'close'>;
   handle: DispatchHandle;
   control: ControlServer | undefined;
@@ -50,7 +50,7 @@ export async function shutDown(parts: ShutdownParts, initialCode: number): Promi
     // shared: the workers stop accepting and close their descriptors; the master accepts from here on.
     await handle.takeBack(Math.min(1000, options.killTimeout));
     // reuseport: every slot's socket, parked ones included, at once.
-    const sockets = handle.listeners?.() ?? [listener];
+    const sockets = handle.slotSockets?.() ?? [listener];
     const taken = (await Promise.all(sockets.map((socket) => socket.acceptBacklog(deadline)))).reduce((a, b) => a + b, 0);
     if (taken > 0) log.log('info', `accepted ${taken} connection(s) that were waiting in the kernel's backlog before closing the listener`);
   }

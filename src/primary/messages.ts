@@ -4,7 +4,9 @@
 
 import path from 'node:path';
 import { CMD, type DrainReason, type WorkerMessage } from '../wire/protocol.js';
-import type { DispatchHandle } from '../dispatch/handles.js';
+import type { HandleTable } from '../dispatch/handle-table.js';
+import type { BoundAddress } from '../dispatch/listener.js';
+import { createListenHandlers } from './listens.js';
 import type { Tracer } from '../trace.js';
 import type { Logger } from '../cli/log.js';
 import type { ResolvedOptions } from '../cli/options.js';
@@ -17,7 +19,9 @@ import type { Worker } from './worker.js';
 /** The parts of the master the handlers act on. */
 export interface MessageContext {
   readonly options: ResolvedOptions;
-  readonly handle: DispatchHandle;
+  readonly handle: HandleTable;
+  /** The master's own bound address (--host, --port). */
+  readonly address: BoundAddress;
   readonly pool: Pool;
   readonly messaging: Messaging;
   readonly log: Logger;
@@ -50,6 +54,7 @@ export function createMessageHandlers(context: MessageContext): (worker: Worker,
   const { state } = messaging;
   const reportedLoadErrors = new Set<string>();
   const warned = new WarnOnce(log);
+  const listens = createListenHandlers(handle, context.address, log, trace);
 
   const handlers: Handlers = {
     online(worker) {
@@ -73,6 +78,7 @@ export function createMessageHandlers(context: MessageContext): (worker: Worker,
       if (!worker.moveTo('listening')) return;
       worker.tls = message.tls === true;
       trace?.worker(worker.id, worker.pid, `ready: server attached (${message.form})`);
+      listens.mapped(message.asked);
       if (handle.addOn === 'listening') handle.add(worker);
       else handle.listening?.(worker);
       context.ready(worker);
@@ -136,6 +142,8 @@ export function createMessageHandlers(context: MessageContext): (worker: Worker,
     'increment-state'(worker, message) {
       applied(worker, state.increment(message.key, message.by));
     },
+    'listen-request': listens['listen-request'],
+    'listen-close': listens['listen-close'],
   };
 
   function tooBig(worker: Worker, what: string, data: unknown): boolean {

@@ -37,7 +37,8 @@ export function poolOptions(
     // A worker's --trace lines pass through as they are; everything else it prints gets its prefix.
     output: (worker, stream, line) => (stream === 'stderr' && line.startsWith('trace ') ? made.logger.trace(line) : made.logger.output(worker, stream, line)),
     args: options.args,
-    env: { ...process.env, ...options.env, [TRACE_ORIGIN_ENV]: made.traceOrigin.toString() },
+    // PORT: the convention most apps and platforms follow; a listen() on it is served by the master's own listener.
+    env: { ...process.env, ...options.env, PORT: String(made.address.port), [TRACE_ORIGIN_ENV]: made.traceOrigin.toString() },
     config: {
       script: options.script,
       accepts: made.accepts,

@@ -16,7 +16,8 @@ import path from 'node:path';
 import { resolveControlPath } from '../control/paths.js';
 import { ControlServer } from '../control/server.js';
 import { handleKind, resolveScheduler, reuseFlagFor, type SchedulerEntry } from '../scheduler/index.js';
-import { createHandle, type DispatchHandle } from '../dispatch/handles.js';
+import { createHandle } from '../dispatch/handles.js';
+import { HandleTable } from '../dispatch/handle-table.js';
 import { createTracer, parseTraceOrigin, TRACE_ORIGIN_ENV, type Tracer } from '../trace.js';
 import { HealthMonitor } from '../operations/health-monitor.js';
 import type { BoundAddress } from '../dispatch/listener.js';
@@ -82,8 +83,8 @@ export class Master extends EventEmitter<MasterEvents> {
   /** Set when this master was started by `handoff ctl upgrade` to replace another. */
   readonly #successor: Successor | undefined;
   readonly #upgrades = new Upgrades();
-  /** The dispatch handle of the listening sockets (Node's `handles`, keyed by address, has one entry here: several sockets share it). */
-  readonly #handle: DispatchHandle;
+  /** Every listening address and its dispatch handle (Node's `handles`): the master's own sockets (one handle), and those the app's listen()s asked for. */
+  readonly #handle: HandleTable;
   readonly #pool: Pool;
   readonly #health: HealthMonitor;
   readonly #messaging = new Messaging(() => this.workers);
@@ -156,20 +157,23 @@ export class Master extends EventEmitter<MasterEvents> {
     const control = resolveControlPath(options.control);
     this.#control = control && new ControlServer({ ...control, target: this, logger: this.#log });
 
-    const scheduler = this.scheduler.create((message) => this.#log.log('error', message));
+    const report = (message: string): void => this.#log.log('error', message);
+    const scheduler = this.scheduler.create(report);
     const explicitPending = options.maxPending !== defaultOptions().maxPending;
+    // Below this process's limit of open files; said if a value given by hand is lowered.
+    const maxPending = capPendingToFdLimit(options.maxPending, options.workers, explicitPending ? (line) => this.#log.log('info', line) : undefined);
+    let seq = 0;
+    const nextSeq = (): number => ++seq;
+    const kind = handleKind(this.scheduler);
+    const handleOf = { maxPending, trace: this.#trace, nextSeq, slots: options.workers, reuseFlag };
     try {
-      this.#handle = createHandle({
-        kind: handleKind(this.scheduler),
-        listener: this.#listeners,
-        scheduler,
-        // Below this process's limit of open files; said if a value given by hand is lowered.
-        maxPending: capPendingToFdLimit(options.maxPending, options.workers, explicitPending ? (line) => this.#log.log('info', line) : undefined),
-        trace: this.#trace,
-        slots: options.workers,
-        reuseFlag,
-        observer: this.#dispatchStats,
-      });
+      this.#handle = new HandleTable(
+        { listener: this.#listeners, handle: createHandle({ ...handleOf, kind, listener: this.#listeners, scheduler, id: 0, observer: this.#dispatchStats }) },
+        // Each further address gets its own handle, with its own instance of the same scheduler (cluster: a RoundRobinHandle per key);
+        // under reuseport, one socket the workers share (a socket per slot is for the master's own port).
+        (id, listener, key) => createHandle({ ...handleOf, kind: kind === 'reuseport' ? 'shared' : kind, listener, scheduler: this.scheduler.create(report), id, key }),
+        (message) => this.#log.log('info', message),
+      );
     } catch (error) {
       this.#listeners.close(); // reuseport: a slot's socket could not be bound
       throw error;
@@ -196,6 +200,7 @@ export class Master extends EventEmitter<MasterEvents> {
 
     this.#onMessage = createMessageHandlers({
       options,
+      address: this.address,
       handle: this.#handle,
       pool: this.#pool,
       messaging: this.#messaging,
@@ -357,6 +362,7 @@ export class Master extends EventEmitter<MasterEvents> {
       startedAt: this.startedAt,
       pool: this.#pool,
       handle: this.#handle,
+      listeners: this.#handle.listeners(),
       reloading: this.#reloads.running,
       upgrading: this.#upgrades.running,
       closing: this.#closing !== undefined,
@@ -495,7 +501,7 @@ export class Master extends EventEmitter<MasterEvents> {
       {
         options: this.options,
         pool: this.#pool,
-        listener: this.#listeners,
+        listener: this.#handle,
         handle: this.#handle,
         control: upgrade === undefined ? this.#control : undefined,
         handedOver: this.#handedOver,

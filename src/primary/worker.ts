@@ -184,7 +184,7 @@ export class Worker extends EventEmitter<WorkerEvents> implements HandleWorker {
   // ---- HandleWorker: what a dispatch handle sends ----------------------------------
 
   sendConnection(connection: PendingConnection): boolean {
-    return this.#write(connection.seq, connection.handle);
+    return this.#write(connection.seq, connection.handle, connection.listener);
   }
 
   sendListenHandle(handle: TcpHandle): boolean {

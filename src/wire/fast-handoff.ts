@@ -15,6 +15,8 @@
 // writes on process._channel directly):
 //   master: write one tiny line, '{"seq":17,"cmd":"NODE_HANDOFF","type":"conn"}\n',
 //           with the descriptor, straight on the IPC pipe. No queue, no wait.
+//           (For a port other than the master's own, ',"listener":1' follows
+//           the seq: which of the app's servers gets it.)
 //   worker: libuv reads the line and the descriptor together and stores the
 //           descriptor on the pipe as `pendingHandle` before calling `onread`.
 //           Our onread runs first: it recognises a descriptor that came with
@@ -38,13 +40,13 @@
 // the shared scheduler's listening socket -- goes through Node untouched.
 
 import type { ChildProcess } from 'node:child_process';
-import { fastConnMessage, FAST_CONN_PREFIX } from './protocol.js';
+import { fastConnMessage, FAST_CONN_PREFIX, FAST_LISTENER_FIELD } from './protocol.js';
 import { channelPipe, uv, type HandleOwner, type PipeHandle, type TcpHandle } from './node-internals.js';
 
 // ---- master side ----------------------------------------------------------------
 
 /** Writes a connection to a worker: true if written (or queued by libuv), false if the pipe refused it. */
-export type ConnectionWriter = (seq: number, handle: TcpHandle) => boolean;
+export type ConnectionWriter = (seq: number, handle: TcpHandle, listener: number) => boolean;
 
 interface ConnWriteRequest {
   oncomplete: ((this: ConnWriteRequest, status: number) => void) | null;
@@ -61,13 +63,13 @@ export function createFastWriter(child: ChildProcess, onFailed: (seq: number) =>
   const pipe = channelPipe(child);
   if (pipe === undefined) return undefined;
   const { WriteWrap } = uv().stream;
-  return (seq, handle) => {
+  return (seq, handle, listener) => {
     if (!child.connected) return false;
     const request = new WriteWrap() as unknown as ConnWriteRequest;
     request.seq = seq;
     request.onFailed = onFailed;
     request.oncomplete = onWriteComplete; // only called if libuv could not write at once
-    return pipe.writeUtf8String(request as never, fastConnMessage(seq), handle) === 0;
+    return pipe.writeUtf8String(request as never, fastConnMessage(seq, listener), handle) === 0;
   };
 }
 
@@ -92,7 +94,7 @@ export interface FastReceiver {
  * their order). A line split across reads goes through Node, and its
  * descriptor is picked up with take().
  */
-export function installFastReceiver(onConnection: (seq: number, handle: TcpHandle) => void, owner: NodeJS.Process = process): FastReceiver | undefined {
+export function installFastReceiver(onConnection: (seq: number, listener: number, handle: TcpHandle) => void, owner: NodeJS.Process = process): FastReceiver | undefined {
   const pipe = channelPipe(owner);
   const nodeOnRead = pipe?.onread;
   if (pipe === undefined || typeof nodeOnRead !== 'function') return undefined;
@@ -129,12 +131,13 @@ export function installFastReceiver(onConnection: (seq: number, handle: TcpHandl
           ours.push(arrived); // our line goes on in the next read: Node will parse it
         } else {
           // The whole line is here, and it is the last one: hide it from Node.
-          const seq = readSeq(bytes, start + FAST_CONN_PREFIX.length);
+          const [seq, end] = readNumber(bytes, start + FAST_CONN_PREFIX.length);
+          const listener = hasAt(bytes, end, LISTENER_FIELD) ? readNumber(bytes, end + LISTENER_FIELD.length)[0] : 0;
           if (start > 0) {
             streamBaseState[kReadBytesOrError] = start;
             nodeOnRead.call(this, arrayBuffer);
           }
-          process.nextTick(onConnection, seq, arrived as TcpHandle);
+          process.nextTick(onConnection, seq, listener, arrived as TcpHandle);
           return undefined;
         }
       }
@@ -147,15 +150,24 @@ export function installFastReceiver(onConnection: (seq: number, handle: TcpHandl
   };
 }
 
-/** The decimal number at `index` (the seq after '{"seq":'). */
-function readSeq(bytes: Uint8Array, index: number): number {
-  let seq = 0;
-  for (let i = index; i < bytes.length; i++) {
+const LISTENER_FIELD = Buffer.from(FAST_LISTENER_FIELD);
+
+/** The decimal number at `index` (the seq after '{"seq":', the listener after ',"listener":'), and where it ends. */
+function readNumber(bytes: Uint8Array, index: number): [number, number] {
+  let value = 0;
+  let i = index;
+  for (; i < bytes.length; i++) {
     const digit = (bytes[i] as number) - 0x30;
     if (digit < 0 || digit > 9) break;
-    seq = seq * 10 + digit;
+    value = value * 10 + digit;
   }
-  return seq;
+  return [value, i];
+}
+
+function hasAt(bytes: Uint8Array, index: number, text: Uint8Array): boolean {
+  if (index + text.length > bytes.length) return false;
+  for (let i = 0; i < text.length; i++) if (bytes[index + i] !== text[i]) return false;
+  return true;
 }
 
 /**

@@ -25,8 +25,18 @@ export interface SerializedError {
 // ---- master -> worker -------------------------------------------------------
 
 export type MasterMessage =
-  /** A connection for the worker's server; the accepted TCP handle rides with it (rr). */
-  | { cmd: Cmd; type: 'conn'; seq: number }
+  /**
+   * A connection; the accepted TCP handle rides with it (rr). `listener`: which
+   * of the master's listening sockets accepted it, so the worker hands it to the
+   * server that listens there (0, or absent: the master's own, from --port).
+   */
+  | { cmd: Cmd; type: 'conn'; seq: number; listener?: number }
+  /**
+   * The answer to a worker's `listen-request`: the listener id and the address
+   * it is bound to, or the bind's negative errno (the worker's listen() emits it
+   * as Node's own EADDRINUSE/EACCES error). Under shared, the socket rides with it.
+   */
+  | { cmd: Cmd; type: 'listen-reply'; request: number; listener: number; address: ListenAddress; errno: number }
   /** The master's bound listening socket rides with it; the worker accepts on it (shared). */
   | { cmd: Cmd; type: 'listen-handle' }
   /** shared, at shutdown: stop accepting on the listening socket; hand-offs from the master only from now on. Answered with 'unshared'. */
@@ -45,8 +55,15 @@ export type MasterMessage =
 export type WorkerMessage =
   /** The runtime is up and is about to load the user's script. */
   | { cmd: Cmd; type: 'online' }
-  /** The user's server is attached: the worker can take connections. `tls`: it is a tls.Server (https, http2 secure). */
-  | { cmd: Cmd; type: 'listening'; form: ScriptForm; tls?: boolean }
+  /**
+   * The user's server is attached: the worker can take connections. `tls`: it is a tls.Server (https, http2 secure).
+   * `asked`: for form 'listen', the address its listen() named, which the master may serve on its own (--port).
+   */
+  | { cmd: Cmd; type: 'listening'; form: ScriptForm; tls?: boolean; asked?: AskedAddress }
+  /** A TCP listen() other than the master's own: bind it once for every worker (cluster's queryServer). */
+  | { cmd: Cmd; type: 'listen-request'; request: number; address: string | null; port: number; addressType: 4 | 6 }
+  /** The app closed its server on that listener: no more connections for it there. */
+  | { cmd: Cmd; type: 'listen-close'; listener: number }
   /** Answers for connections received: accepted ones are the worker's now, refused ones go elsewhere. */
   | { cmd: Cmd; type: 'ack'; accepted: number[]; refused: number[]; active: number }
   /** shared: it no longer accepts on the listening socket, and has closed its descriptor of it. */
@@ -84,6 +101,19 @@ export type WorkerMessage =
    */
   | { cmd: Cmd; type: 'metrics'; id: number; metrics: unknown[] | null; error?: string };
 
+/** What the app's listen() named: host as given (undefined: all interfaces), and port. */
+export interface AskedAddress {
+  host?: string;
+  port: number;
+}
+
+/** A bound address, as getsockname() reports it. */
+export interface ListenAddress {
+  address: string;
+  port: number;
+  family: 'IPv4' | 'IPv6';
+}
+
 export type WorkerMessageType = WorkerMessage['type'];
 export type MasterMessageType = MasterMessage['type'];
 
@@ -93,8 +123,11 @@ export type MasterMessageType = MasterMessage['type'];
  * Node's own handle messages always start with '{"cmd":'.
  */
 export const FAST_CONN_PREFIX = '{"seq":';
-export function fastConnMessage(seq: number): string {
-  return `${FAST_CONN_PREFIX}${seq},"cmd":"${CMD}","type":"conn"}\n`;
+/** What follows the seq when the connection is for a listener other than the master's own. */
+export const FAST_LISTENER_FIELD = ',"listener":';
+export function fastConnMessage(seq: number, listener = 0): string {
+  const field = listener === 0 ? '' : `${FAST_LISTENER_FIELD}${listener}`;
+  return `${FAST_CONN_PREFIX}${seq}${field},"cmd":"${CMD}","type":"conn"}\n`;
 }
 
 /** An `ack` written by hand (the hot path: one per event-loop turn under load), identical to JSON.stringify's. */
@@ -154,6 +187,10 @@ const workerMessageChecks: { readonly [T in WorkerMessageType]: (message: Shape)
   broadcast: (m) => typeof m['includeSelf'] === 'boolean' && 'data' in m,
   'to-master': (m) => 'data' in m,
   'set-state': (m) => typeof m['key'] === 'string' && m['key'] !== '',
+  'listen-request': (m) =>
+    Number.isSafeInteger(m['request']) && (m['address'] === null || typeof m['address'] === 'string') &&
+    Number.isInteger(m['port']) && (m['port'] as number) >= 0 && (m['port'] as number) < 65536 && (m['addressType'] === 4 || m['addressType'] === 6),
+  'listen-close': (m) => Number.isSafeInteger(m['listener']),
   'increment-state': (m) => typeof m['key'] === 'string' && m['key'] !== '' && typeof m['by'] === 'number' && Number.isFinite(m['by']),
   metrics: (m) => isCount(m['id']) && (m['metrics'] === null || Array.isArray(m['metrics'])) && (m['error'] === undefined || typeof m['error'] === 'string'),
 };
@@ -174,7 +211,7 @@ export interface WorkerConfig {
   script: string;
   /** rr family: connections arrive one by one from the master; shared: the worker accepts itself. */
   accepts: 'master' | 'self';
-  address: { address: string; port: number; family: 'IPv4' | 'IPv6' };
+  address: ListenAddress;
   killTimeout: number;
   heartbeatInterval: number;
   /** Ready only once the app calls process.send('ready') (PM2's wait_ready). */

@@ -33,9 +33,9 @@ export function createConnectionWriter(transport: TransportName, child: ChildPro
   }
   return {
     name: 'send',
-    write(seq, handle) {
+    write(seq, handle, listener) {
       if (!child.connected) return false;
-      const message: MasterMessage = { cmd: CMD, type: 'conn', seq };
+      const message: MasterMessage = listener === 0 ? { cmd: CMD, type: 'conn', seq } : { cmd: CMD, type: 'conn', seq, listener };
       return sendSafely(child, message, handle, (error) => {
         if (error) onFailed(seq);
       });

@@ -100,7 +100,7 @@ describe.skipIf(!supported)('reuseport', () => {
     // The workers accepted every one themselves: the master took none.
     expect(master.count(/accepted by the master/)).toBe(0);
     const status = await ctlStatus(control);
-    expect(status.listeners?.map((s) => [s.slot, s.acceptedBy, s.takenByMaster])).toEqual([
+    expect(status.slotSockets?.map((s) => [s.slot, s.acceptedBy, s.takenByMaster])).toEqual([
       [0, 'worker', 0],
       [1, 'worker', 0],
       [2, 'worker', 0],
@@ -147,8 +147,8 @@ describe.skipIf(!supported)('reuseport', () => {
     expect(replies.map((r) => r.status)).toEqual(Array(40).fill(200));
     expect(new Set(replies.map((r) => r.body.trim().split(' ')[1]))).toEqual(new Set(['1']));
     const gap = await ctlStatus(control);
-    expect(gap.listeners?.[0]).toMatchObject({ slot: 0, acceptedBy: 'master' });
-    expect(gap.listeners?.[0]?.takenByMaster).toBeGreaterThan(0);
+    expect(gap.slotSockets?.[0]).toMatchObject({ slot: 0, acceptedBy: 'master' });
+    expect(gap.slotSockets?.[0]?.takenByMaster).toBeGreaterThan(0);
     process.kill(replacement, 'SIGUSR2');
     await master.waitForStep({ who: 'master', workerPid: replacement, step: /^accepts on slot 0's socket/ });
     expect(await askSlot(url, 0)).toEqual({ pid: replacement, slot: 0, socket: before.socket });
@@ -164,15 +164,15 @@ describe.skipIf(!supported)('reuseport', () => {
     expect((await ctl(['scale', '3', '--control', control])).code).toBe(0);
     await master.waitForStep({ who: 'master', step: /^accepts on slot 2's socket/ });
     await load.answered(100);
-    expect((await ctlStatus(control)).listeners?.map((s) => s.acceptedBy)).toEqual(['worker', 'worker', 'worker']);
+    expect((await ctlStatus(control)).slotSockets?.map((s) => s.acceptedBy)).toEqual(['worker', 'worker', 'worker']);
 
     expect((await ctl(['scale', '1', '--control', control])).code).toBe(0);
     await master.waitForStep({ who: 'master', step: /^left slot 2's socket/ });
     await master.waitForStep({ who: 'master', step: /^left slot 1's socket/ });
     await load.answered(200);
     const parked = await ctlStatus(control);
-    expect(parked.listeners?.map((s) => s.acceptedBy)).toEqual(['worker', 'master', 'master']);
-    expect((parked.listeners?.[1]?.takenByMaster ?? 0) + (parked.listeners?.[2]?.takenByMaster ?? 0)).toBeGreaterThan(0);
+    expect(parked.slotSockets?.map((s) => s.acceptedBy)).toEqual(['worker', 'master', 'master']);
+    expect((parked.slotSockets?.[1]?.takenByMaster ?? 0) + (parked.slotSockets?.[2]?.takenByMaster ?? 0)).toBeGreaterThan(0);
 
     expect((await ctl(['scale', '2', '--control', control])).code).toBe(0);
     await master.waitForSteps({ who: 'master', step: /^accepts on slot 1's socket/ }, 2); // the first worker of slot 1, then this one

@@ -1,0 +1,233 @@
+// Every listening address the master holds, each with its dispatch handle:
+// Node's `handles` map in primary.js, and its queryServer().
+//
+// The master's own listener (bound before any fork, from --port) is id 0. A
+// worker's listen() on any other TCP address asks the master (a
+// `listen-request`); the first ask binds it, once, and every later worker that
+// asks for the same address is added to the same handle -- a handle per key,
+// workers added as they listen, as in cluster. Each hand-off names its
+// listener id, so the worker gives the connection to the server listening
+// there. A bind error goes back to the asking listen() as its errno; the
+// master itself never fails on it.
+//
+// To the rest of the master the table is one DispatchHandle: it adds a worker
+// to its own listener, takes it out of all of them, routes each ack to the
+// handle the connection came from (seqs are unique across handles), and sums
+// the counts.
+
+import util from 'node:util';
+import type { ListenAddress } from '../wire/protocol.js';
+import type { DispatchHandle, HandleWorker } from './handles.js';
+import { Listener } from './listener.js';
+import type { SharedHandle } from './shared-handle.js';
+import type { SlotSocketStatus } from './reuseport-handle.js';
+
+export interface ListenRequest {
+  address: string | null;
+  port: number;
+  addressType: 4 | 6;
+}
+
+/** What the master answers a listen-request with. */
+export type ListenAnswer =
+  | { ok: true; id: number; address: ListenAddress; /** shared: the socket to send with the reply */ socket?: Promise<unknown> }
+  | { ok: false; errno: number };
+
+export interface ListenerEntry {
+  id: number;
+  key: string;
+  address: ListenAddress;
+  /** Workers it hands connections to (or that accept on it, under shared). */
+  workers: Set<number>;
+}
+
+/** Makes the dispatch handle of a newly bound listener (same scheduler kind as the master's own). */
+export type MakeHandle = (id: number, listener: Listener, key: string) => DispatchHandle;
+
+/** What the table needs of the master's own sockets. */
+export interface OwnSockets {
+  readonly address: ListenAddress;
+  close(): void;
+  /** At shutdown: accept what the kernel has completed before closing (ListenerSet.acceptBacklog). */
+  acceptBacklog(deadline: number): Promise<number>;
+}
+
+interface Entry extends ListenerEntry {
+  listener: OwnSockets;
+  handle: DispatchHandle;
+}
+
+/** "127.0.0.1:9100", ":8080" (all interfaces), "[::1]:80": an address as the app asked for it. */
+export function showAddress(address: string | null | undefined, port: number): string {
+  if (address === null || address === undefined || address === '' || address === '::' || address === '0.0.0.0') return `:${port}`;
+  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+}
+
+export class HandleTable implements DispatchHandle {
+  readonly #own: Entry;
+  readonly #entries = new Map<number, Entry>();
+  readonly #byKey = new Map<string, Entry>();
+  readonly #make: MakeHandle;
+  readonly #said: (message: string) => void;
+  #nextId = 1;
+  readonly #failures = new Set<string>();
+
+  /** `own.listener`: the master's own sockets (a ListenerSet: --port, or inherited ones), served by one handle. */
+  constructor(own: { listener: OwnSockets; handle: DispatchHandle }, make: MakeHandle, said: (message: string) => void) {
+    this.#own = { id: 0, key: own.handle.key, address: own.listener.address, workers: new Set(), ...own };
+    this.#entries.set(0, this.#own);
+    this.#make = make;
+    this.#said = said;
+  }
+
+  get key(): string {
+    return this.#own.handle.key;
+  }
+  get addOn(): 'online' | 'listening' {
+    return this.#own.handle.addOn;
+  }
+  get accepting(): boolean {
+    return this.#own.handle.accepting;
+  }
+  get queued(): number {
+    return this.#sum((handle) => handle.queued);
+  }
+  get held(): number {
+    return this.#sum((handle) => handle.held);
+  }
+
+  /** Every listener, the master's own first: for status and the docs' "every listener". */
+  listeners(): ListenerEntry[] {
+    return [...this.#entries.values()].map(({ id, key, address, workers }) => ({ id, key, address, workers }));
+  }
+
+  /** queryServer: the handle for this address, bound now if nobody asked for it before, with `worker` added. */
+  request(worker: HandleWorker, request: ListenRequest): ListenAnswer {
+    const key = `${request.address ?? '*'}:${request.port}:${request.addressType}`;
+    let entry = this.#byKey.get(key);
+    if (entry === undefined) {
+      const bound = Listener.tryBind(request.address, request.port, request.addressType);
+      if (typeof bound === 'number') {
+        const failure = `app's listen on ${showAddress(request.address, request.port)} failed: ${util.getSystemErrorName(bound)} (given to its listen() as the error)`;
+        if (!this.#failures.has(failure)) this.#said(failure); // once: every worker, and every reload, asks again
+        this.#failures.add(failure);
+        return { ok: false, errno: bound };
+      }
+      const id = this.#nextId++;
+      entry = { id, key, address: bound.address, workers: new Set(), listener: bound, handle: this.#make(id, bound, key) };
+      this.#entries.set(id, entry);
+      this.#byKey.set(key, entry);
+      const port = request.port === 0 ? ` (port ${bound.address.port})` : '';
+      this.#said(`app listens on ${showAddress(request.address, request.port)}${port}: bound once by the master, shared by every worker (listener ${id})`);
+    }
+    entry.workers.add(worker.id);
+    if (entry.handle.addOn === 'online') return { ok: true, id: entry.id, address: entry.address, socket: (entry.handle as SharedHandle).socket() };
+    entry.handle.add(worker);
+    return { ok: true, id: entry.id, address: entry.address };
+  }
+
+  /** The worker closed its server on listener `id`. */
+  closedBy(worker: HandleWorker, id: number): void {
+    const entry = this.#entries.get(id);
+    if (entry === undefined || id === 0) return;
+    entry.workers.delete(worker.id);
+    entry.handle.remove(worker);
+  }
+
+  /**
+   * At shutdown, on the master's own sockets only: the workers give back the
+   * shared socket (takeBack), and what waits in its backlog is accepted. The
+   * app's other ports just close: what waits on them is refused.
+   */
+  takeBack(timeoutMs: number): Promise<void> {
+    return this.#own.handle.takeBack(timeoutMs);
+  }
+  unshared(worker: HandleWorker): void {
+    this.#own.handle.unshared(worker);
+  }
+  acceptBacklog(deadline: number): Promise<number> {
+    return this.#own.listener.acceptBacklog(deadline);
+  }
+  /** The master's own sockets whose backlog the shutdown accepts: reuseport's one per slot, else its listener set. */
+  slotSockets(): Array<Pick<OwnSockets, 'acceptBacklog'>> {
+    return this.#own.handle.slotSockets?.() ?? [this.#own.listener];
+  }
+  /** reuseport: who accepts on each slot's socket, for status. */
+  status(): SlotSocketStatus[] | undefined {
+    return this.#own.handle.status?.();
+  }
+  listening(worker: HandleWorker): void {
+    this.#own.handle.listening?.(worker);
+  }
+
+  /** Closes every listening socket: no new connections anywhere. */
+  close(): void {
+    for (const entry of this.#entries.values()) entry.listener.close();
+    this.#own.handle.close?.(); // reuseport: every slot's socket
+  }
+
+  // ---- DispatchHandle ----------------------------------------------------------------
+
+  add(worker: HandleWorker): void {
+    this.#own.workers.add(worker.id);
+    this.#own.handle.add(worker);
+  }
+
+  remove(worker: HandleWorker): boolean {
+    let removed = false;
+    for (const { handle } of this.#entries.values()) removed = handle.remove(worker) || removed;
+    return removed;
+  }
+
+  reclaim(worker: HandleWorker): void {
+    for (const { handle } of this.#entries.values()) handle.reclaim(worker);
+  }
+
+  forget(worker: HandleWorker): void {
+    for (const entry of this.#entries.values()) {
+      entry.workers.delete(worker.id);
+      entry.handle.forget(worker);
+    }
+  }
+
+  acknowledge(worker: HandleWorker, accepted: readonly number[], refused: readonly number[]): void {
+    if (this.#entries.size === 1) return this.#own.handle.acknowledge(worker, accepted, refused);
+    for (const { handle } of this.#entries.values()) {
+      const mine = accepted.filter((seq) => handle.holds(worker, seq));
+      const back = refused.filter((seq) => handle.holds(worker, seq));
+      if (mine.length > 0 || back.length > 0) handle.acknowledge(worker, mine, back);
+    }
+  }
+
+  roomAgain(worker: HandleWorker, retry: boolean): void {
+    for (const { handle } of this.#entries.values()) handle.roomAgain(worker, retry);
+  }
+
+  writeFailed(worker: HandleWorker, seq: number): void {
+    for (const { handle } of this.#entries.values()) if (handle.holds(worker, seq)) return handle.writeFailed(worker, seq);
+  }
+
+  handedTo(worker: HandleWorker): number {
+    return this.#sum((handle) => handle.handedTo(worker));
+  }
+  inFlightTo(worker: HandleWorker): number {
+    return this.#sum((handle) => handle.inFlightTo(worker));
+  }
+  holds(worker: HandleWorker, seq: number): boolean {
+    return [...this.#entries.values()].some(({ handle }) => handle.holds(worker, seq));
+  }
+
+  async whenEmpty(): Promise<void> {
+    await Promise.all([...this.#entries.values()].map(({ handle }) => handle.whenEmpty()));
+  }
+
+  closeQueued(): number {
+    return this.#sum((handle) => handle.closeQueued());
+  }
+
+  #sum(count: (handle: DispatchHandle) => number): number {
+    let total = 0;
+    for (const { handle } of this.#entries.values()) total += count(handle);
+    return total;
+  }
+}

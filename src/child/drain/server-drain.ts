@@ -21,6 +21,7 @@
 import type http from 'node:http';
 import type http2 from 'node:http2';
 import type net from 'node:net';
+import tls from 'node:tls';
 
 /** How long an idle keep-alive socket is left alone once draining began: see drain.ts. */
 export const IDLE_GRACE_MS = 100;
@@ -30,31 +31,54 @@ export interface ServerFollower {
   beginDrain(): void;
 }
 
-type Http1Server = net.Server & { closeIdleConnections?: () => void };
+/** A socket that has not finished a request yet is left alone this long: its first request may still be unread. */
+export const FRESH_GRACE_MS = 1000;
+
+/** One HTTP/1 socket: when it came, requests in progress, requests answered. */
+interface SocketUse {
+  since: number;
+  busy: number;
+  served: number;
+}
 
 export function followServer(server: net.Server): ServerFollower {
   let draining = false;
-  /** HTTP/1 sockets and the number of requests each has in progress, where the server cannot find idle ones itself. */
-  const http1Sockets = new Map<net.Socket, number>();
+  // Not server.closeIdleConnections(): to Node a socket whose first request
+  // has not been parsed yet is idle too, and closing it with that request
+  // unread resets the client. A connection handed over just before or during
+  // the drain (the backlog accepted at shutdown) is exactly that.
+  const http1Sockets = new Map<net.Socket, SocketUse>();
   const sessions = new Set<http2.ServerHttp2Session>();
-  const canCloseIdle = typeof (server as Http1Server).closeIdleConnections === 'function';
+  const follow = (socket: net.Socket): void => {
+    if (http1Sockets.has(socket)) return;
+    http1Sockets.set(socket, { since: Date.now(), busy: 0, served: 0 });
+    socket.once('close', () => http1Sockets.delete(socket));
+  };
+  // The socket a request arrives on: the TLS socket of an https server, the TCP socket otherwise.
+  server.on(server instanceof tls.Server ? 'secureConnection' : 'connection', follow);
 
   const closeIdle = (): void => {
-    if (canCloseIdle) return (server as Http1Server).closeIdleConnections?.();
-    for (const [socket, busy] of http1Sockets) if (busy === 0) socket.destroy();
+    const now = Date.now();
+    let fresh = false;
+    for (const [socket, use] of http1Sockets) {
+      // No HTTP/1 parser: an HTTP/2 session (closed with GOAWAY), or upgraded (a WebSocket: the app's, see onDrain).
+      if (use.busy > 0 || !(socket as net.Socket & { parser?: unknown }).parser) continue;
+      if (use.served > 0 || now - use.since >= FRESH_GRACE_MS) socket.destroy();
+      else fresh = true;
+    }
+    if (fresh) closeIdleSoon(); // look again: it answers its first request, or it is only a preconnect
   };
   const closeIdleSoon = (): void => void setTimeout(closeIdle, IDLE_GRACE_MS).unref();
 
   server.on('request', (request: http.IncomingMessage, response: http.ServerResponse) => {
     if (request.httpVersionMajor >= 2) return; // an HTTP/2 compat request: its session is followed below
     const socket = request.socket;
-    if (!canCloseIdle) {
-      const busy = http1Sockets.get(socket);
-      if (busy === undefined) socket.once('close', () => http1Sockets.delete(socket));
-      http1Sockets.set(socket, (busy ?? 0) + 1);
-    }
+    follow(socket);
+    const use = http1Sockets.get(socket) as SocketUse;
+    use.busy++;
     response.once('close', () => {
-      if (!canCloseIdle && http1Sockets.has(socket)) http1Sockets.set(socket, Math.max(0, (http1Sockets.get(socket) ?? 1) - 1));
+      use.busy = Math.max(0, use.busy - 1);
+      use.served++;
       // Its socket may be idle now: a response whose headers went out before the drain could not say "Connection: close".
       if (draining) closeIdleSoon();
     });

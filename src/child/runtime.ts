@@ -20,7 +20,7 @@ import { isTcpHandle, type TcpHandle } from '../wire/node-internals.js';
 import { CMD, isHandoffMessage, serializeError, WORKER_CONFIG_ENV, type AskedAddress, type DrainReason, type MasterMessage, type MasterMessageType, type ScriptForm, type WorkerConfig, type WorkerMessage } from '../wire/protocol.js';
 import { createTracer, parseTraceOrigin, TRACE_ORIGIN_ENV, type Tracer } from '../trace.js';
 import { AckBatcher } from './acks.js';
-import { EventLoopMonitor } from './event-loop.js';
+import { sendHeartbeats } from './heartbeat.js';
 import { Attacher } from './attach.js';
 import { createDrain, type Drain } from './drain/drain.js';
 import { followServer, type ServerFollower } from './drain/server-drain.js';
@@ -331,21 +331,15 @@ class WorkerRuntime {
     });
   }
 
-  /**
-   * handoff's own timers must never throw into the app's process: at the fd
-   * limit, process.memoryUsage() fails with EMFILE (it reads /proc), and an
-   * uncaught exception here would be taken for the app's crash.
-   */
+  /** Every --heartbeat-interval, never throwing into the app (heartbeat.ts). */
   sendHeartbeats(): void {
-    if (this.config.heartbeatInterval <= 0) return;
-    let rss = 0;
-    const loop = new EventLoopMonitor();
-    const readRss = guarded('reading memory usage for the heartbeat', () => void (rss = process.memoryUsage.rss()));
-    const beat = guarded('the heartbeat', () => {
-      readRss();
-      this.send({ cmd: CMD, type: 'heartbeat', active: this.attacher.active, rss, requests: this.requests.served, ...loop.sample() });
+    sendHeartbeats({
+      intervalMs: this.config.heartbeatInterval,
+      send: (message) => this.send(message),
+      active: () => this.attacher.active,
+      requests: () => this.requests.served,
+      log,
     });
-    setInterval(beat, this.config.heartbeatInterval).unref();
   }
 
   /** Takes over the first listen(), says online, and loads the user's script. */
@@ -368,20 +362,6 @@ class WorkerRuntime {
 }
 
 function ignore(): void {}
-
-/** `task`, made never to throw: a failure is logged once per `what`, and the process carries on. */
-function guarded(what: string, task: () => void): () => void {
-  let warned = false;
-  return () => {
-    try {
-      task();
-    } catch (error) {
-      if (warned) return;
-      warned = true;
-      log(`${what} failed (${(error as NodeJS.ErrnoException).code ?? String(error)}); carrying on (logged once)`);
-    }
-  };
-}
 
 const runtime = new WorkerRuntime(readConfig());
 runtime.answerTheMaster();

@@ -77,7 +77,7 @@ export type WorkerMessage =
   /**
    * Sent every heartbeat interval; also carries load figures (`requests`: HTTP
    * requests served so far; `elu` 0..1 and `loopDelayP99` in ms: how busy and
-   * how late the event loop was since the last heartbeat, see child/event-loop.ts).
+   * how late the event loop was since the last heartbeat, see child/heartbeat.ts).
    */
   | { cmd: Cmd; type: 'heartbeat'; active: number; rss: number; requests: number; elu: number; loopDelayP99: number }
   /**

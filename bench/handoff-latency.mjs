@@ -6,7 +6,7 @@
 // with the same histogram (below), and writes it when sent SIGUSR2.
 //
 // Both keep cumulative counts in the same logarithmic buckets (handoff's
-// own recorder, src/dispatch/handoff-latency.ts, which the cluster primary
+// own recorder, src/operations/metrics/handoff-latency.ts, which the cluster primary
 // borrows from dist/) and publish them as sparse [upper bound in µs, count]
 // pairs. The bench takes a snapshot after the warm-up and one after the
 // measured run and subtracts them, so the percentiles are of the measured
@@ -15,7 +15,7 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { HandoffLatency, percentiles as bucketPercentiles, subtractBuckets } from '../dist/dispatch/handoff-latency.js';
+import { HandoffLatency, percentiles as bucketPercentiles, subtractBuckets } from '../dist/operations/metrics/handoff-latency.js';
 
 /** The cluster primary's recorder: handoff's own. */
 export { HandoffLatency as LatencyHistogram };

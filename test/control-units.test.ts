@@ -7,7 +7,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
 import type { ControlTarget } from '../dist/control/commands.js';
 import { formatCpu, formatRss, formatUptime, renderStatus, renderTopFrame } from '../dist/control/format.js';
-import { HandoffLatency } from '../dist/dispatch/handoff-latency.js';
+import { HandoffLatency } from '../dist/operations/metrics/handoff-latency.js';
 import { LineReader } from '../dist/control/lines.js';
 import { ControlServer } from '../dist/control/server.js';
 import { silentLogger } from '../dist/cli/log.js';

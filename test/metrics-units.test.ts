@@ -7,7 +7,7 @@ import path from 'node:path';
 import client from 'prom-client';
 import { describe, expect, test } from 'vitest';
 import { AppMetrics, sanitize, type MetricsWorker } from '../dist/operations/metrics/app-metrics.js';
-import { HandoffLatency } from '../dist/dispatch/handoff-latency.js';
+import { HandoffLatency } from '../dist/operations/metrics/handoff-latency.js';
 import { parseMetricsAddress } from '../dist/operations/metrics/endpoint.js';
 import { prometheusBuckets, SERIES } from '../dist/operations/metrics/series.js';
 import { restartReason, WorkerTotals, type CountedWorker } from '../dist/operations/metrics/worker-totals.js';

@@ -13,7 +13,7 @@
 // The counters line has the numbers /metrics serves, from the same snapshot.
 
 import type { BoundAddress } from '../dispatch/listener.js';
-import { percentiles, subtractBuckets } from '../dispatch/handoff-latency.js';
+import { percentiles, subtractBuckets } from '../operations/metrics/handoff-latency.js';
 import { formatRss, formatUptime } from '../units.js';
 import type { MasterStatus, WorkerStatus } from './status.js';
 

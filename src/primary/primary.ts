@@ -45,7 +45,7 @@ import { createHandleTable, openListeners } from './master/sockets.js';
 import { createExitHandler, reportGiveUp } from './master/exits.js';
 import { checkOptions } from './master/options.js';
 import { Readiness } from './master/readiness.js';
-import { installClusterView, loadPrimaryModule } from './cluster-view.js';
+import { installClusterView, loadPrimaryModule } from './master/cluster-view.js';
 import { errorMessage } from '../errors.js';
 
 export type { MasterEvents };

@@ -1,7 +1,7 @@
-// The hand-off latency recorder (dispatch/handoff-latency.ts), without processes.
+// The hand-off latency recorder (operations/metrics/handoff-latency.ts), without processes.
 
 import { describe, expect, test } from 'vitest';
-import { bucketBound, bucketIndex, HandoffLatency, percentiles, subtractBuckets } from '../../dist/dispatch/handoff-latency.js';
+import { bucketBound, bucketIndex, HandoffLatency, percentiles, subtractBuckets } from '../../dist/operations/metrics/handoff-latency.js';
 
 describe('hand-off latency recorder', () => {
   test('says nothing before the first hand-off', () => {

@@ -1,6 +1,6 @@
 // What the dispatcher counts for /metrics and `handoff ctl status`, beyond
 // what it keeps itself (held, queued): plain numbers and the log buckets of
-// dispatch/handoff-latency.ts, because the dispatcher updates them once or
+// handoff-latency.ts, because the dispatcher updates them once or
 // twice per connection and a prom-client Counter.inc() or Histogram.observe()
 // costs 0.3-0.5 µs each (measured here, against ~19 µs of master CPU per
 // connection). prom-client reads them at scrape time (registry.ts); nothing
@@ -12,7 +12,7 @@
 // stamped once as it is accepted; an acknowledgement batch (every connection
 // a worker took in one turn) takes one clock reading.
 
-import { HandoffLatency } from '../../dispatch/handoff-latency.js';
+import { HandoffLatency } from './handoff-latency.js';
 
 /** Per worker slot: what happened to the connections sent to the workers that filled it. */
 export interface SlotCounts {

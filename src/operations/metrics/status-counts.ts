@@ -1,7 +1,7 @@
 // The counters of the master as plain data for `handoff ctl status --json`,
 // `handoff ctl top` and /metrics (series.ts reads exactly this).
 
-import type { HandoffLatencyStatus } from '../../dispatch/handoff-latency.js';
+import type { HandoffLatencyStatus } from './handoff-latency.js';
 import type { AppMetrics, MissReason } from './app-metrics.js';
 import type { DispatchStats } from './dispatch-stats.js';
 import type { CountedWorker, RestartReason, WorkerTotals } from './worker-totals.js';
@@ -27,7 +27,7 @@ export interface ObservedStatus {
     /** Waiting in the master, not yet sent to a worker. */
     queued: number;
   };
-  /** From each accept to the worker's acknowledgement, since the master started (µs; the buckets can be subtracted: see dispatch/handoff-latency.ts). */
+  /** From each accept to the worker's acknowledgement, since the master started (µs; the buckets can be subtracted: see handoff-latency.ts). */
   handoffLatency: HandoffLatencyStatus;
   /** The sum of every hand-off's latency, for the Prometheus histogram's _sum. */
   handoffLatencySumSeconds: number;

@@ -26,10 +26,10 @@
 import cluster, { type Worker as ClusterWorker } from 'node:cluster';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { HandoffError } from '../errors.js';
-import type { BoundAddress } from '../dispatch/listener.js';
-import type { Worker } from './worker.js';
-import type { WorkerState } from './lifecycle.js';
+import { HandoffError } from '../../errors.js';
+import type { BoundAddress } from '../../dispatch/listener.js';
+import type { Worker } from '../worker.js';
+import type { WorkerState } from '../lifecycle.js';
 
 /** The master's events the view follows (Master emits all of them). */
 export interface PrimaryEvents {

@@ -6,7 +6,7 @@
 // Routes (the load generator picks the path, so the work per request is
 // decided by the scenario, not by the server):
 //   /      hello world
-//   /cpu   the seeds' experiment: an empty 1e5 loop per request
+//   /cpu   the experiment of the cluster/PM2 article (see docs/tutorial.md): an empty 1e5 loop per request
 //   /slow  50 ms of busy CPU (the rare expensive request of `skewed`)
 //
 // It also counts the connections (server 'connection' events) and requests
@@ -29,7 +29,7 @@ let connections = 0;
 let requests = 0;
 
 function cpuLoop() {
-  for (let i = 0; i < 1e5; i++) {} // exactly the seeds' loop: do not "improve" it
+  for (let i = 0; i < 1e5; i++) {} // exactly the article's loop: do not "improve" it
 }
 
 /** Busy for `ms` of wall time: the worker can do nothing else meanwhile, like a real CPU-heavy request. */

@@ -23,9 +23,9 @@ export const scenarios = {
     why: 'Every request is a new connection the dispatcher has to place: measures the dispatcher itself.',
     options: () => ({ connections: 100, pipelining: 1, headers: { connection: 'close' } }),
   },
-  seeds: {
+  'cpu-pipelined': {
     description: '`autocannon -c 1000 -p 10` on `/cpu` (an empty 1e5 loop per request)',
-    why: "The seeds' experiment: many connections, pipelined, some CPU per request.",
+    why: "The experiment of Dong Yuanxin's article on cluster and PM2 (docs/tutorial.md): many connections, pipelined, some CPU per request.",
     options: () => ({ connections: 1000, pipelining: 10, path: '/cpu' }),
   },
   skewed: {

@@ -199,8 +199,8 @@ function checkTargets(cells, contenders) {
     } else add(text, 'skipped', missing('close', def));
   }
 
-  // keepalive and seeds: no regression against the better cluster mode, and no errors.
-  for (const scenario of ['keepalive', 'seeds']) {
+  // keepalive and cpu-pipelined: no regression against the better cluster mode, and no errors.
+  for (const scenario of ['keepalive', 'cpu-pipelined']) {
     const clusters = ['cluster-rr', 'cluster-none'].map((name) => [name, get(scenario, name)]).filter(([, c]) => c);
     for (const h of handoffs) {
       const mine = get(scenario, h.name);
@@ -225,7 +225,7 @@ function checkTargets(cells, contenders) {
   // where every request costs the same. Not in skewed: there, passing over a
   // worker stuck in a slow request is the point.
   for (const name of [...new Set([def, 'handoff-rr'])]) {
-    for (const scenario of ['keepalive', 'close', 'seeds']) {
+    for (const scenario of ['keepalive', 'close', 'cpu-pipelined']) {
       const h = get(scenario, name);
       const text = `${scenario}: ${name} connection share max/min <= 1.05`;
       if (!h) add(text, 'skipped', missing(scenario, name));

@@ -176,7 +176,7 @@ describe('/healthz and /readyz', () => {
     expect((await get(`${base}/nothing`)).status).toBe(404);
 
     const slow = get(`${url}/slow`); // holds the drain open for 1.5 s
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await master.waitFor(/slow request received/);
     master.signal('SIGTERM');
     await master.waitFor(/SIGTERM, shutting down/);
     const ready = await get(`${base}/readyz`);

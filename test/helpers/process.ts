@@ -4,6 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
+import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -27,7 +28,9 @@ export class MasterProcess {
   stderr = '';
   #watchers: Array<() => void> = [];
   /** Where every process of this master appends its --trace steps as JSON (see src/trace.ts). */
-  readonly traceEventsFile = path.join(os.tmpdir(), `handoff-trace-${process.pid}-${++spawned}.jsonl`);
+  // The pid and a counter are not enough: test files run one after another in the same process, each with its
+  // own counter, and a finished test's delayed clean-up would delete the next file's events.
+  readonly traceEventsFile = path.join(os.tmpdir(), `handoff-trace-${process.pid}-${++spawned}-${randomUUID()}.jsonl`);
 
   /**
    * `entry`: the script node runs (default: handoff's CLI; test/fixtures/cluster-runner.mjs runs the same app under node:cluster).

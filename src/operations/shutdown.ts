@@ -14,8 +14,7 @@
 // now or earlier in the master's life (../primary/cut.ts).
 
 import type { ControlServer } from '../control/server.js';
-import type { DispatchHandle } from '../dispatch/handles.js';
-import type { ListenerSet } from '../dispatch/listener-set.js';
+import type { HandleTable } from '../dispatch/handle-table.js';
 import type { Logger } from '../cli/log.js';
 import type { ResolvedOptions } from '../cli/options.js';
 import { removePidFile } from '../cli/pid-file.js';
@@ -25,9 +24,8 @@ import { formatDuration } from '../units.js';
 export interface ShutdownParts {
   options: ResolvedOptions;
   pool: Pool;
-  /** Every listening socket: the master's own (a ListenerSet) and those the app asked for (the HandleTable closes both). */
-  listener: Pick<ListenerSet, 'acceptBacklog' | 'close'>;
-  handle: DispatchHandle;
+  /** Every address's dispatch handle; it also owns every listening socket: the master's own and those the app asked for. */
+  handle: HandleTable;
   control: ControlServer | undefined;
   /** After an upgrade: the new master already serves these sockets, so there is nothing to wait for or accept. */
   handedOver: boolean;
@@ -37,7 +35,7 @@ export interface ShutdownParts {
 }
 
 export async function shutDown(parts: ShutdownParts, initialCode: number): Promise<number> {
-  const { options, pool, listener, handle, log } = parts;
+  const { options, pool, handle, log } = parts;
   if (options.shutdownDelay > 0 && !parts.handedOver) {
     log.log('info', `serving on for --shutdown-delay ${formatDuration(options.shutdownDelay)} before draining`);
     await new Promise((resolve) => setTimeout(resolve, options.shutdownDelay));
@@ -50,12 +48,11 @@ export async function shutDown(parts: ShutdownParts, initialCode: number): Promi
     // shared: the workers stop accepting and close their descriptors; the master accepts from here on.
     await handle.takeBack(Math.min(1000, options.killTimeout));
     // reuseport: every slot's socket, parked ones included, at once.
-    const sockets = handle.slotSockets?.() ?? [listener];
+    const sockets = handle.slotSockets();
     const taken = (await Promise.all(sockets.map((socket) => socket.acceptBacklog(deadline)))).reduce((a, b) => a + b, 0);
     if (taken > 0) log.log('info', `accepted ${taken} connection(s) that were waiting in the kernel's backlog before closing the listener`);
   }
-  listener.close();
-  handle.close?.(); // reuseport: every slot's socket
+  handle.close(); // every socket, reuseport's slot sockets included
 
   if (serving()) {
     let timer: NodeJS.Timeout | undefined;

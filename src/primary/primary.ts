@@ -342,7 +342,6 @@ export class Master extends EventEmitter<MasterEvents> {
         {
           options: this.options,
           pool: this.#pool,
-          listener: this.#handle,
           handle: this.#handle,
           control: closeControl ? this.#control : undefined,
           handedOver: this.#handover.handedOver,

@@ -255,7 +255,9 @@ class WorkerRuntime {
         this.#reportReadyWhenReady();
       },
       unshare: () => {
+        // Every shared socket: the master's own, and those of the app's other ports.
         this.attacher.returnSharedSocket();
+        this.listens.returnSharedSockets();
         this.send({ cmd: CMD, type: 'unshared' });
       },
       drain: (message) => this.drain(message.reason, message.timeoutMs),

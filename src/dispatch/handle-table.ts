@@ -13,7 +13,9 @@
 // To the rest of the master the table is one DispatchHandle: it adds a worker
 // to its own listener, takes it out of all of them, routes each ack to the
 // handle the connection came from (seqs are unique across handles), and sums
-// the counts.
+// the counts. At shutdown every address is treated alike: each handle takes
+// its shared socket back from the workers, and each socket's backlog is
+// accepted and handed out before it closes (operations/shutdown.ts).
 
 import util from 'node:util';
 import type { ListenAddress } from '../wire/protocol.js';
@@ -121,7 +123,7 @@ export class HandleTable implements DispatchHandle {
       this.#said(`app listens on ${showAddress(request.address, request.port)}${port}: bound once by the master, shared by every worker (listener ${id})`);
     }
     entry.workers.add(worker.id);
-    if (entry.handle.addOn === 'online') return { ok: true, id: entry.id, address: entry.address, socket: (entry.handle as SharedHandle).socket() };
+    if (entry.handle.addOn === 'online') return { ok: true, id: entry.id, address: entry.address, socket: (entry.handle as SharedHandle).share(worker) };
     entry.handle.add(worker);
     return { ok: true, id: entry.id, address: entry.address };
   }
@@ -135,22 +137,21 @@ export class HandleTable implements DispatchHandle {
   }
 
   /**
-   * At shutdown, on the master's own sockets only: the workers give back the
-   * shared socket (takeBack), and what waits in its backlog is accepted. The
-   * app's other ports just close: what waits on them is refused.
+   * At shutdown, on every address: the workers give back each shared socket
+   * (takeBack), so that the master's descriptors are the last and what waits
+   * in a backlog can be accepted (slotSockets) instead of reset at close.
    */
-  takeBack(timeoutMs: number): Promise<void> {
-    return this.#own.handle.takeBack(timeoutMs);
+  async takeBack(timeoutMs: number): Promise<void> {
+    await Promise.all([...this.#entries.values()].map(({ handle }) => handle.takeBack(timeoutMs)));
   }
+  /** The worker gave back every shared socket it had (one 'unshare' answers them all: child/listens.ts). */
   unshared(worker: HandleWorker): void {
-    this.#own.handle.unshared(worker);
+    for (const { handle } of this.#entries.values()) handle.unshared(worker);
   }
-  acceptBacklog(deadline: number): Promise<number> {
-    return this.#own.listener.acceptBacklog(deadline);
-  }
-  /** The master's own sockets whose backlog the shutdown accepts: reuseport's one per slot, else its listener set. */
+  /** Every listening socket whose backlog the shutdown accepts: the master's own (reuseport's one per slot, else its listener set), then the app's other ports. */
   slotSockets(): Array<Pick<OwnSockets, 'acceptBacklog'>> {
-    return this.#own.handle.slotSockets?.() ?? [this.#own.listener];
+    const own = this.#own.handle.slotSockets?.() ?? [this.#own.listener];
+    return [...own, ...[...this.#entries.values()].filter((entry) => entry.id !== 0).map((entry) => entry.listener)];
   }
   /** reuseport: who accepts on each slot's socket, for status. */
   status(): SlotSocketStatus[] | undefined {

@@ -213,6 +213,7 @@ export class Listener {
    * `deadline` (ms since the epoch). Resolves with the number accepted.
    */
   async acceptBacklog(deadline: number): Promise<number> {
+    if (this.#gated) return 0; // never opened: another master serves it (a successor shutting down before it took over)
     const start = this.#accepted;
     let acceptingFor = 0;
     for (;;) {

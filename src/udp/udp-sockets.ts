@@ -79,11 +79,6 @@ export class UdpSockets {
     for (const entry of [...this.#byId.values()]) this.#leave(entry, worker.id);
   }
 
-  /** How many sockets the master holds, for tests and status. */
-  get size(): number {
-    return this.#byId.size;
-  }
-
   /** At shutdown: the master's copies; each worker's own closes with it. */
   close(): void {
     for (const entry of this.#byId.values()) entry.handle.close();

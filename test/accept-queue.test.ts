@@ -58,12 +58,13 @@ describe("the accept queue at shutdown, on the app's other port", () => {
   // reuseport (Node 22.12+): a socket per slot on the master's own port; the app's other ports are shared.
   const schedulers = ['rr', 'shared', ...(reusePortFlag() === undefined ? [] : ['reuseport'])];
   test.each(schedulers)('--scheduler %s: connections waiting on the second port while the only worker is blocked are answered, none reset; exit 0', async (scheduler) => {
-    const { master, url } = await startMaster([fixture('block.mjs'), '-w', '1', '--scheduler', scheduler, '--max-pending', '2'], { env: { SECOND_PORT: '0' } });
+    const { master, url } = await startMaster([fixture('block.mjs'), '-w', '1', '--scheduler', scheduler, '--max-pending', '2', '--kill-timeout', '15000'], { env: { SECOND_PORT: '0' } });
     const port = Number((await master.waitFor(/app listens on 127\.0\.0\.1:0 \(port (\d+)\)/))[1]);
     const second = `http://127.0.0.1:${port}`;
     await master.waitFor(/second port listening/);
     expect((await get(second)).body).toMatch(/^\d+ second\n$/);
-    const blocked = get(`${url}/block?ms=2000`, { timeoutMs: 15_000 });
+    // Blocked long enough for everything below to happen while it is, on a busy machine too.
+    const blocked = get(`${url}/block?ms=4000`, { timeoutMs: 15_000 });
     await master.waitFor(/blocking pid/);
     const waiting = Array.from({ length: 6 }, () => get(second, { timeoutMs: 15_000 }));
     await queued(port, 4); // rr: the master holds --max-pending 2 of them; shared: nobody accepts
@@ -75,7 +76,7 @@ describe("the accept queue at shutdown, on the app's other port", () => {
     expect((await blocked).body).toMatch(/^\d+\n$/);
     const replies = await Promise.all([...waiting, ...late]);
     expect(replies.map((reply) => [reply.status, /^\d+ second\n$/.test(reply.body)])).toEqual(Array(9).fill([200, true]));
-    expect(await master.exit(15_000)).toEqual({ code: 0, signal: null });
+    expect(await master.exit(20_000)).toEqual({ code: 0, signal: null });
   });
 });
 

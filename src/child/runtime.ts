@@ -16,7 +16,7 @@
 import type net from 'node:net';
 import tls from 'node:tls';
 import { createLineWriter, installFastReceiver } from '../wire/fast-handoff.js';
-import { isTcpHandle, type TcpHandle } from '../wire/node-internals.js';
+import { isTcpHandle, isUdpHandle, type TcpHandle } from '../wire/node-internals.js';
 import { CMD, isHandoffMessage, serializeError, WORKER_CONFIG_ENV, type AskedAddress, type DrainReason, type MasterMessage, type MasterMessageType, type ScriptForm, type WorkerConfig, type WorkerMessage } from '../wire/protocol.js';
 import { createTracer, parseTraceOrigin, TRACE_ORIGIN_ENV, type Tracer } from '../trace.js';
 import { AckBatcher } from './acks.js';
@@ -33,6 +33,7 @@ import { installChannel, WorkerChannel } from './channel.js';
 import { becomeClusterWorker } from './cluster-worker.js';
 import { ListenRouter, shownAddress } from './listens.js';
 import { AppMetricsReader } from './app-metrics.js';
+import { UdpBinds } from '../udp/udp-bind.js';
 
 function readConfig(): WorkerConfig {
   const text = process.env[WORKER_CONFIG_ENV];
@@ -59,6 +60,8 @@ class WorkerRuntime {
   readonly fast: ReturnType<typeof installFastReceiver>;
   readonly drainer: Drain;
   readonly listens: ListenRouter;
+  /** The app's dgram bind()s, shared through the master (udp/udp-bind.ts). */
+  readonly udp: UdpBinds;
   readonly #writeLine: (line: string, done?: () => void) => void;
   /** What closes the attached server's connections politely at the drain; undefined until it is attached. */
   #follower: ServerFollower | undefined;
@@ -112,6 +115,7 @@ class WorkerRuntime {
       attached: () => this.attacher.server !== undefined,
       send: (message) => this.send(message),
     });
+    this.udp = new UdpBinds((message) => this.send(message));
     this.drainer = createDrain({
       attacher: this.attacher,
       killSignal: config.killSignal,
@@ -152,6 +156,7 @@ class WorkerRuntime {
   drain(reason: DrainReason, timeoutMs: number): void {
     this.drainer.start(reason, timeoutMs);
     this.listens.closeAll();
+    this.udp.stopReceiving();
   }
 
   // ---- readiness ------------------------------------------------------------------
@@ -249,6 +254,7 @@ class WorkerRuntime {
     const handlers: Handlers = {
       conn: (message, handle) => this.#onConnection(message.seq, message.listener ?? 0, isTcpHandle(handle) ? handle : this.fast?.take()),
       'listen-reply': (message, handle) => this.listens.answered(message, isTcpHandle(handle) ? handle : undefined),
+      'udp-reply': (message, handle) => this.udp.answered(message, isUdpHandle(handle) ? handle : undefined),
       'listen-handle': (_message, handle) => {
         if (!isTcpHandle(handle)) return;
         this.attacher.receiveSharedHandle(handle);
@@ -349,6 +355,7 @@ class WorkerRuntime {
       id: this.config.id,
       disconnect: () => this.drain('disconnect', this.config.killTimeout),
       share: (server, query, callback) => this.listens.share(server as net.Server, query, callback),
+      shareUdp: (query, callback) => this.udp.share(query, callback),
     });
     process.channel?.ref(); // internal messages alone do not keep a child alive
     this.send({ cmd: CMD, type: 'online' });

@@ -144,6 +144,8 @@ export function createMessageHandlers(context: MessageContext): (worker: Worker,
     },
     'listen-request': listens['listen-request'],
     'listen-close': listens['listen-close'],
+    'udp-request': listens['udp-request'],
+    'udp-close': listens['udp-close'],
   };
 
   function tooBig(worker: Worker, what: string, data: unknown): boolean {

@@ -1,0 +1,170 @@
+// UDP, shared as node:cluster shares it: a worker's dgram bind() that is not
+// exclusive asks the master, which binds the address once and sends every
+// worker the same socket (udp/udp-sockets.ts, udp/udp-bind.ts), so every
+// worker reads datagrams from the one port. Each check that cluster can make
+// runs the same app file (test/fixtures/apps/udp-echo.mjs) under handoff and
+// under node:cluster (test/fixtures/cluster-runner.mjs).
+
+import dgram from 'node:dgram';
+import { afterEach, describe, expect, test } from 'vitest';
+import { addressInUse, app, httpExchange, startCluster, untilEveryWorker } from './helpers/apps.js';
+import { eventually, startMaster, stopAllMasters, withTimeout, type MasterProcess, type RunningMaster } from './helpers/process.js';
+
+afterEach(stopAllMasters);
+
+const echo = app('udp-echo.mjs');
+
+/** A UDP client on 127.0.0.1: each ask() sends a datagram and resolves with the pid in the next answer. */
+class UdpClient {
+  readonly #socket = dgram.createSocket('udp4');
+  readonly #waiting: Array<(pid: number) => void> = [];
+
+  constructor() {
+    this.#socket.on('message', (message) => this.#waiting.shift()?.(Number(String(message))));
+  }
+
+  ask(port: number, timeoutMs = 5000): Promise<number> {
+    const answer = new Promise<number>((resolve) => this.#waiting.push(resolve));
+    this.#socket.send('which worker?', port, '127.0.0.1');
+    return withTimeout(answer, timeoutMs, `no answer on UDP port ${port} within ${timeoutMs} ms`);
+  }
+
+  close(): void {
+    this.#socket.close();
+  }
+}
+
+let clients: UdpClient[] = [];
+afterEach(() => {
+  for (const client of clients) client.close();
+  clients = [];
+});
+function udpClient(): UdpClient {
+  const client = new UdpClient();
+  clients.push(client);
+  return client;
+}
+
+/** The UDP port(s) the app's workers report once bound ("udp on <port>"). */
+async function udpPorts(master: MasterProcess, workers = 2): Promise<Set<number>> {
+  await master.waitForCount(/udp on \d+/, workers);
+  return new Set([...master.output.matchAll(/udp on (\d+)/g)].map((match) => Number(match[1])));
+}
+
+/** Datagrams to `port` until every worker has answered one (bounded): how many each pid answered. */
+async function everyWorkerAnswers(port: number, workers = 2): Promise<Map<number, number>> {
+  const client = udpClient();
+  const { pids } = await untilEveryWorker(() => client.ask(port), { workers, atLeast: 10, max: 2000 });
+  return pids;
+}
+
+/** A UDP socket this test holds on 127.0.0.1, or the bind's error code. */
+function bindHere(port = 0): Promise<dgram.Socket | string> {
+  return new Promise((resolve) => {
+    const socket = dgram.createSocket('udp4');
+    socket.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? String(error)));
+    socket.bind(port, '127.0.0.1', () => resolve(socket));
+  });
+}
+
+const runners: Array<[name: string, start: (env?: NodeJS.ProcessEnv) => Promise<RunningMaster>]> = [
+  ['handoff', (env) => startMaster([echo, '-w', '2'], { env })],
+  ['node:cluster', (env) => startCluster(echo, 2, env)],
+];
+
+describe.each(runners)('under %s', (name, start) => {
+  test('every worker answers datagrams on the one UDP port they all bind (port 0: one free port for every worker)', async () => {
+    const { master } = await start();
+    const ports = await udpPorts(master);
+    expect(ports.size).toBe(1);
+    const pids = await everyWorkerAnswers([...ports][0] as number);
+    expect(pids.size).toBe(2);
+    if (name === 'handoff') expect(master.count(/app binds UDP 127\.0\.0\.1:0 \(port \d+\): bound once by the master, shared by every worker\n/)).toBe(1);
+  });
+
+  test("a worker's second bind of port 0 is a second port, shared by every worker all the same", async () => {
+    const { master } = await start({ UDP_SOCKETS: '2' });
+    await master.waitForCount(/udp on \d+/, 4);
+    const ports = [...(await udpPorts(master))];
+    expect(ports.length).toBe(2);
+    for (const port of ports) expect((await everyWorkerAnswers(port)).size).toBe(2);
+  });
+
+  test('an exclusive bind stays in the worker: each worker has a port of its own, answered by it alone', async () => {
+    const { master } = await start({ UDP_EXCLUSIVE: '1' });
+    const ports = [...(await udpPorts(master))];
+    expect(ports.length).toBe(2);
+    const owners = await Promise.all(ports.map(async (port) => {
+      const client = udpClient(); // one per port: answers are matched to asks in order
+      return new Set(await Promise.all(Array.from({ length: 5 }, () => client.ask(port))));
+    }));
+    expect(owners.map((pids) => pids.size)).toEqual([1, 1]);
+    expect(new Set(owners.flatMap((pids) => [...pids])).size).toBe(2);
+    expect(master.output).not.toMatch(/app binds UDP/);
+  });
+
+  test("a UDP port another process holds is the bind's EADDRINUSE: Node's own error, in the app's 'error' event", async () => {
+    const taken = await bindHere();
+    if (typeof taken === 'string') throw new Error(`could not bind a UDP port for the test: ${taken}`);
+    try {
+      const port = taken.address().port;
+      const { master } = await start({ UDP_PORT: String(port) });
+      await master.waitForCount(/udp error \{/, 2);
+      const errors = [...master.output.matchAll(/udp error (\{.*\})/g)].map((match) => JSON.parse(match[1] as string) as unknown);
+      for (const error of errors) expect(error).toEqual(addressInUse(port));
+      if (name === 'handoff') expect(master.count(/app's bind on UDP 127\.0\.0\.1:\d+ failed: EADDRINUSE \(given to its bind\(\) as the error\)/)).toBe(1);
+    } finally {
+      taken.close();
+    }
+  });
+});
+
+describe('under handoff', () => {
+  test.each(['least-conn', 'ip-hash', 'shared'])('--scheduler %s: the UDP socket is shared all the same', async (scheduler) => {
+    const { master } = await startMaster([echo, '-w', '2', '--scheduler', scheduler]);
+    const ports = await udpPorts(master);
+    expect(ports.size).toBe(1);
+    expect((await everyWorkerAnswers([...ports][0] as number)).size).toBe(2);
+  });
+
+  test('a rolling reload keeps the UDP port answering: the new workers get the same socket, every datagram is answered', async () => {
+    const { master } = await startMaster([echo, '-w', '2', '--trace']);
+    const port = [...(await udpPorts(master))][0] as number;
+    const before = await everyWorkerAnswers(port);
+    // One datagram after another through the whole reload: each must be answered, by an old worker or a new one.
+    const client = udpClient();
+    let reloaded = false;
+    const answered = new Set<number>();
+    const sending = (async () => {
+      while (!reloaded) answered.add(await client.ask(port));
+    })();
+    master.signal('SIGHUP');
+    await master.waitForCount(/\[w[34] \d+\] udp on \d+/, 2, 20_000);
+    await master.waitForCount(/w[12] \(pid \d+\)\s+exited/, 2, 20_000);
+    reloaded = true;
+    await sending;
+    expect(await udpPorts(master, 4)).toEqual(new Set([port]));
+    const after = await everyWorkerAnswers(port);
+    expect(after.size).toBe(2);
+    for (const pid of after.keys()) expect(before.has(pid)).toBe(false);
+    expect(answered.size).toBeGreaterThan(0);
+    // Bound once: the new workers were sent the socket the master kept.
+    expect(master.count(/app binds UDP/)).toBe(1);
+  }, 60_000);
+
+  test('once every worker has closed its UDP socket, the master closes its copy: the port is free again', async () => {
+    const { master, url } = await startMaster([echo, '-w', '2', '--trace']);
+    const port = [...(await udpPorts(master))][0] as number;
+    expect(await bindHere(port)).toBe('EADDRINUSE');
+    await untilEveryWorker((index) => httpExchange(`${url}/udp-close`, index), { atLeast: 2 });
+    await master.waitForCount(/w\d \(pid \d+\)\s+closed its UDP socket 1/, 2);
+    let free: dgram.Socket | undefined;
+    await eventually(async () => {
+      const bound = await bindHere(port);
+      if (typeof bound !== 'string') free = bound;
+      return free !== undefined;
+    }, 5000, `UDP port ${port} freed once no worker holds it`);
+    free?.close();
+    expect(master.output).toMatch(/udp closed/);
+  });
+});

@@ -247,6 +247,25 @@ describe('an app that binds UDP only, under handoff', () => {
     expect((await master.exit()).code).toBe(0);
   });
 
+  test('once the app has served TCP, new workers ready by their UDP bind alone do not make --port close: during a reload a request waits for their server', async () => {
+    const control = path.join(tempDir(), 'm.sock');
+    const { master, udpPort, tcpPort } = await startUdpOnly('handoff', ['--control', control]);
+    const client = udpClient();
+    await untilEveryWorker(() => client.ask(udpPort, 5000, 'listen'), { atLeast: 2 });
+    await master.waitFor(/a worker has a TCP server now/);
+    const before = new Set((await untilEveryWorker((index) => httpExchange(`http://127.0.0.1:${tcpPort}`, index))).pids.keys());
+    expect((await ctl(['reload', '--control', control])).code).toBe(0); // the new workers are ready at their bind, and do not listen yet
+    const answered = httpExchange(`http://127.0.0.1:${tcpPort}`, 0); // waits in the master: not closed
+    answered.catch(() => undefined); // awaited below; a reset is reported there
+    const { pids: listening } = await untilEveryWorker(() => client.ask(udpPort, 5000, 'listen'), { atLeast: 2 });
+    const pid = await withTimeout(answered, 10_000, 'the request made during the reload');
+    expect([...listening.keys()]).toContain(pid);
+    expect(before.has(pid)).toBe(false);
+    expect(master.count(/are closed as soon as the master accepts them/)).toBe(1); // only at the start, before any server
+    master.signal('SIGTERM');
+    expect((await master.exit()).code).toBe(0);
+  });
+
   test.each(['rr', 'shared'])('--scheduler %s, an app that listens after it binds: a worker gets connections once its server is attached, not before', async (scheduler) => {
     const { master, udpPort, tcpPort } = await startUdpOnly('handoff', ['--scheduler', scheduler, '--trace']);
     expect(await tcpExchange(tcpPort)).toBe('');

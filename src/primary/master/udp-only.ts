@@ -14,7 +14,11 @@
 // before it listens) ends that: connections go to the workers again.
 //
 // While no worker is ready at all (starting, or all crashed) nothing
-// changes: connections wait for the workers, as they do for any app.
+// changes: connections wait for the workers, as they do for any app. Nor
+// once any worker of this run has had a TCP server: the app serves TCP, and
+// a worker ready without one yet (during a reload, a new worker of an app
+// that binds UDP before it listens) will have one soon, so connections wait
+// for it as they wait for any worker that is starting.
 
 import type { Logger } from '../../cli/log.js';
 import { formatHostPort } from '../../control/format.js';
@@ -27,6 +31,8 @@ export class UdpOnly {
   readonly #where: string;
   readonly #log: Logger;
   #closing = false;
+  /** Some worker of this run has had a TCP server: the app serves TCP, and nothing is closed again. */
+  #servedTcp = false;
 
   constructor(workers: () => readonly Worker[], handle: { noServer(on: boolean): void }, address: BoundAddress, log: Logger) {
     this.#workers = workers;
@@ -44,7 +50,8 @@ export class UdpOnly {
   update(): void {
     const ready = this.#workers().filter((worker) => worker.state === 'listening');
     if (ready.length === 0) return; // nobody ready: the next one decides
-    const closing = !ready.some((worker) => worker.servesTcp);
+    if (ready.some((worker) => worker.servesTcp)) this.#servedTcp = true;
+    const closing = !this.#servedTcp;
     if (closing === this.#closing) return;
     this.#closing = closing;
     this.#handle.noServer(closing);

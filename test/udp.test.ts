@@ -2,17 +2,25 @@
 // exclusive asks the master, which binds the address once and sends every
 // worker the same socket (udp/udp-sockets.ts, udp/udp-bind.ts), so every
 // worker reads datagrams from the one port. Each check that cluster can make
-// runs the same app file (test/fixtures/apps/udp-echo.mjs) under handoff and
-// under node:cluster (test/fixtures/cluster-runner.mjs).
+// runs the same app file (test/fixtures/udp/udp-echo.mjs, udp-only.mjs)
+// under handoff and under node:cluster (test/fixtures/cluster-runner.mjs).
+// A worker whose bind succeeded is ready, as cluster's 'listening', also
+// with no TCP server at all (primary/master/udp-only.ts).
 
 import dgram from 'node:dgram';
+import net from 'node:net';
+import path from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
-import { addressInUse, app, httpExchange, startCluster, untilEveryWorker } from './helpers/apps.js';
-import { eventually, startMaster, stopAllMasters, withTimeout, type MasterProcess, type RunningMaster } from './helpers/process.js';
+import { reusePortFlag } from '../dist/wire/node-internals.js';
+import { addressInUse, clusterRunner, httpExchange, startCluster, untilEveryWorker } from './helpers/apps.js';
+import { ctl, ctlStatus, removeTempDirs, tempDir } from './helpers/control.js';
+import { eventually, fixture, MasterProcess, startMaster, stopAllMasters, withTimeout, type RunningMaster } from './helpers/process.js';
 
 afterEach(stopAllMasters);
+afterEach(removeTempDirs);
 
-const echo = app('udp-echo.mjs');
+const echo = fixture('udp/udp-echo.mjs');
+const udpOnly = fixture('udp/udp-only.mjs');
 
 /** A UDP client on 127.0.0.1: each ask() sends a datagram and resolves with the pid in the next answer. */
 class UdpClient {
@@ -23,9 +31,9 @@ class UdpClient {
     this.#socket.on('message', (message) => this.#waiting.shift()?.(Number(String(message))));
   }
 
-  ask(port: number, timeoutMs = 5000): Promise<number> {
+  ask(port: number, timeoutMs = 5000, text = 'which worker?'): Promise<number> {
     const answer = new Promise<number>((resolve) => this.#waiting.push(resolve));
-    this.#socket.send('which worker?', port, '127.0.0.1');
+    this.#socket.send(text, port, '127.0.0.1');
     return withTimeout(answer, timeoutMs, `no answer on UDP port ${port} within ${timeoutMs} ms`);
   }
 
@@ -80,6 +88,8 @@ describe.each(runners)('under %s', (name, start) => {
     const pids = await everyWorkerAnswers([...ports][0] as number);
     expect(pids.size).toBe(2);
     if (name === 'handoff') expect(master.count(/app binds UDP 127\.0\.0\.1:0 \(port \d+\): bound once by the master, shared by every worker\n/)).toBe(1);
+    // With a TCP server too, nothing changes: the ready line is the HTTP one (startMaster waited for it).
+    expect(master.output).not.toMatch(/TCP server|UDP only/);
   });
 
   test("a worker's second bind of port 0 is a second port, shared by every worker all the same", async () => {
@@ -166,5 +176,106 @@ describe('under handoff', () => {
     }, 5000, `UDP port ${port} freed once no worker holds it`);
     free?.close();
     expect(master.output).toMatch(/udp closed/);
+  });
+});
+
+// ---- an app that binds UDP only ----------------------------------------------------------
+
+const LISTEN_TIMEOUT_MS = 1000;
+
+/** udp-only.mjs with 2 workers, once its ready line is out: the UDP port, and under handoff the master's TCP port that line says is closed. */
+async function startUdpOnly(runner: 'handoff' | 'node:cluster', args: string[] = []): Promise<{ master: MasterProcess; udpPort: number; tcpPort: number }> {
+  const handoff = runner === 'handoff';
+  const master = handoff
+    ? new MasterProcess([udpOnly, '-w', '2', '--port', '0', '--listen-timeout', `${LISTEN_TIMEOUT_MS}ms`, ...args])
+    : new MasterProcess([udpOnly, '--workers', '2', '--port', '0'], { entry: clusterRunner });
+  const ready = handoff
+    ? /handoff: listening on udp:\/\/127\.0\.0\.1:(\d+) \(2 workers, master pid \d+\); the app serves UDP only: connections to 127\.0\.0\.1:(\d+) are closed\n/
+    : /cluster: listening on udp:\/\/127\.0\.0\.1:(\d+) /;
+  const match = await Promise.race([
+    master.waitFor(ready, 15_000),
+    master.exited.then((exit) => {
+      throw new Error(`${runner} exited (${exit.code ?? exit.signal}) before it was ready\n${master.output}`);
+    }),
+  ]);
+  return { master, udpPort: Number(match[1]), tcpPort: Number(match[2]) };
+}
+
+/** A connection to `port` that sends a request: what came back before it closed. Bounded: left open, it fails. */
+function tcpExchange(port: number): Promise<string> {
+  const closed = new Promise<string>((resolve) => {
+    let data = '';
+    const socket = net.connect(port, '127.0.0.1', () => socket.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n'));
+    socket.setEncoding('utf8').on('data', (chunk: string) => (data += chunk));
+    socket.on('error', () => undefined); // a reset: closed all the same
+    socket.on('close', () => resolve(data));
+  });
+  return withTimeout(closed, 5000, `the connection to port ${port} was left open`);
+}
+
+describe.each(['handoff', 'node:cluster'] as const)('an app that binds UDP only, under %s', (runner) => {
+  test('is ready once its workers have bound: both answer datagrams, none is restarted after --listen-timeout, SIGTERM exits 0', async () => {
+    const started = Date.now();
+    const { master, udpPort } = await startUdpOnly(runner);
+    const first = await everyWorkerAnswers(udpPort);
+    expect(first.size).toBe(2);
+    // No sleep: datagrams until one is answered once the listen timeout (and a margin) has passed since the start.
+    const client = udpClient();
+    await eventually(async () => (await client.ask(udpPort)) > 0 && Date.now() > started + LISTEN_TIMEOUT_MS + 500, 10_000, 'a datagram answered after --listen-timeout');
+    expect(new Set((await everyWorkerAnswers(udpPort)).keys())).toEqual(new Set(first.keys()));
+    expect(master.output).not.toMatch(/not ready within|exited/);
+    master.signal('SIGTERM');
+    expect((await master.exit()).code).toBe(0);
+  });
+});
+
+describe('an app that binds UDP only, under handoff', () => {
+  const schedulers = reusePortFlag() === undefined ? ['rr', 'shared'] : ['rr', 'shared', 'reuseport'];
+
+  test.each(schedulers)('--scheduler %s: a connection to --port is closed at once, never handed to a worker; status claims no TCP service', async (scheduler) => {
+    const control = path.join(tempDir(), 'm.sock');
+    const { master, udpPort, tcpPort } = await startUdpOnly('handoff', ['--scheduler', scheduler, '--control', control, '--trace']);
+    for (let i = 0; i < 3; i++) expect(await tcpExchange(tcpPort)).toBe('');
+    expect(master.output).not.toMatch(/handle sent to w/);
+    expect(master.count(/no ready worker has a TCP server \(the app binds UDP only\): connections to 127\.0\.0\.1:\d+ are closed as soon as the master accepts them/)).toBe(1);
+    const status = await ctlStatus(control);
+    expect(status).toMatchObject({ ready: 2, noTcpServer: true, udp: [{ id: 1, address: { address: '127.0.0.1', port: udpPort, family: 'IPv4' }, workers: 2 }] });
+    const header = (await ctl(['status', '--control', control])).stdout.split('\n')[0];
+    expect(header).toMatch(new RegExp(`^master pid ${master.pid}  no TCP server \\(127\\.0\\.0\\.1:${tcpPort} closes connections\\)  scheduler ${scheduler}  workers 2/2 ready  udp 127\\.0\\.0\\.1:${udpPort} \\(2 workers\\)  uptime `));
+    expect((await everyWorkerAnswers(udpPort)).size).toBe(2);
+    master.signal('SIGTERM');
+    expect((await master.exit()).code).toBe(0);
+  });
+
+  test('once the app has served TCP, new workers ready by their UDP bind alone do not make --port close: during a reload a request waits for their server', async () => {
+    const control = path.join(tempDir(), 'm.sock');
+    const { master, udpPort, tcpPort } = await startUdpOnly('handoff', ['--control', control]);
+    const client = udpClient();
+    await untilEveryWorker(() => client.ask(udpPort, 5000, 'listen'), { atLeast: 2 });
+    await master.waitFor(/a worker has a TCP server now/);
+    const before = new Set((await untilEveryWorker((index) => httpExchange(`http://127.0.0.1:${tcpPort}`, index))).pids.keys());
+    expect((await ctl(['reload', '--control', control])).code).toBe(0); // the new workers are ready at their bind, and do not listen yet
+    const answered = httpExchange(`http://127.0.0.1:${tcpPort}`, 0); // waits in the master: not closed
+    answered.catch(() => undefined); // awaited below; a reset is reported there
+    const { pids: listening } = await untilEveryWorker(() => client.ask(udpPort, 5000, 'listen'), { atLeast: 2 });
+    const pid = await withTimeout(answered, 10_000, 'the request made during the reload');
+    expect([...listening.keys()]).toContain(pid);
+    expect(before.has(pid)).toBe(false);
+    expect(master.count(/are closed as soon as the master accepts them/)).toBe(1); // only at the start, before any server
+    master.signal('SIGTERM');
+    expect((await master.exit()).code).toBe(0);
+  });
+
+  test.each(['rr', 'shared'])('--scheduler %s, an app that listens after it binds: a worker gets connections once its server is attached, not before', async (scheduler) => {
+    const { master, udpPort, tcpPort } = await startUdpOnly('handoff', ['--scheduler', scheduler, '--trace']);
+    expect(await tcpExchange(tcpPort)).toBe('');
+    const client = udpClient();
+    await untilEveryWorker(() => client.ask(udpPort, 5000, 'listen'), { atLeast: 2 }); // each answers once its server listens
+    await master.waitFor(/a worker has a TCP server now: connections to 127\.0\.0\.1:\d+ go to the workers again/);
+    const { pids } = await untilEveryWorker((index) => httpExchange(`http://127.0.0.1:${tcpPort}`, index));
+    expect(pids.size).toBe(2);
+    expect(master.output).not.toMatch(/refused: server closed/);
+    master.signal('SIGTERM');
+    expect((await master.exit()).code).toBe(0);
   });
 });

@@ -74,13 +74,19 @@ class WorkerRuntime {
   readonly #fdCeiling: number | undefined;
   /** The app's own prom-client registry, for --metrics (child/app-metrics.ts). */
   readonly appMetrics: AppMetricsReader;
-  /** Readiness: the server is attached, the shared state has arrived, and with --wait-ready the app said so. */
+  /**
+   * Readiness: the server is attached (or, with none yet, a shared UDP bind succeeded), the shared
+   * state has arrived, and with --wait-ready the app said so.
+   */
   #attachedAs: ScriptForm | undefined;
   /** What the attached server's listen() named, for the master's mapping line. */
   #asked: AskedAddress | undefined;
   #haveState = false;
   #appReady: boolean;
+  #udpBound = false;
+  /** Said ready (maybe by UDP alone); and said so with the attached server, which is what brings connections. */
   #reportedReady = false;
+  #reportedServer = false;
   /** With --trace: the master's seq of the connection being delivered right now, to name its socket. */
   #deliveringSeq: number | undefined;
   #selfAccepted = 0;
@@ -115,7 +121,13 @@ class WorkerRuntime {
       attached: () => this.attacher.server !== undefined,
       send: (message) => this.send(message),
     });
-    this.udp = new UdpBinds((message) => this.send(message));
+    this.udp = new UdpBinds(
+      (message) => this.send(message),
+      () => {
+        this.#udpBound = true;
+        this.#reportReadyWhenReady();
+      },
+    );
     this.drainer = createDrain({
       attacher: this.attacher,
       killSignal: config.killSignal,
@@ -160,7 +172,11 @@ class WorkerRuntime {
   }
 
   // ---- readiness ------------------------------------------------------------------
-  // In shared, the server starts accepting only once ready.
+  // Ready once the server is attached, or once a shared UDP bind succeeded:
+  // cluster's child.js says 'listening' for either. With UDP alone the master
+  // gives this worker no connection; a server attached later is said in a
+  // second 'listening', which does. In shared, the server starts accepting
+  // only once ready.
 
   #attached(form: ScriptForm, server: net.Server): void {
     this.requests.track(server);
@@ -172,9 +188,14 @@ class WorkerRuntime {
   }
 
   #reportReadyWhenReady(): void {
-    if (this.#reportedReady || this.#attachedAs === undefined || !this.#haveState || !this.#appReady) return;
+    if (this.#reportedServer || !this.#haveState || !this.#appReady) return;
+    if (this.#attachedAs === undefined) {
+      if (this.#reportedReady || !this.#udpBound) return;
+      this.#reportedReady = true;
+      return this.send({ cmd: CMD, type: 'listening' }); // UDP only, so far
+    }
     if (this.config.accepts === 'self' && !this.attacher.acceptOnSharedSocket()) return; // the socket is on its way
-    this.#reportedReady = true;
+    this.#reportedReady = this.#reportedServer = true;
     this.send({ cmd: CMD, type: 'listening', form: this.#attachedAs, tls: this.attacher.server instanceof tls.Server, asked: this.#asked });
   }
 

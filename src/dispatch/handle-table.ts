@@ -198,6 +198,10 @@ export class HandleTable implements DispatchHandle {
   listening(worker: HandleWorker): void {
     this.#own.handle.listening?.(worker);
   }
+  /** Only the master's own sockets: an app that binds UDP only asked for no other. */
+  noServer(on: boolean): void {
+    this.#own.handle.noServer(on);
+  }
 
   /** Closes every listening socket (no new connections anywhere), and the master's copies of the UDP sockets. */
   close(): void {

@@ -3,7 +3,7 @@
 // app's own address is served when the master's listener takes it.
 //
 // The master's own listener (--port) takes the app's listen() on $PORT, or
-// else its first TCP listen() (child/listen-routing.ts decides, in the
+// else its first TCP listen() (child/listens.ts decides, in the
 // worker). Every other TCP listen() arrives here as a `listen-request`: the
 // table binds the address once and adds the worker to its handle, or the
 // bind's errno goes back to that listen(). A dgram bind() that is not

@@ -10,6 +10,10 @@
 // (startListening): 'listening', then datagrams. A bind error comes back as
 // the errno, which dgram emits as the socket's 'error' (bind EADDRINUSE ...).
 //
+// The first bind that succeeds makes the worker ready (`bound`), as cluster's
+// child.js sends { act: 'listening', addressType: 'udp4' } once the socket
+// emits 'listening': an app that binds UDP only is served like any other.
+//
 // As in child.js shared(), the handle's close() is wrapped to tell the
 // master, which closes its copy once no worker holds the socket. At the
 // drain the worker stops reading its shared sockets (recvStop), so new
@@ -35,6 +39,7 @@ const EBADF = -(os.constants.errno.EBADF ?? 9);
 
 export class UdpBinds {
   readonly #send: (message: WorkerMessage) => void;
+  readonly #bound: () => void;
   #nextRequest = 0;
   readonly #waiting = new Map<number, { callback: Callback; release: () => void }>();
   /** child.js `indexes`: this worker's open binds of one address, port and type, each with its index. */
@@ -43,8 +48,10 @@ export class UdpBinds {
   readonly #held = new Set<UdpHandle>();
   #draining = false;
 
-  constructor(send: (message: WorkerMessage) => void) {
+  /** `bound`: a socket is in dgram's hands and listening (the runtime's readiness). */
+  constructor(send: (message: WorkerMessage) => void, bound: () => void) {
     this.#send = send;
+    this.#bound = bound;
   }
 
   /** cluster._getServer for a dgram bind(): ask the master. */
@@ -90,6 +97,7 @@ export class UdpBinds {
     };
     waiting.callback(0, handle); // dgram: replaceHandle(), startListening(), 'listening'
     if (this.#draining && !closed) handle.recvStop();
+    else if (!closed) this.#bound();
   }
 
   /** The drain: no more datagrams for this worker; its sockets stay open for the app's answers. */

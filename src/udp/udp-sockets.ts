@@ -18,6 +18,7 @@
 // same one, and datagrams wait in its buffer while no worker reads -- and
 // closes it when the last of them closes it or exits, and at shutdown.
 
+import type { ListenAddress } from '../wire/protocol.js';
 import { createUdpHandle, type UdpHandle } from '../wire/node-internals.js';
 
 export interface UdpRequest {
@@ -36,7 +37,8 @@ interface Entry {
   id: number;
   key: string;
   handle: UdpHandle;
-  port: number;
+  /** As bound: port 0 asked is the port the kernel chose. */
+  address: ListenAddress;
   /** Ids of the workers that hold it. */
   workers: Set<number>;
 }
@@ -60,12 +62,18 @@ export class UdpSockets {
       if (typeof bound === 'number') return { ok: false, errno: bound }; // not kept: the next ask tries again, as in cluster
       const name: { port?: number } = {};
       bound.getsockname(name);
-      entry = { id: this.#nextId++, key, handle: bound, port: name.port ?? request.port, workers: new Set() };
+      const address: ListenAddress = { address: request.address, port: name.port ?? request.port, family: request.addressType === 'udp6' ? 'IPv6' : 'IPv4' };
+      entry = { id: this.#nextId++, key, handle: bound, address, workers: new Set() };
       this.#byKey.set(key, entry);
       this.#byId.set(entry.id, entry);
     }
     entry.workers.add(worker.id);
-    return { ok: true, id: entry.id, handle: entry.handle, fresh, port: entry.port };
+    return { ok: true, id: entry.id, handle: entry.handle, fresh, port: entry.address.port };
+  }
+
+  /** Every socket held, for the ready line and status: its bound address, and how many workers hold it. */
+  list(): Array<{ id: number; address: ListenAddress; workers: number }> {
+    return [...this.#byId.values()].map(({ id, address, workers }) => ({ id, address, workers: workers.size }));
   }
 
   /** The worker closed its socket `id` (or never got it). */

@@ -61,10 +61,13 @@ export type WorkerMessage =
   /** The runtime is up and is about to load the user's script. */
   | { cmd: Cmd; type: 'online' }
   /**
-   * The user's server is attached: the worker can take connections. `tls`: it is a tls.Server (https, http2 secure).
-   * `asked`: for form 'listen', the address its listen() named, which the master may serve on its own (--port).
+   * The worker is ready: the user's server is attached, so it can take connections (`form`). `tls`: it is a
+   * tls.Server (https, http2 secure). `asked`: for form 'listen', the address its listen() named, which the
+   * master may serve on its own (--port). Without `form`: no TCP server yet, but a shared UDP bind()
+   * succeeded, which is cluster's 'listening' too (addressType 'udp4'); if a TCP server is attached later,
+   * a second `listening` with its `form` follows, and only then does the worker get connections.
    */
-  | { cmd: Cmd; type: 'listening'; form: ScriptForm; tls?: boolean; asked?: AskedAddress }
+  | { cmd: Cmd; type: 'listening'; form?: ScriptForm; tls?: boolean; asked?: AskedAddress }
   /** A TCP listen() other than the master's own: bind it once for every worker (cluster's queryServer). */
   | { cmd: Cmd; type: 'listen-request'; request: number; address: string | null; port: number; addressType: 4 | 6 }
   /** The app closed its server on that listener: no more connections for it there. */
@@ -191,7 +194,7 @@ const isError = (value: unknown): boolean =>
 
 const workerMessageChecks: { readonly [T in WorkerMessageType]: (message: Shape) => boolean } = {
   online: () => true,
-  listening: (m) => m['form'] === 'listen' || m['form'] === 'server-export' || m['form'] === 'handler-export',
+  listening: (m) => m['form'] === undefined || m['form'] === 'listen' || m['form'] === 'server-export' || m['form'] === 'handler-export',
   ack: (m) => isSeqList(m['accepted']) && isSeqList(m['refused']) && isCount(m['active']),
   unshared: () => true,
   'load-error': (m) => isError(m['error']),

@@ -165,6 +165,7 @@ export class SharedHandle implements DispatchHandle {
    */
   share(worker: HandleWorker): Promise<TcpHandle> {
     this.#workers.set(worker.id, worker);
+    this.#serving.add(worker.id); // the server that asked listens on the socket as soon as it arrives
     return this.#handle;
   }
   whenEmpty(): Promise<void> {

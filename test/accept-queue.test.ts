@@ -57,8 +57,8 @@ describe('the accept queue at shutdown, --scheduler shared', () => {
 describe("the accept queue at shutdown, on the app's other port", () => {
   // reuseport (Node 22.12+): a socket per slot on the master's own port; the app's other ports are shared.
   const schedulers = ['rr', 'shared', ...(reusePortFlag() === undefined ? [] : ['reuseport'])];
-  test.each(schedulers)('--scheduler %s: connections waiting on the second port while the only worker is blocked are answered, none reset; exit 0', async (scheduler) => {
-    const { master, url } = await startMaster([fixture('block.mjs'), '-w', '1', '--scheduler', scheduler, '--max-pending', '2', '--kill-timeout', '15000'], { env: { SECOND_PORT: '0' } });
+  test.each(schedulers)('--scheduler %s: connections waiting on the second port while the only worker is blocked are answered (each in 300 ms), none reset; exit 0', async (scheduler) => {
+    const { master, url } = await startMaster([fixture('block.mjs'), '-w', '1', '--scheduler', scheduler, '--max-pending', '2', '--kill-timeout', '15000'], { env: { SECOND_PORT: '0', SECOND_DELAY_MS: '300' } });
     const port = Number((await master.waitFor(/app listens on 127\.0\.0\.1:0 \(port (\d+)\)/))[1]);
     const second = `http://127.0.0.1:${port}`;
     await master.waitFor(/second port listening/);

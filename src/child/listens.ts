@@ -13,11 +13,15 @@
 //                                     or with the bind's errno, which net.js emits as the
 //                                     server's 'error' (EADDRINUSE...), as under cluster
 //   a Unix socket path, an fd         binds here, in the worker (cluster-worker.ts)
+//
+// At drain the servers of the app's other ports close as the attached one
+// does, and the worker waits for their connections too (closeAll()).
 
 import net from 'node:net';
 import { CMD, type AskedAddress, type ListenAddress, type MasterMessage, type WorkerMessage } from '../wire/protocol.js';
 import { serverInternals, type TcpHandle } from '../wire/node-internals.js';
 import { ForwardedHandle, moveToForwarded } from './attach.js';
+import { followServer, type ServerFollower } from './drain/server-drain.js';
 
 type Listen = (this: net.Server, ...args: unknown[]) => net.Server;
 type Reply = Extract<MasterMessage, { type: 'listen-reply' }>;
@@ -54,6 +58,8 @@ export class ListenRouter {
   readonly #extras = new Map<number, Extra>();
   /** Every server listening through the master besides the attached one (rr and shared), to close at drain. */
   readonly #servers = new Set<net.Server>();
+  /** What closes each one's connections politely at drain (server-drain.ts), as for the attached server. */
+  readonly #followers = new WeakMap<net.Server, ServerFollower>();
   /** shared: servers accepting on a socket the master sent, by listener id, until the shutdown takes it back. */
   readonly #sharedSockets = new Map<number, { server: net.Server; socket: TcpHandle; address: ListenAddress }>();
   /** The shutdown took the shared sockets back: a socket that arrives later is not listened on. */
@@ -107,6 +113,7 @@ export class ListenRouter {
     const { server, callback } = waiting;
     if (reply.errno !== 0) return callback(reply.errno, null);
     this.#servers.add(server);
+    if (!this.#followers.has(server)) this.#followers.set(server, followServer(server));
     server.once('close', () => this.#servers.delete(server));
     if (socket !== undefined && !this.#returned) {
       this.#sharedSockets.set(reply.listener, { server, socket, address: reply.address });
@@ -156,9 +163,28 @@ export class ListenRouter {
     this.#extras.get(id)?.handle.onconnection?.(0, client);
   }
 
-  /** Draining: stop accepting on every other listener too (open connections finish, or end with the worker). */
-  closeAll(): void {
-    for (const server of this.#servers) net.Server.prototype.close.call(server);
+  /** Open connections on the servers besides the attached one. */
+  get active(): number {
+    let open = 0;
+    for (const server of this.#servers) open += serverInternals(server)._connections;
+    return open;
+  }
+
+  /**
+   * Draining: stop accepting on every other listener too, and close their
+   * connections as politely as the attached server's (server-drain.ts).
+   * Resolves once every one of these servers has closed, its last connection
+   * with it: the worker exits only then (drain.ts), so what the master handed
+   * it on these ports -- the backlog it accepted at shutdown too -- is answered.
+   */
+  closeAll(): Promise<void> {
+    const closing = [...this.#servers].map((server) => {
+      const closed = new Promise<void>((resolve) => server.once('close', () => resolve()));
+      net.Server.prototype.close.call(server);
+      this.#followers.get(server)?.beginDrain();
+      return closed;
+    });
+    return Promise.all(closing).then(() => undefined);
   }
 }
 

@@ -129,13 +129,13 @@ describe('upgrade', () => {
   });
 });
 
-/** A port nothing listens on now. */
-async function freePort(): Promise<number> {
-  const server = net.createServer().listen(0, '127.0.0.1');
-  await new Promise((resolve) => server.once('listening', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
+/** Two different ports nothing listens on now (both held while the second is picked, so the kernel cannot give the same one twice). */
+async function twoFreePorts(): Promise<[number, number]> {
+  const servers = [net.createServer().listen(0, '127.0.0.1'), net.createServer().listen(0, '127.0.0.1')];
+  await Promise.all(servers.map((server) => new Promise((resolve) => server.once('listening', resolve))));
+  const ports = servers.map((server) => (server.address() as net.AddressInfo).port);
+  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+  return ports as [number, number];
 }
 
 /** Requests to `target`: each answered 200 with `body`, by one of `workers` (shared: the kernel picks, maybe always the same one). */
@@ -147,9 +147,10 @@ async function expectAnsweredBy(target: string, body: RegExp, workers: number[])
 
 describe("upgrade with the app's second port (a listen() besides $PORT)", () => {
   test.each(['rr', 'shared'])('--scheduler %s: the new master adopts the old one\'s socket; both ports answered before, during and after, none refused', async (scheduler) => {
-    const port = await freePort();
+    // Both ports fixed: with --port 0, the kernel could give the master the port just found free for the second.
+    const [own, port] = await twoFreePorts();
     const second = `http://127.0.0.1:${port}`;
-    const { master, url, control } = await startUpgradable(['--listen-timeout', '10s', '--scheduler', scheduler], { SECOND_PORT: String(port) });
+    const { master, url, control } = await startUpgradable(['--listen-timeout', '10s', '--scheduler', scheduler, '--port', String(own)], { SECOND_PORT: String(port) });
     await master.waitForCount(/second port listening/, 2);
     const oldWorkers = childPids(master.pid).sort();
     await expectAnsweredBy(url, /^\d+\n$/, oldWorkers);

@@ -123,3 +123,48 @@ describe('--shutdown-delay', () => {
     expect(Date.now() - stoppedAt).toBeGreaterThanOrEqual(600);
   });
 });
+
+describe("the app's other port, from the moment the master binds it", () => {
+  /** A port free now, for an app that listens on a fixed port (so clients can knock before it is bound). */
+  async function freePort(): Promise<number> {
+    const server = net.createServer().listen(0, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    const { port } = server.address() as net.AddressInfo;
+    await new Promise((resolve) => server.close(resolve));
+    return port;
+  }
+
+  test.each(['rr', 'shared'])('--scheduler %s: clients knocking from before the bind are refused until it, then answered; none reset or left unanswered', async (scheduler) => {
+    const port = await freePort();
+    const second = `http://127.0.0.1:${port}`;
+    const errors: string[] = [];
+    let answered = 0;
+    let stop = false;
+    // Four clients, each a new connection per request, from before the master starts: refused until the bind.
+    const knock = async (): Promise<void> => {
+      while (!stop) {
+        try {
+          if (/^\d+ second\n$/.test((await get(second, { timeoutMs: 5000 })).body)) answered++;
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code !== 'ECONNREFUSED') errors.push(String(error));
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+      }
+    };
+    const clients = Array.from({ length: 4 }, knock);
+    const { master } = await startMaster([fixture('block.mjs'), '-w', '2', '--scheduler', scheduler, '--trace'], { env: { SECOND_PORT: String(port) } });
+    await withTimeout(
+      (async () => {
+        while (answered < 40) await new Promise((resolve) => setTimeout(resolve, 5));
+      })(),
+      15_000,
+      '40 answers on the second port',
+    );
+    stop = true;
+    await Promise.all(clients);
+    if (errors.length) console.log(master.output.split('\n').filter((l) => !/conn s\d/.test(l)).join('\n'));
+    expect(errors).toEqual([]);
+    master.signal('SIGTERM');
+    expect(await master.exit()).toEqual({ code: 0, signal: null });
+  });
+});

@@ -152,15 +152,29 @@ export class ListenRouter {
 
   /** May a connection for listener `id` be handed to its server now? (child.js: server open and under maxConnections) */
   canAccept(id: number): boolean {
-    const extra = this.#extras.get(id);
-    if (extra === undefined || extra.handle.closed || extra.handle.onconnection === null) return false;
-    const internals = serverInternals(extra.server);
+    const server = this.#acceptingServer(id);
+    if (server === undefined) return false;
+    const internals = serverInternals(server);
     return !(internals.maxConnections && internals._connections >= internals.maxConnections);
   }
 
   /** Hands a connection to the server on listener `id`, as if it had accepted it. Check canAccept() first. */
   deliver(id: number, client: TcpHandle): void {
-    this.#extras.get(id)?.handle.onconnection?.(0, client);
+    const server = this.#acceptingServer(id);
+    if (server !== undefined) (serverInternals(server)._handle as unknown as TcpHandle).onconnection?.(0, client);
+  }
+
+  /**
+   * The open server on listener `id`: one that gets the master's hand-offs, or
+   * (shared) one accepting on the socket itself, which takes a hand-off too:
+   * the master hands out what it accepted in the turns after binding it.
+   */
+  #acceptingServer(id: number): net.Server | undefined {
+    const extra = this.#extras.get(id);
+    if (extra !== undefined) return extra.handle.closed || extra.handle.onconnection === null ? undefined : extra.server;
+    const shared = this.#sharedSockets.get(id);
+    if (shared === undefined || serverInternals(shared.server)._handle !== shared.socket) return undefined;
+    return shared.socket.onconnection ? shared.server : undefined;
   }
 
   /** Open connections on the servers besides the attached one. */

@@ -16,6 +16,11 @@
 // acceptor, so that what waits in the kernel's backlog is accepted and handed
 // out (through a round-robin handle) before the socket closes, instead of
 // being reset when the last worker holding it exits (gunicorn#3397).
+//
+// One moment before that, too: a socket just bound is polled by the master's
+// own loop until stopAccepting() applies (it first waits for the spare
+// descriptor, a few turns). What the master accepts in those turns is handed
+// out the same way, through the same round-robin handle, instead of closed.
 
 import type { Scheduler } from '../scheduler/types.js';
 import type { TcpHandle } from '../wire/node-internals.js';
@@ -35,8 +40,9 @@ export class SharedHandle implements DispatchHandle {
   readonly #workers = new Map<number, HandleWorker>();
   /** Those whose server listens on it (not a worker that is ready by a UDP bind alone). */
   readonly #serving = new Set<number>();
-  /** From takeBack() on: the master accepts, and hands out through this. */
+  /** What the master accepts is handed out through this: from takeBack() on, and in the turns after the bind (see above). */
   #dispatcher: Dispatcher | undefined;
+  #takenBack = false;
   /** takeBack(): each worker yet to say it gave the socket back. */
   readonly #waiting = new Map<number, () => void>();
 
@@ -47,7 +53,17 @@ export class SharedHandle implements DispatchHandle {
     this.#scheduler = scheduler;
     this.#options = options;
     this.#handle = listener.sharedHandle();
+    listener.onconnection = (client) => this.#handOut().accept(client);
     listener.stopAccepting();
+  }
+
+  /** The round-robin handle the master hands out through, made at the first connection it accepts here. */
+  #handOut(): Dispatcher {
+    if (this.#dispatcher === undefined) {
+      this.#dispatcher = new Dispatcher(this.key, this.#listener, this.#scheduler, this.#options);
+      for (const worker of this.#workers.values()) if (this.#serving.has(worker.id)) this.#dispatcher.add(worker);
+    }
+    return this.#dispatcher;
   }
 
   get queued(): number {
@@ -84,7 +100,9 @@ export class SharedHandle implements DispatchHandle {
 
   /** Its server listens on the socket: at takeBack(), one to hand connections to. */
   listening(worker: HandleWorker): void {
-    if (this.#workers.has(worker.id)) this.#serving.add(worker.id);
+    if (!this.#workers.has(worker.id)) return;
+    this.#serving.add(worker.id);
+    this.#dispatcher?.add(worker);
   }
 
   /**
@@ -92,7 +110,7 @@ export class SharedHandle implements DispatchHandle {
    * so the master does, and closes what it accepts, until a worker's server listens (off).
    */
   noServer(on: boolean): void {
-    if (this.#dispatcher !== undefined) return this.#dispatcher.noServer(on); // shutting down: the master accepts anyway
+    if (this.#takenBack) return this.#dispatcher?.noServer(on); // shutting down: the master accepts anyway
     if (!on) return this.#listener.stopAccepting();
     this.#listener.onconnection = (client) => client.close();
     this.#listener.acceptAgain();
@@ -106,10 +124,11 @@ export class SharedHandle implements DispatchHandle {
    * it can accept what the kernel completed and close it.
    */
   async takeBack(timeoutMs: number): Promise<void> {
-    if (this.#dispatcher !== undefined) return;
-    const dispatcher = new Dispatcher(this.key, this.#listener, this.#scheduler, this.#options);
-    this.#dispatcher = dispatcher;
+    if (this.#takenBack) return;
+    this.#takenBack = true;
+    const dispatcher = this.#handOut();
     for (const worker of this.#workers.values()) if (this.#serving.has(worker.id)) dispatcher.add(worker);
+    this.#listener.onconnection = (client) => dispatcher.accept(client); // noServer() may have set its own
     this.#listener.acceptAgain();
     const answers = [...this.#workers.values()].map(
       (worker) =>
@@ -134,7 +153,7 @@ export class SharedHandle implements DispatchHandle {
     resolve?.();
   }
 
-  // Hand-offs happen only after takeBack(): until then, there is nothing to do.
+  // Hand-offs happen only after takeBack() (or in the turns after the bind): until then, there is nothing to do.
   reclaim(worker: HandleWorker): void {
     this.#dispatcher?.reclaim(worker);
   }
@@ -166,6 +185,7 @@ export class SharedHandle implements DispatchHandle {
   share(worker: HandleWorker): Promise<TcpHandle> {
     this.#workers.set(worker.id, worker);
     this.#serving.add(worker.id); // the server that asked listens on the socket as soon as it arrives
+    this.#dispatcher?.add(worker);
     return this.#handle;
   }
   whenEmpty(): Promise<void> {

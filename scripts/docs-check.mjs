@@ -42,8 +42,10 @@
 // Each file runs in a fresh scratch directory (mktemp) holding links to the
 // checkout's dist/, examples/, scripts/ and node_modules/, with XDG_RUNTIME_DIR
 // and TMPDIR inside it, so that `handoff ctl` finds only the masters of this
-// run, and on a free port instead of 3000 (":3000" and "--port 3000" in a
-// command are rewritten), so that it never meets another master on the machine.
+// run, and on free ports instead of the ports the docs use (3000 for a master,
+// 3001 for an app's second port, 9100 for --metrics: each after ":", "PORT=",
+// "--port " or "--metrics " in a command is rewritten to a free port of its
+// own), so that it never meets another master on the machine.
 
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -123,7 +125,7 @@ export function normalize(line, scratch) {
     .replace(/\[(master|w\d+) \d+\]/g, '[$1 <pid>]')
     .replace(/\bpids? \d+/g, (m) => m.replace(/\d+/, '<pid>'))
     .replace(/"pid":\d+/g, '"pid":<pid>')
-    .replace(/\b(127\.0\.0\.1|localhost|\[::1\]|::1|::ffff:127\.0\.0\.1):\d+/g, '$1:<port>')
+    .replace(/(\b127\.0\.0\.1|\blocalhost|\[::1?\]|::1|::ffff:127\.0\.0\.1):\d+/g, '$1:<port>')
     .replace(/\bport \d+/g, 'port <port>')
     .replace(/\bfd \d+/g, 'fd <num>')
     .replace(/\bafter \d+ ms\b/g, 'after <num> ms')
@@ -186,15 +188,24 @@ const trimBlank = (lines) => {
 
 // ---- running ------------------------------------------------------------------
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
+/** The ports the docs use: the master's (3000), an app's second port (3001), --metrics (9100). */
+const DOC_PORTS = [3000, 3001, 9100];
+
+/** A free port for each of DOC_PORTS, all different: each server stays open until every port is chosen. */
+async function freePorts() {
+  const servers = await Promise.all(
+    DOC_PORTS.map(
+      () =>
+        new Promise((resolve, reject) => {
+          const server = net.createServer();
+          server.once('error', reject);
+          server.listen(0, '127.0.0.1', () => resolve(server));
+        }),
+    ),
+  );
+  const ports = new Map(DOC_PORTS.map((port, i) => [port, servers[i].address().port]));
+  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+  return ports;
 }
 
 function makeScratch() {
@@ -207,8 +218,10 @@ function makeScratch() {
   return dir;
 }
 
-function rewrite(command, port) {
-  return command.replace(/:3000\b/g, `:${port}`).replace(/--port 3000\b/g, `--port ${port}`);
+/** Each doc port, after ":", "PORT=", "--port " or "--metrics ", becomes its free port. */
+const DOC_PORT = new RegExp(`(:|PORT=|--port |--metrics )(${DOC_PORTS.join('|')})\\b`, 'g');
+function rewrite(command, ports) {
+  return command.replace(DOC_PORT, (_, before, port) => `${before}${ports.get(Number(port))}`);
 }
 
 function shell(command, scratch) {
@@ -274,7 +287,7 @@ async function runFile(file) {
   const text = fs.readFileSync(path.join(root, file), 'utf8');
   const directives = parseDirectives(text);
   const scratch = makeScratch();
-  const port = await freePort();
+  const ports = await freePorts();
   const terminals = new Map();
   const failures = [];
   const started = Date.now();
@@ -286,7 +299,7 @@ async function runFile(file) {
     const name = d.attrs.name ?? 't1';
     if (verbose) console.error(`  ${((Date.now() - started) / 1000).toFixed(1)} s  ${file}:${d.line} ${d.kind} ${name}`);
     if (d.kind === 'run') {
-      const terminal = new Terminal('run', shell(rewrite(d.block.body.join('\n'), port), scratch));
+      const terminal = new Terminal('run', shell(rewrite(d.block.body.join('\n'), ports), scratch));
       const ok = await Promise.race([terminal.exited.then(() => true), new Promise((r) => setTimeout(r, timeoutMs, false))]);
       if (!ok) {
         terminal.signal('KILL');
@@ -303,7 +316,7 @@ async function runFile(file) {
       }
     } else if (d.kind === 'start') {
       terminals.get(name)?.signal('KILL');
-      const terminal = new Terminal(name, shell(rewrite(d.block.body.join('\n'), port), scratch));
+      const terminal = new Terminal(name, shell(rewrite(d.block.body.join('\n'), ports), scratch));
       terminals.set(name, terminal);
       const ready = new RegExp(d.attrs.ready ?? '^handoff: listening', 'm');
       if (!(await terminal.until((out) => ready.test(out), timeoutMs))) fail(d, `no line matching /${ready.source}/ within ${timeoutMs / 1000} s:\n${terminal.output}`);

@@ -9,8 +9,11 @@
 //
 // Expected: no error while running except on the connections a SIGKILLed
 // worker held (the master says how many it cut); after the final SIGTERM only
-// ECONNREFUSED (the listener is closed: the right answer); and an exit code of
-// 1 exactly when the master reported something cut, 0 otherwise.
+// ECONNREFUSED (the listener is closed: the right answer), apart from the few
+// handshakes the kernel resets at the very instant the listener closes (within
+// a millisecond of the first refusal, at most one per client: see "One instant
+// cannot be helped" in docs/operations.md); and an exit code of 1 exactly when
+// the master reported something cut, 0 otherwise.
 // Exit status of this script: 0 if every expectation held, 1 if not.
 
 import { spawn, execFileSync } from 'node:child_process';
@@ -50,10 +53,15 @@ log(`master ${master.pid} on port ${port}, ${values.workers} workers, scheduler 
 let phase = 'running';
 const errors = { running: new Map(), shutdown: new Map() };
 let responses = 0;
+/** After SIGTERM: when each reset came, and when the first refusal came (the listener had closed). */
+const shutdownResets = [];
+let firstRefusedAt;
 function client(name, options) {
   const instance = autocannon({ url: `http://127.0.0.1:${port}/`, duration: duration / 1000 + 60, timeout: 10, ...options });
   instance.on('reqError', (error) => {
     const kind = `${name}: ${error.code ?? error.message}`;
+    if (phase === 'shutdown' && error.code === 'ECONNRESET') return void shutdownResets.push({ kind, at: performance.now() });
+    if (phase === 'shutdown' && error.code === 'ECONNREFUSED') firstRefusedAt ??= performance.now();
     errors[phase].set(kind, (errors[phase].get(kind) ?? 0) + 1);
   });
   instance.on('response', () => responses++);
@@ -61,6 +69,7 @@ function client(name, options) {
   return { instance, done };
 }
 const clients = [client('keep-alive', { connections: 8 }), client('connection-close', { connections: 4, headers: { connection: 'close' } })];
+const clientConnections = 8 + 4;
 
 // ---- the events ----------------------------------------------------------------------
 const events = ['reload', 'sigkill', 'scale-up', 'scale-down'];
@@ -104,6 +113,12 @@ const cutLines = output.match(/[^\n]*: cut\n/g) ?? [];
 const cutByKill = sumOf(/exited \(killed by SIGKILL\)[^\n]*?(\d+) (?:connection|request)s? open[^\n]*: cut/g);
 const reportedCut = /cut over this run/.test(output);
 const runningErrors = total(errors.running);
+// A reset within a millisecond of the first refusal: a handshake the kernel completed
+// between the master's last accept() and its close() (inet_csk_listen_stop). Any other: ours.
+const CLOSE_INSTANT_MS = 1;
+const atClose = (reset) => firstRefusedAt !== undefined && Math.abs(reset.at - firstRefusedAt) <= CLOSE_INSTANT_MS;
+const closeInstantResets = shutdownResets.filter(atClose);
+for (const reset of shutdownResets.filter((r) => !atClose(r))) errors.shutdown.set(reset.kind, (errors.shutdown.get(reset.kind) ?? 0) + 1);
 const badShutdown = [...errors.shutdown].filter(([kind]) => !kind.endsWith('ECONNREFUSED'));
 const expectedCode = reportedCut ? 1 : 0;
 
@@ -115,7 +130,9 @@ for (const p of ['running', 'shutdown']) {
   if (errors[p].size === 0) log(`errors while ${p}: none`);
   for (const [kind, n] of errors[p]) log(`errors while ${p}: ${n} x ${kind}`);
 }
+log(`resets at the instant the listener closed (kernel, not counted as lost): ${closeInstantResets.length}`);
 const problems = [];
+if (closeInstantResets.length > clientConnections) problems.push(`${closeInstantResets.length} resets as the listener closed, more than one per client connection (${clientConnections})`);
 if (runningErrors > cutByKill) problems.push(`${runningErrors} client errors while running, more than the ${cutByKill} connections the SIGKILLed workers held`);
 if (badShutdown.length > 0) problems.push(`errors after SIGTERM other than ECONNREFUSED: ${badShutdown.map(([k, n]) => `${n} x ${k}`).join(', ')}`);
 if (exit.code !== expectedCode) problems.push(`master exited ${exit.code ?? exit.signal}, expected ${expectedCode} (${reportedCut ? 'it reported cuts' : 'nothing was reported cut'})`);

@@ -133,6 +133,16 @@ describe('the status table', () => {
       'master pid 999  http://127.0.0.1:3000  scheduler rr  workers 0/2 ready  accepting  also 127.0.0.1:9100 (2 listening)  uptime 3m12s',
     );
   });
+
+  test('an app that binds UDP only: its UDP sockets, and no TCP service claimed on the master\'s address', () => {
+    const udp = [{ id: 1, address: { address: '127.0.0.1', port: 8125, family: 'IPv4' as const }, workers: 2 }];
+    expect(renderStatus(status([], { udp, noTcpServer: true, workers: 2 })).split('\n')[0]).toBe(
+      'master pid 999  no TCP server (127.0.0.1:3000 closes connections)  scheduler rr  workers 0/2 ready  udp 127.0.0.1:8125 (2 workers)  uptime 3m12s',
+    );
+    expect(renderStatus(status([], { udp, workers: 2 })).split('\n')[0]).toBe(
+      'master pid 999  http://127.0.0.1:3000  scheduler rr  workers 0/2 ready  accepting  udp 127.0.0.1:8125 (2 workers)  uptime 3m12s',
+    );
+  });
 });
 
 describe('LineReader', () => {

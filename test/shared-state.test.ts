@@ -1,4 +1,5 @@
-// Broadcast and shared state through the master (seed 000: 如何进行广播, 如何实现状态共享).
+// Broadcast and shared state through the master (Dong Yuanxin, "NodeJS 集群：cluster.js 和 PM2",
+// https://dongyuanxin.github.io/2022-05-07-process-cluster/: 如何进行广播, 如何实现状态共享).
 
 import { afterEach, describe, expect, test } from 'vitest';
 import { get, getMany } from './helpers/http.js';

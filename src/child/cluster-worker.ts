@@ -18,14 +18,15 @@
 //   fork(), setupPrimary(), workers,          absent in a worker; fork() says why
 //     cluster.disconnect()
 //   _getServer() (net.js calls it for every   a TCP listen() asks the master, which binds
-//     listen() once isPrimary is false)       it once for every worker (listens.ts); a
-//                                             Unix socket path or an fd binds here; UDP
-//                                             binds here too (exclusive)
+//     listen() once isPrimary is false, and   it once for every worker (listens.ts); so
+//     dgram for every bind() that is not      does a UDP bind (udp/udp-bind.ts); a Unix
+//     exclusive)                              socket path or an fd binds here
 
 import cluster, { type Worker } from 'node:cluster';
 import dgram from 'node:dgram';
 import { syncBuiltinESMExports } from 'node:module';
 import net from 'node:net';
+import type { UdpQuery } from '../udp/udp-bind.js';
 
 export interface ClusterWorkerOptions {
   /** The handoff worker id (HANDOFF_WORKER_ID), unique for the master's lifetime. */
@@ -34,6 +35,8 @@ export interface ClusterWorkerOptions {
   disconnect(): void;
   /** cluster._getServer, first: true if the master serves this listen() (listens.ts); else it binds here. */
   share?(server: unknown, query: ServerQuery, callback: (error: number, handle: unknown) => void): boolean;
+  /** cluster._getServer for a dgram bind() that is not exclusive: the master binds it for every worker (udp-bind.ts). */
+  shareUdp(query: UdpQuery, callback: (error: number, handle: unknown) => void): void;
 }
 
 type Mutable = Record<string, unknown>;
@@ -55,7 +58,8 @@ export function becomeClusterWorker(options: ClusterWorkerOptions): Worker {
   Object.assign(worker, { disconnect, destroy: disconnect, kill: disconnect });
   process.once('disconnect', () => worker.emit('disconnect'));
 
-  const getServer = (server: unknown, query: ServerQuery, callback: (error: number, handle: unknown) => void): void => {
+  const getServer = (server: unknown, query: ServerQuery | UdpQuery, callback: (error: number, handle: unknown) => void): void => {
+    if (isUdp(query)) return options.shareUdp(query, callback);
     if (options.share?.(server, query, callback) !== true) bindHere(server, query, callback);
   };
   Object.assign(target, { isPrimary: false, isMaster: false, isWorker: true, worker, _getServer: getServer });
@@ -64,7 +68,7 @@ export function becomeClusterWorker(options: ClusterWorkerOptions): Worker {
   };
   for (const name of ['setupPrimary', 'setupMaster', 'workers', 'settings', 'disconnect']) delete target[name];
   syncBuiltinESMExports();
-  keepUdpInTheWorker();
+  keepUdpFdsInTheWorker();
   return worker;
 }
 
@@ -91,23 +95,26 @@ function bindHere(_server: unknown, query: ServerQuery, callback: (error: number
   else callback(0, handle);
 }
 
+const isUdp = (query: ServerQuery | UdpQuery): query is UdpQuery => query.addressType === 'udp4' || query.addressType === 'udp6';
+
 /**
- * dgram's bind() also asks the primary when cluster.isWorker, unless the bind
- * is exclusive. UDP is not shared through the master: a socket binds here, as
- * it did before this module made the process a cluster worker.
+ * dgram's bind({ fd }) would ask the primary too, which opens that number in
+ * its own process. As for a TCP listen on an fd, the descriptor is this
+ * worker's: the bind is made exclusive, so that dgram opens it here, with its
+ * own checks and errors. Every other bind() is left as the app wrote it.
  */
-function keepUdpInTheWorker(): void {
+function keepUdpFdsInTheWorker(): void {
   const proto = dgram.Socket.prototype as unknown as { bind: (...args: unknown[]) => unknown };
   const bind = proto.bind;
   proto.bind = function (this: dgram.Socket, ...args: unknown[]) {
-    const first = args[0];
-    if (typeof first === 'object' && first !== null) {
+    const first = args[0] as { fd?: unknown; recvStart?: unknown } | null;
+    // A handle (bind(handle), as child_process does for a received dgram.Socket) has an fd too: left alone, as dgram checks it first.
+    if (typeof first === 'object' && first !== null && typeof first.recvStart !== 'function' && isDescriptor(first.fd)) {
       args[0] = { ...first, exclusive: true };
-    } else {
-      const port = typeof first === 'number' || typeof first === 'string' ? first : undefined;
-      const address = typeof args[1] === 'string' ? args[1] : undefined;
-      args = [{ port, address, exclusive: true }, ...args.filter((arg) => typeof arg === 'function')];
     }
     return bind.apply(this, args);
   };
 }
+
+/** What dgram's bind() takes for an fd (isInt32(fd) && fd > 0). */
+const isDescriptor = (fd: unknown): boolean => Number.isInteger(fd) && (fd as number) > 0 && (fd as number) <= 0x7fffffff;

@@ -16,7 +16,7 @@
 import type net from 'node:net';
 import tls from 'node:tls';
 import { createLineWriter, installFastReceiver } from '../wire/fast-handoff.js';
-import { isTcpHandle, type TcpHandle } from '../wire/node-internals.js';
+import { isTcpHandle, isUdpHandle, type TcpHandle } from '../wire/node-internals.js';
 import { CMD, isHandoffMessage, serializeError, WORKER_CONFIG_ENV, type AskedAddress, type DrainReason, type MasterMessage, type MasterMessageType, type ScriptForm, type WorkerConfig, type WorkerMessage } from '../wire/protocol.js';
 import { createTracer, parseTraceOrigin, TRACE_ORIGIN_ENV, type Tracer } from '../trace.js';
 import { AckBatcher } from './acks.js';
@@ -33,6 +33,7 @@ import { installChannel, WorkerChannel } from './channel.js';
 import { becomeClusterWorker } from './cluster-worker.js';
 import { ListenRouter, shownAddress } from './listens.js';
 import { AppMetricsReader } from './app-metrics.js';
+import { UdpBinds } from '../udp/udp-bind.js';
 
 function readConfig(): WorkerConfig {
   const text = process.env[WORKER_CONFIG_ENV];
@@ -59,6 +60,8 @@ class WorkerRuntime {
   readonly fast: ReturnType<typeof installFastReceiver>;
   readonly drainer: Drain;
   readonly listens: ListenRouter;
+  /** The app's dgram bind()s, shared through the master (udp/udp-bind.ts). */
+  readonly udp: UdpBinds;
   readonly #writeLine: (line: string, done?: () => void) => void;
   /** What closes the attached server's connections politely at the drain; undefined until it is attached. */
   #follower: ServerFollower | undefined;
@@ -71,13 +74,19 @@ class WorkerRuntime {
   readonly #fdCeiling: number | undefined;
   /** The app's own prom-client registry, for --metrics (child/app-metrics.ts). */
   readonly appMetrics: AppMetricsReader;
-  /** Readiness: the server is attached, the shared state has arrived, and with --wait-ready the app said so. */
+  /**
+   * Readiness: the server is attached (or, with none yet, a shared UDP bind succeeded), the shared
+   * state has arrived, and with --wait-ready the app said so.
+   */
   #attachedAs: ScriptForm | undefined;
   /** What the attached server's listen() named, for the master's mapping line. */
   #asked: AskedAddress | undefined;
   #haveState = false;
   #appReady: boolean;
+  #udpBound = false;
+  /** Said ready (maybe by UDP alone); and said so with the attached server, which is what brings connections. */
   #reportedReady = false;
+  #reportedServer = false;
   /** With --trace: the master's seq of the connection being delivered right now, to name its socket. */
   #deliveringSeq: number | undefined;
   #selfAccepted = 0;
@@ -112,6 +121,13 @@ class WorkerRuntime {
       attached: () => this.attacher.server !== undefined,
       send: (message) => this.send(message),
     });
+    this.udp = new UdpBinds(
+      (message) => this.send(message),
+      () => {
+        this.#udpBound = true;
+        this.#reportReadyWhenReady();
+      },
+    );
     this.drainer = createDrain({
       attacher: this.attacher,
       killSignal: config.killSignal,
@@ -152,10 +168,15 @@ class WorkerRuntime {
   drain(reason: DrainReason, timeoutMs: number): void {
     this.drainer.start(reason, timeoutMs);
     this.listens.closeAll();
+    this.udp.stopReceiving();
   }
 
   // ---- readiness ------------------------------------------------------------------
-  // In shared, the server starts accepting only once ready.
+  // Ready once the server is attached, or once a shared UDP bind succeeded:
+  // cluster's child.js says 'listening' for either. With UDP alone the master
+  // gives this worker no connection; a server attached later is said in a
+  // second 'listening', which does. In shared, the server starts accepting
+  // only once ready.
 
   #attached(form: ScriptForm, server: net.Server): void {
     this.requests.track(server);
@@ -167,9 +188,14 @@ class WorkerRuntime {
   }
 
   #reportReadyWhenReady(): void {
-    if (this.#reportedReady || this.#attachedAs === undefined || !this.#haveState || !this.#appReady) return;
+    if (this.#reportedServer || !this.#haveState || !this.#appReady) return;
+    if (this.#attachedAs === undefined) {
+      if (this.#reportedReady || !this.#udpBound) return;
+      this.#reportedReady = true;
+      return this.send({ cmd: CMD, type: 'listening' }); // UDP only, so far
+    }
     if (this.config.accepts === 'self' && !this.attacher.acceptOnSharedSocket()) return; // the socket is on its way
-    this.#reportedReady = true;
+    this.#reportedReady = this.#reportedServer = true;
     this.send({ cmd: CMD, type: 'listening', form: this.#attachedAs, tls: this.attacher.server instanceof tls.Server, asked: this.#asked });
   }
 
@@ -249,6 +275,7 @@ class WorkerRuntime {
     const handlers: Handlers = {
       conn: (message, handle) => this.#onConnection(message.seq, message.listener ?? 0, isTcpHandle(handle) ? handle : this.fast?.take()),
       'listen-reply': (message, handle) => this.listens.answered(message, isTcpHandle(handle) ? handle : undefined),
+      'udp-reply': (message, handle) => this.udp.answered(message, isUdpHandle(handle) ? handle : undefined),
       'listen-handle': (_message, handle) => {
         if (!isTcpHandle(handle)) return;
         this.attacher.receiveSharedHandle(handle);
@@ -349,6 +376,7 @@ class WorkerRuntime {
       id: this.config.id,
       disconnect: () => this.drain('disconnect', this.config.killTimeout),
       share: (server, query, callback) => this.listens.share(server as net.Server, query, callback),
+      shareUdp: (query, callback) => this.udp.share(query, callback),
     });
     process.channel?.ref(); // internal messages alone do not keep a child alive
     this.send({ cmd: CMD, type: 'online' });

@@ -4,6 +4,7 @@
 // command line, which also prints the usage.
 
 import { ctl } from '../control/ctl.js';
+import { formatHostPort, formatUrl } from '../control/format.js';
 import { isHandoffError, type HandoffErrorCode } from '../errors.js';
 import { loadScheduler } from '../scheduler/from-file.js';
 import { VERSION } from '../version.js';
@@ -69,16 +70,21 @@ async function withScheduler(options: MasterOptions): Promise<MasterOptions> {
   return typeof spec === 'string' && spec.trim() !== '' ? { ...options, scheduler: await loadScheduler(spec.trim()) } : options;
 }
 
+/** What is served, truthfully: the master's address, or for an app that binds UDP only its UDP sockets. */
+function readyLine(master: Master): string {
+  const count = master.listeningWorkers.length;
+  const workers = `${count} worker${count === 1 ? '' : 's'}, master pid ${process.pid}`;
+  const status = master.status();
+  if (status.noTcpServer) {
+    const udp = (status.udp ?? []).map((socket) => formatUrl(socket.address, 'udp')).join(', ');
+    return `listening on ${udp} (${workers}); the app serves UDP only: connections to ${formatHostPort(master.address)} are closed`;
+  }
+  const scheme = master.listeningWorkers.some((worker) => worker.tls) ? 'https' : 'http';
+  return `listening on ${formatUrl(master.address, scheme)} (scheduler ${master.scheduler.name}, ${workers})`;
+}
+
 function run(master: Master): Promise<number> {
-  master.once('ready', () => {
-    const { address, port } = master.address;
-    const host = address === '::' || address === '0.0.0.0' ? '127.0.0.1' : address.includes(':') ? `[${address}]` : address;
-    const count = master.listeningWorkers.length;
-    const scheme = master.listeningWorkers.some((worker) => worker.tls) ? 'https' : 'http';
-    process.stdout.write(
-      `handoff: listening on ${scheme}://${host}:${port} (scheduler ${master.scheduler.name}, ${count} worker${count === 1 ? '' : 's'}, master pid ${process.pid})\n`,
-    );
-  });
+  master.once('ready', () => process.stdout.write(`handoff: ${readyLine(master)}\n`));
 
   const log = master.logger;
   // SIGTERM / SIGINT: graceful shutdown. A second SIGINT: stop now.

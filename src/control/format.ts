@@ -5,7 +5,9 @@
 //
 //   master pid 4242  http://127.0.0.1:3000  scheduler rr  workers 2/2 ready  accepting  uptime 3m12s
 //   connections accepted 1624  handed 1624  refused 0  reclaimed 0  reset 0  queued 0  restarts: none
-//   (and, for each other port the app listens on: "also 127.0.0.1:9100 (2 listening)")
+//   (and, for each other port the app listens on: "also 127.0.0.1:9100 (2 listening)"; for each
+//   UDP socket: "udp 127.0.0.1:8125 (2 workers)"; an app that binds UDP only has, instead of the
+//   URL and "accepting": "no TCP server (127.0.0.1:3000 closes connections)")
 //
 //   ID  PID   STATE      UPTIME  RESTARTS  HANDED  ACTIVE  REQ/S  RSS    CPU   ELU  DELAY
 //    1  4243  listening  3m12s          0     812       3     41  48.1M  2.0%  3.1%  0.4ms
@@ -65,22 +67,25 @@ export function renderHandoffLatency(status: MasterStatus, previous?: MasterStat
   return `hand-off p50 ${formatMs((latest.p50Us as number) / 1000)}  p99 ${formatMs((latest.p99Us as number) / 1000)}  (${latest.count} since start)`;
 }
 
-/** The address as a URL one can open: the ready line's form (all interfaces → 127.0.0.1). */
-export function formatUrl(address: BoundAddress): string {
+/** host:port as one can reach it: the ready line's form (all interfaces → 127.0.0.1). */
+export function formatHostPort(address: BoundAddress): string {
   const { address: host, port } = address;
   const shown = host === '::' || host === '0.0.0.0' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
-  return `http://${shown}:${port}`;
+  return `${shown}:${port}`;
+}
+
+/** The address as a URL one can open (`udp://` for a UDP socket). */
+export function formatUrl(address: BoundAddress, scheme = 'http'): string {
+  return `${scheme}://${formatHostPort(address)}`;
 }
 
 export function renderHeader(status: MasterStatus): string {
-  const parts = [
-    `master pid ${status.pid}`,
-    formatUrl(status.address),
-    `scheduler ${status.scheduler}`,
-    `workers ${status.ready}/${status.workers} ready`,
-    status.accepting ? 'accepting' : 'paused (queue full)',
-  ];
-  for (const listener of status.listeners ?? []) parts.push(`also ${formatUrl(listener.address).slice('http://'.length)} (${listener.workers} listening)`);
+  // An app that binds UDP only: the master's address is not served (primary/master/udp-only.ts).
+  const parts = status.noTcpServer
+    ? [`master pid ${status.pid}`, `no TCP server (${formatHostPort(status.address)} closes connections)`, `scheduler ${status.scheduler}`, `workers ${status.ready}/${status.workers} ready`]
+    : [`master pid ${status.pid}`, formatUrl(status.address), `scheduler ${status.scheduler}`, `workers ${status.ready}/${status.workers} ready`, status.accepting ? 'accepting' : 'paused (queue full)'];
+  for (const listener of status.listeners ?? []) parts.push(`also ${formatHostPort(listener.address)} (${listener.workers} listening)`);
+  for (const socket of status.udp ?? []) parts.push(`udp ${formatHostPort(socket.address)} (${socket.workers} worker${socket.workers === 1 ? '' : 's'})`);
   if (status.heldConnections > 0) parts.push(`holding ${status.heldConnections} connection${status.heldConnections === 1 ? '' : 's'}`);
   if (status.reloading) parts.push('reloading');
   if (status.upgrading) parts.push('upgrading');

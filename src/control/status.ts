@@ -67,6 +67,13 @@ export interface MasterStatus extends ObservedStatus {
   sharedStateBytes: number;
   /** The app's other TCP listen()s the master serves (dispatch/handle-table.ts): address, and how many workers listen there. */
   listeners?: ListenerStatus[];
+  /** The app's UDP sockets, bound once by the master (udp/udp-sockets.ts): address, and how many workers hold each. */
+  udp?: ListenerStatus[];
+  /**
+   * Workers are ready and none has a TCP server (an app that binds UDP only): nothing serves `address`,
+   * and the master closes what it accepts there (primary/master/udp-only.ts).
+   */
+  noTcpServer?: boolean;
   processes: WorkerStatus[];
 }
 
@@ -108,6 +115,8 @@ export interface StatusSource {
   handle: DispatchHandle;
   /** Every listener, the master's own (id 0) first. */
   listeners?: readonly ListenerEntry[];
+  udp?: ListenerStatus[];
+  noTcpServer?: boolean;
   reloading: boolean;
   upgrading?: boolean;
   closing: boolean;
@@ -140,6 +149,8 @@ export function masterStatus(source: StatusSource): MasterStatus {
     gaveUp: source.pool.gaveUp,
     sharedStateBytes: source.sharedStateBytes,
     listeners: (source.listeners ?? []).filter((entry) => entry.id !== 0).map(({ id, address, workers }) => ({ id, address, workers: workers.size })),
+    udp: source.udp ?? [],
+    noTcpServer: source.noTcpServer ?? false,
     processes,
     ...observedStatus({ ...source.observed, queued: source.handle.queued, workers: source.pool.workers() }),
   };

@@ -10,6 +10,10 @@
 // there. A bind error goes back to the asking listen() as its errno; the
 // master itself never fails on it.
 //
+// The app's UDP sockets sit beside them (`udp`, udp/udp-sockets.ts), as
+// they do in Node's map: a worker that exits lets go of them too, and the
+// shutdown closes them with the rest.
+//
 // To the rest of the master the table is one DispatchHandle: it adds a worker
 // to its own listener, takes it out of all of them, routes each ack to the
 // handle the connection came from (seqs are unique across handles), and sums
@@ -21,6 +25,7 @@ import type { DispatchHandle, HandleWorker } from './handles.js';
 import { Listener } from './listener.js';
 import type { SharedHandle } from './shared-handle.js';
 import type { SlotSocketStatus } from './reuseport-handle.js';
+import { UdpSockets } from '../udp/udp-sockets.js';
 
 export interface ListenRequest {
   address: string | null;
@@ -71,6 +76,8 @@ export class HandleTable implements DispatchHandle {
   readonly #said: (message: string) => void;
   #nextId = 1;
   readonly #failures = new Set<string>();
+  /** The app's dgram sockets, bound once for every worker (cluster's SharedHandle for UDP). */
+  readonly udp = new UdpSockets();
 
   /** `own.listener`: the master's own sockets (a ListenerSet: --port, or inherited ones), served by one handle. */
   constructor(own: { listener: OwnSockets; handle: DispatchHandle }, make: MakeHandle, said: (message: string) => void) {
@@ -159,10 +166,15 @@ export class HandleTable implements DispatchHandle {
   listening(worker: HandleWorker): void {
     this.#own.handle.listening?.(worker);
   }
+  /** Only the master's own sockets: an app that binds UDP only asked for no other. */
+  noServer(on: boolean): void {
+    this.#own.handle.noServer(on);
+  }
 
-  /** Closes every listening socket: no new connections anywhere. */
+  /** Closes every listening socket (no new connections anywhere), and the master's copies of the UDP sockets. */
   close(): void {
     for (const entry of this.#entries.values()) entry.listener.close();
+    this.udp.close();
     this.#own.handle.close?.(); // reuseport: every slot's socket
   }
 
@@ -184,6 +196,7 @@ export class HandleTable implements DispatchHandle {
   }
 
   forget(worker: HandleWorker): void {
+    this.udp.forget(worker);
     for (const entry of this.#entries.values()) {
       entry.workers.delete(worker.id);
       entry.handle.forget(worker);

@@ -53,8 +53,13 @@ export interface DispatchHandle {
   takeBack(timeoutMs: number): Promise<void>;
   /** shared: `worker` no longer accepts on the socket, and closed its descriptor of it. */
   unshared(worker: HandleWorker): void;
-  /** For a handle that added the worker when it ran (addOn 'online'): now it listens. */
+  /** For a handle that added the worker when it ran (addOn 'online'): now its server listens. */
   listening?(worker: HandleWorker): void;
+  /**
+   * Workers are ready and none has a server here (an app that binds UDP only: primary/master/udp-only.ts).
+   * While on, what the master accepts is closed at once, and nothing waits in its queue.
+   */
+  noServer(on: boolean): void;
   /** Every listening socket of this address, when there are more than the master's listener (reuseport: one per slot). */
   slotSockets?(): Array<Pick<SlotListener, 'acceptBacklog'>>;
   /** Closes the master's descriptors of those sockets (shutdown). */

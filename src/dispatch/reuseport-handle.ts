@@ -216,6 +216,11 @@ export class ReusePortHandle implements DispatchHandle {
     return this.#rr.closeQueued();
   }
 
+  /** No worker accepts on any slot's socket then, so the master does on each: it closes what it accepts. */
+  noServer(on: boolean): void {
+    this.#rr.noServer(on);
+  }
+
   /**
    * At shutdown, as SharedHandle.takeBack does for its one socket: the master
    * accepts on every slot socket, and each worker stops accepting on its own

@@ -94,6 +94,8 @@ export class Dispatcher implements DispatchHandle {
   /** The connection accept() is handing out right now: the only one that has not waited in the queue. */
   #fresh: PendingConnection | undefined;
   #paused = false;
+  /** No worker has a server for this address (noServer()): close what is accepted while no worker is ready. */
+  #noServer = false;
   /** Clients that reset while their connection waited in the master: closed by their client, not cut. */
   #goneWhileQueued = 0;
   #whenEmpty: Array<() => void> = [];
@@ -155,6 +157,11 @@ export class Dispatcher implements DispatchHandle {
     if (this.#options.trace) {
       const on = this.#options.listener ? ` (listener ${this.#options.listener}, ${this.key})` : '';
       this.#options.trace.conn(connection.seq, `accepted by the master${on} on fd ${handle.fd}, from ${connection.remoteAddress || 'a client already gone'}`);
+    }
+    if (this.#noServer && this.#ready.length === 0) {
+      handle.close();
+      this.#options.trace?.conn(connection.seq, 'closed: no worker has a TCP server (the app binds UDP only)');
+      return;
     }
     this.#held++;
     this.#options.observer?.accepted();
@@ -285,6 +292,14 @@ export class Dispatcher implements DispatchHandle {
 
   #released(): void {
     if (this.#held === 0 && this.#whenEmpty.length > 0) for (const resolve of this.#whenEmpty.splice(0)) resolve();
+  }
+
+  /** Workers are ready and none has a server here: close what waits, and from now on what is accepted (see accept()). */
+  noServer(on: boolean): void {
+    this.#noServer = on;
+    if (!on) return;
+    this.closeQueued();
+    this.#maybeResume();
   }
 
   /** Closes every connection the master still holds in its queue (at shutdown, with no worker left). */

@@ -31,6 +31,8 @@ export class SharedHandle implements DispatchHandle {
   readonly #handle: Promise<TcpHandle>;
   /** Workers sent the socket, and not closing yet. */
   readonly #workers = new Map<number, HandleWorker>();
+  /** Those whose server listens on it (not a worker that is ready by a UDP bind alone). */
+  readonly #serving = new Set<number>();
   /** From takeBack() on: the master accepts, and hands out through this. */
   #dispatcher: Dispatcher | undefined;
   /** takeBack(): each worker yet to say it gave the socket back. */
@@ -68,6 +70,7 @@ export class SharedHandle implements DispatchHandle {
   // A closing worker closes its server, and with it its descriptor of the socket.
   remove(worker: HandleWorker): boolean {
     this.#dispatcher?.remove(worker);
+    this.#serving.delete(worker.id);
     this.#gaveBack(worker.id);
     return this.#workers.delete(worker.id);
   }
@@ -75,6 +78,22 @@ export class SharedHandle implements DispatchHandle {
   forget(worker: HandleWorker): void {
     this.remove(worker);
     this.#dispatcher?.forget(worker);
+  }
+
+  /** Its server listens on the socket: at takeBack(), one to hand connections to. */
+  listening(worker: HandleWorker): void {
+    if (this.#workers.has(worker.id)) this.#serving.add(worker.id);
+  }
+
+  /**
+   * Workers are ready and none has a server (an app that binds UDP only): nobody accepts on the socket,
+   * so the master does, and closes what it accepts, until a worker's server listens (off).
+   */
+  noServer(on: boolean): void {
+    if (this.#dispatcher !== undefined) return this.#dispatcher.noServer(on); // shutting down: the master accepts anyway
+    if (!on) return this.#listener.stopAccepting();
+    this.#listener.onconnection = (client) => client.close();
+    this.#listener.acceptAgain();
   }
 
   /**
@@ -88,7 +107,7 @@ export class SharedHandle implements DispatchHandle {
     if (this.#dispatcher !== undefined) return;
     const dispatcher = new Dispatcher(this.key, this.#listener, this.#scheduler, this.#options);
     this.#dispatcher = dispatcher;
-    for (const worker of this.#workers.values()) if (worker.state === 'listening') dispatcher.add(worker);
+    for (const worker of this.#workers.values()) if (this.#serving.has(worker.id)) dispatcher.add(worker);
     this.#listener.acceptAgain();
     const answers = [...this.#workers.values()].map(
       (worker) =>

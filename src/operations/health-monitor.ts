@@ -3,8 +3,10 @@
 //  - memory: resident set size over --max-memory (a leak);
 //  - age: older than --max-lifetime (rotated on purpose, one at a time).
 //
-// The seed article 000 lists all three (心跳保活, 自动重启, 负载检测) as what a
-// cluster master should do and cluster does not. PM2 checks memory every 30 s;
+// Dong Yuanxin's "NodeJS 集群：cluster.js 和 PM2"
+// (https://dongyuanxin.github.io/2022-05-07-process-cluster/) lists all three
+// (心跳保活, 自动重启, 负载检测) as what a cluster master should do and cluster
+// does not. PM2 checks memory every 30 s;
 // this monitor looks every 250 ms, reading RSS from /proc, so a leak is caught
 // within a second of crossing the line.
 

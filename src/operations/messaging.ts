@@ -1,5 +1,6 @@
 // The master's half of handoff/worker: it relays broadcasts between workers
-// and sends everyone the shared state after each change (seed 000: 进程更新
+// and sends everyone the shared state after each change (Dong Yuanxin,
+// "NodeJS 集群：cluster.js 和 PM2", https://dongyuanxin.github.io/2022-05-07-process-cluster/: 进程更新
 // 公共状态后，需要向其它进程「同步」最新的公共状态).
 
 import { CMD } from '../wire/protocol.js';

@@ -1,4 +1,5 @@
-// State shared by all workers, kept in the master (seed 000, 如何实现状态共享:
+// State shared by all workers, kept in the master (from Dong Yuanxin, "NodeJS 集群：cluster.js 和 PM2",
+// https://dongyuanxin.github.io/2022-05-07-process-cluster/, section 如何实现状态共享:
 // "one process keeps the common state; the others report to it over IPC, and
 // it syncs the new state back to everyone").
 //

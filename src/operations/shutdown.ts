@@ -43,7 +43,8 @@ export async function shutDown(parts: ShutdownParts, initialCode: number): Promi
   pool.stop();
   parts.stopTimers();
   const deadline = Date.now() + options.killTimeout;
-  const serving = (): boolean => pool.workers().some((worker) => worker.state === 'listening');
+  // A worker ready by a UDP bind alone takes no connection (primary/master/udp-only.ts).
+  const serving = (): boolean => pool.workers().some((worker) => worker.state === 'listening' && worker.servesTcp);
   if (serving() && !parts.handedOver) {
     // shared: the workers stop accepting and close their descriptors; the master accepts from here on.
     await handle.takeBack(Math.min(1000, options.killTimeout));

@@ -1,8 +1,9 @@
 // A worker's life as one string union, with every allowed move in one table.
 //
-// Node's cluster uses 'none' -> 'online' -> 'listening' -> 'disconnecting' ->
-// 'disconnected' -> 'dead' (lib/internal/cluster/worker.js); handoff folds
-// the two disconnect states into 'closing', because what matters to the
+// Node's primary uses 'none' -> 'online' -> 'listening' -> 'disconnected' ->
+// 'dead' (lib/internal/cluster/primary.js; 'disconnecting' and 'destroying'
+// are set only inside the worker process, by child.js). handoff has one
+// 'closing' state between listening and gone, because what matters to the
 // dispatcher is only "may this worker get new connections?".
 
 export type WorkerState =

@@ -11,6 +11,7 @@ import type { Tracer } from '../trace.js';
 import type { Logger } from '../cli/log.js';
 import type { ResolvedOptions } from '../cli/options.js';
 import type { Pool, Replacement } from './pool.js';
+import { canMove } from './lifecycle.js';
 import { retirements } from './retire.js';
 import type { Messaging } from '../operations/messaging.js';
 import { jsonSize, MAX_MESSAGE_BYTES, type StateChange } from '../operations/shared-state.js';
@@ -28,8 +29,10 @@ export interface MessageContext {
   readonly trace: Tracer | null;
   /** A worker's runtime is up (it is loading the script). */
   online(worker: Worker): void;
-  /** A worker became ready (it listens and may get connections). */
+  /** A worker became ready: it listens (with a TCP server, it may get connections; see Worker.servesTcp). */
   ready(worker: Worker): void;
+  /** What a ready worker serves changed: it became ready, or attached its TCP server after a UDP bind alone. */
+  served(worker: Worker): void;
   /** Data from a worker's code for the master's 'message' event. */
   message(worker: Worker, data: unknown): void;
   /** The app's prom-client metrics, asked for by a scrape of --metrics (or sent as the worker exits). */
@@ -75,13 +78,22 @@ export function createMessageHandlers(context: MessageContext): (worker: Worker,
       context.online(worker);
     },
     listening(worker, message) {
-      if (!worker.moveTo('listening')) return;
+      // The first says the worker is ready, by its server or by a UDP bind alone (cluster's 'listening' for
+      // either); after a UDP bind alone, a second brings its server: only a server gets connections.
+      const later = worker.state === 'listening';
+      if (later ? worker.servesTcp || message.form === undefined : !canMove(worker.state, 'listening')) return;
+      worker.servesTcp = message.form !== undefined;
       worker.tls = message.tls === true;
-      trace?.worker(worker.id, worker.pid, `ready: server attached (${message.form})`);
-      listens.mapped(message.asked);
-      if (handle.addOn === 'listening') handle.add(worker);
-      else handle.listening?.(worker);
-      context.ready(worker);
+      if (!later) worker.moveTo('listening');
+      if (message.form === undefined) trace?.worker(worker.id, worker.pid, 'ready: a UDP socket is bound, no TCP server: no connections for it');
+      else {
+        trace?.worker(worker.id, worker.pid, `${later ? 'serves TCP now' : 'ready'}: server attached (${message.form})`);
+        listens.mapped(message.asked);
+        if (handle.addOn === 'listening') handle.add(worker);
+        else handle.listening?.(worker);
+      }
+      context.served(worker);
+      if (!later) context.ready(worker);
     },
     'load-error'(worker, message) {
       worker.lastError = message.error;
@@ -144,6 +156,8 @@ export function createMessageHandlers(context: MessageContext): (worker: Worker,
     },
     'listen-request': listens['listen-request'],
     'listen-close': listens['listen-close'],
+    'udp-request': listens['udp-request'],
+    'udp-close': listens['udp-close'],
   };
 
   function tooBig(worker: Worker, what: string, data: unknown): boolean {

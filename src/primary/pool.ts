@@ -318,7 +318,7 @@ function isDead(worker: Worker): boolean {
 
 function notReadyError(timeoutMs: number): SerializedError {
   const message =
-    `not ready within --listen-timeout ${formatDuration(timeoutMs)}: the script must call listen(), or export a server or a request handler ` +
+    `not ready within --listen-timeout ${formatDuration(timeoutMs)}: the script must call listen() or bind a UDP socket, or export a server or a request handler ` +
     `(with --wait-ready: call process.send('ready')); an app that takes longer to start needs a longer one, e.g. --listen-timeout 30s`;
   return { message, stack: message };
 }

@@ -45,6 +45,7 @@ import { createHandleTable, openListeners } from './master/sockets.js';
 import { createExitHandler, reportGiveUp } from './master/exits.js';
 import { checkOptions } from './master/options.js';
 import { Readiness } from './master/readiness.js';
+import { UdpOnly } from './master/udp-only.js';
 import { installClusterView, loadPrimaryModule } from './master/cluster-view.js';
 import { errorMessage } from '../errors.js';
 
@@ -74,6 +75,8 @@ export class Master extends EventEmitter<MasterEvents> {
   readonly #onExit: ReturnType<typeof createExitHandler>;
   readonly #control: ControlServer | undefined;
   readonly #readiness: Readiness;
+  /** An app that binds UDP only: what the master's own listener does then. */
+  readonly #udpOnly: UdpOnly;
   readonly #reloads = new Reloads(async () => {
     const result = await rollingReload(this.#pool, this.#log);
     this.emit('reload', result);
@@ -139,6 +142,7 @@ export class Master extends EventEmitter<MasterEvents> {
       }),
     );
     this.#readiness = new Readiness(this.#pool, this.#handover, this.#log, () => this.emit('ready', this.address));
+    this.#udpOnly = new UdpOnly(() => this.#pool.workers(), this.#handle, this.address, this.#log);
     this.#pool.on('worker', (worker) => {
       this.#wire(worker);
       this.emit('fork', worker);
@@ -160,6 +164,7 @@ export class Master extends EventEmitter<MasterEvents> {
         this.emit('listening', worker);
         this.#readiness.check();
       },
+      served: () => this.#udpOnly.update(),
       message: (worker, data) => this.emit('message', worker, data, undefined),
       appMetrics: (worker, message) => this.#metrics.appMetrics?.answer(worker, message.id, message.metrics, message.error),
     });
@@ -259,6 +264,8 @@ export class Master extends EventEmitter<MasterEvents> {
       pool: this.#pool,
       handle: this.#handle,
       listeners: this.#handle.listeners(),
+      udp: this.#handle.udp.list(),
+      noTcpServer: this.#udpOnly.closing,
       reloading: this.#reloads.running,
       upgrading: this.#handover.upgrades.running,
       closing: this.#closing !== undefined,
@@ -309,6 +316,7 @@ export class Master extends EventEmitter<MasterEvents> {
     // A worker that starts closing gets no more connections, whatever made it close.
     worker.on('state', (state) => {
       if (state === 'closing') this.#handle.remove(worker);
+      if (state === 'closing' || state === 'dead') this.#udpOnly.update();
     });
     worker.on('ack', (accepted, refused) => this.#handle.acknowledge(worker, accepted, refused));
     worker.on('bad-ack', (line, dropped) => {

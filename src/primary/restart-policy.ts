@@ -1,7 +1,8 @@
 // When to replace a worker that died unexpectedly, and when to stop trying.
 //
-// Two rules, both from the seeds and PM2:
-//  - throttle (seed 002, 限量重启): more than maxRestarts unexpected exits
+// Two rules, from PM2 and from the restart limit (限量重启) of the article
+// "nodejs之cluster模块", after Taobao FED, http://taobaofed.org/blog/2015/11/10/nodejs-cluster-2/ (docs/tutorial.md, *The articles this follows*):
+//  - throttle: more than maxRestarts unexpected exits
 //    within windowMs and the master gives up reforking. cfork allows 60 per 60 s;
 //    PM2 16 within its min_uptime windows. A broken app never becomes a fork bomb.
 //  - backoff (PM2's exp_backoff_restart_delay): the first crash of a slot after

@@ -85,6 +85,11 @@ export class Worker extends EventEmitter<WorkerEvents> implements HandleWorker {
   /** Why it was first retired (primary/retire.ts), for the restart counts; undefined if it just exited. */
   retiredFor: RetireReason | undefined;
   listeningAt: number | undefined;
+  /**
+   * It has a TCP server attached to the master's listener, so it gets connections. False for a worker
+   * that is listening by a UDP bind alone (an app that binds UDP only; see master/udp-only.ts).
+   */
+  servesTcp = false;
   /** Its server speaks TLS (so the master's address is https://), as the worker said when it attached. */
   tls = false;
   lastHeartbeat = Date.now();

@@ -53,10 +53,23 @@ export function rankOf(worker: WorkerView): number {
   return worker.late ? LATE : ANSWERING;
 }
 
+/** For --trace: why a worker ahead in turn did not get the connection. */
+function whyPassedOver(worker: WorkerView): string {
+  const unanswered = `${worker.inFlight} unanswered for ${worker.unansweredMs.toFixed(2)} ms`;
+  if (worker.busy) return worker.inFlight === 0 ? '(busy: it just refused one)' : `(busy: ${unanswered})`;
+  if (rankOf(worker) === LATE) return `(late: ${unanswered})`;
+  if (rankOf(worker) === ANSWERING) return `(answering: ${worker.inFlight} in flight)`;
+  return '(had more than its share)';
+}
+
 export function createRoundRobin(): Scheduler {
   /** Connections placed on each ready worker since it became ready (newcomers start level). */
   const placed = new Map<WorkerView, number>();
   let turn = 0;
+  /** The last pick, for explain(): the workers ahead in turn that were passed over (no allocation per pick). */
+  let lastWorkers: readonly WorkerView[] = [];
+  let lastStart = 0;
+  let lastSteps = 0;
   return {
     name: 'rr',
     add(worker) {
@@ -89,12 +102,21 @@ export function createRoundRobin(): Scheduler {
       // No worker with room; or none is free while some worker is late: keep the connection queued until one answers.
       if (chosen === undefined || chosenRank === LATE || (chosenRank === ANSWERING && someLate)) return undefined;
       placed.set(chosen, chosenPlaced + 1);
+      lastWorkers = workers;
+      lastStart = turn;
+      lastSteps = chosenStep;
       turn = (turn + chosenStep + 1) % count;
       return chosen;
     },
     explain(_connection, worker) {
-      if (worker.inFlight === 0) return 'next in turn';
-      return `next in turn; no worker was free, w${worker.id} is answering (${worker.inFlight} in flight for ${worker.unansweredMs.toFixed(2)} ms)`;
+      const passedOver: string[] = [];
+      for (let step = 0; step < lastSteps; step++) {
+        const other = lastWorkers[(lastStart + step) % lastWorkers.length] as WorkerView;
+        passedOver.push(`w${other.id} ${whyPassedOver(other)}`);
+      }
+      const turn = passedOver.length === 0 ? 'next in turn' : `next in turn after passing over ${passedOver.join(', ')}`;
+      if (worker.inFlight === 0) return turn;
+      return `${turn}; no worker was free, w${worker.id} is answering (${worker.inFlight} in flight for ${worker.unansweredMs.toFixed(2)} ms)`;
     },
   };
 }

@@ -4,11 +4,13 @@
 // they have been stable since Node 0.12, but they are not documented, so each
 // one is named and explained here, and probed by supportsFastHandoff().
 //
-//  - libuv handle wrappers from process.binding(): TCP, Pipe and WriteWrap.
-//    These three modules are on Node's allow-list for process.binding() and
-//    print no deprecation warning.
+//  - libuv handle wrappers from process.binding(): TCP, Pipe, UDP and
+//    WriteWrap. These four modules are on Node's allow-list for
+//    process.binding() and print no deprecation warning.
 //  - net._createServerHandle(): binds a raw TCP handle without a net.Server,
-//    as cluster's SharedHandle does.
+//    as cluster's SharedHandle does; createUdpHandle() does for UDP what
+//    cluster's SharedHandle does with dgram._createSocketHandle() (public,
+//    but deprecated: DEP0112), on the same UDP class.
 //  - server._handle / server._listen2(): give a net.Server a handle it did not
 //    create, as cluster's child does with its fake round-robin handle.
 //  - the IPC pipe behind subprocess.channel, stored under the symbol
@@ -74,6 +76,19 @@ interface StreamBinding {
   kLastWriteWasAsync: number;
 }
 
+/** A libuv UDP handle (UDPWrap): what a dgram.Socket holds, and what child_process sends as 'dgram.Native'. */
+export interface UdpHandle extends HandleOwner {
+  readonly fd: number;
+  /** udp4's bind; a udp6 handle's is bind6 (internal/dgram.js newHandle). */
+  bind(address: string, port: number, flags: number): Status;
+  bind6(address: string, port: number, flags: number): Status;
+  getsockname(out: Record<string, unknown>): Status;
+  recvStop(): Status;
+}
+interface UdpBinding {
+  UDP: new () => UdpHandle;
+}
+
 type Binder = (name: string) => unknown;
 const binding = (process as unknown as { binding: Binder }).binding.bind(process);
 
@@ -89,6 +104,27 @@ export function uv(): { tcp: TcpBinding; pipe: PipeBinding; stream: StreamBindin
 
 export function isTcpHandle(value: unknown): value is TcpHandle {
   return value instanceof (uv().tcp.TCP as unknown as abstract new () => unknown);
+}
+
+let udpBinding: UdpBinding | undefined;
+const udpClass = (): UdpBinding['UDP'] => (udpBinding ??= binding('udp_wrap') as UdpBinding).UDP;
+
+export function isUdpHandle(value: unknown): value is UdpHandle {
+  return value instanceof udpClass();
+}
+
+/**
+ * Binds a UDP handle, as Node's dgram._createSocketHandle() (internal/dgram.js)
+ * does for cluster's SharedHandle: a bound socket nobody reads from yet, or a
+ * negative errno. `address` is already resolved (the worker's dgram looked it
+ * up); `flags` are dgram's (UV_UDP_REUSEADDR, UV_UDP_IPV6ONLY).
+ */
+export function createUdpHandle(address: string, port: number, type: 'udp4' | 'udp6', flags: number): UdpHandle | Status {
+  const handle = new (udpClass())();
+  const status = type === 'udp4' ? handle.bind(address, port, flags) : handle.bind6(address, port, flags);
+  if (status === 0) return handle;
+  handle.close();
+  return status;
 }
 
 /**

@@ -37,6 +37,11 @@ export type MasterMessage =
    * as Node's own EADDRINUSE/EACCES error). Under shared, the socket rides with it.
    */
   | { cmd: Cmd; type: 'listen-reply'; request: number; listener: number; address: ListenAddress; errno: number }
+  /**
+   * The answer to a `udp-request`: `socket`, the master's id for it, with the
+   * bound UDP socket riding along ('dgram.Native'), or the bind's negative errno.
+   */
+  | { cmd: Cmd; type: 'udp-reply'; request: number; socket: number; errno: number }
   /** The master's bound listening socket rides with it; the worker accepts on it (shared). */
   | { cmd: Cmd; type: 'listen-handle' }
   /** shared, at shutdown: stop accepting on the listening socket; hand-offs from the master only from now on. Answered with 'unshared'. */
@@ -56,14 +61,26 @@ export type WorkerMessage =
   /** The runtime is up and is about to load the user's script. */
   | { cmd: Cmd; type: 'online' }
   /**
-   * The user's server is attached: the worker can take connections. `tls`: it is a tls.Server (https, http2 secure).
-   * `asked`: for form 'listen', the address its listen() named, which the master may serve on its own (--port).
+   * The worker is ready: the user's server is attached, so it can take connections (`form`). `tls`: it is a
+   * tls.Server (https, http2 secure). `asked`: for form 'listen', the address its listen() named, which the
+   * master may serve on its own (--port). Without `form`: no TCP server yet, but a shared UDP bind()
+   * succeeded, which is cluster's 'listening' too (addressType 'udp4'); if a TCP server is attached later,
+   * a second `listening` with its `form` follows, and only then does the worker get connections.
    */
-  | { cmd: Cmd; type: 'listening'; form: ScriptForm; tls?: boolean; asked?: AskedAddress }
+  | { cmd: Cmd; type: 'listening'; form?: ScriptForm; tls?: boolean; asked?: AskedAddress }
   /** A TCP listen() other than the master's own: bind it once for every worker (cluster's queryServer). */
   | { cmd: Cmd; type: 'listen-request'; request: number; address: string | null; port: number; addressType: 4 | 6 }
   /** The app closed its server on that listener: no more connections for it there. */
   | { cmd: Cmd; type: 'listen-close'; listener: number }
+  /**
+   * A dgram bind() that is not exclusive: the master binds the address once and
+   * sends every worker that asks the same socket (cluster's queryServer for
+   * UDP). `address` is resolved; `index` counts this worker's open binds of
+   * the same address, port and type, so a second bind of port 0 is a second socket.
+   */
+  | { cmd: Cmd; type: 'udp-request'; request: number; address: string; port: number; addressType: 'udp4' | 'udp6'; flags: number; index: number }
+  /** The app closed its UDP socket `socket`: the master closes its copy once no worker holds it. */
+  | { cmd: Cmd; type: 'udp-close'; socket: number }
   /** Answers for connections received: accepted ones are the worker's now, refused ones go elsewhere. */
   | { cmd: Cmd; type: 'ack'; accepted: number[]; refused: number[]; active: number }
   /** shared: it no longer accepts on the listening socket, and has closed its descriptor of it. */
@@ -184,12 +201,14 @@ const isSeqList = (value: unknown): boolean => Array.isArray(value) && value.eve
 const isCount = (value: unknown): boolean => typeof value === 'number' && Number.isFinite(value) && value >= 0;
 const isShare = (value: unknown): boolean => isCount(value) && (value as number) <= 1;
 const isMs = isCount;
+const isUint32 = (value: unknown): boolean => Number.isInteger(value) && (value as number) >= 0 && (value as number) <= 0xffffffff;
+const isPort = (value: unknown): boolean => Number.isInteger(value) && (value as number) >= 0 && (value as number) < 65536;
 const isError = (value: unknown): boolean =>
   typeof value === 'object' && value !== null && typeof (value as Shape)['message'] === 'string' && typeof (value as Shape)['stack'] === 'string';
 
 const workerMessageChecks: { readonly [T in WorkerMessageType]: (message: Shape) => boolean } = {
   online: () => true,
-  listening: (m) => m['form'] === 'listen' || m['form'] === 'server-export' || m['form'] === 'handler-export',
+  listening: (m) => m['form'] === undefined || m['form'] === 'listen' || m['form'] === 'server-export' || m['form'] === 'handler-export',
   ack: (m) => isSeqList(m['accepted']) && isSeqList(m['refused']) && isCount(m['active']),
   unshared: () => true,
   'load-error': (m) => isError(m['error']),
@@ -202,9 +221,12 @@ const workerMessageChecks: { readonly [T in WorkerMessageType]: (message: Shape)
   'to-master': (m) => 'data' in m,
   'set-state': (m) => typeof m['key'] === 'string' && m['key'] !== '',
   'listen-request': (m) =>
-    Number.isSafeInteger(m['request']) && (m['address'] === null || typeof m['address'] === 'string') &&
-    Number.isInteger(m['port']) && (m['port'] as number) >= 0 && (m['port'] as number) < 65536 && (m['addressType'] === 4 || m['addressType'] === 6),
+    Number.isSafeInteger(m['request']) && (m['address'] === null || typeof m['address'] === 'string') && isPort(m['port']) && (m['addressType'] === 4 || m['addressType'] === 6),
   'listen-close': (m) => Number.isSafeInteger(m['listener']),
+  'udp-request': (m) =>
+    Number.isSafeInteger(m['request']) && typeof m['address'] === 'string' && isPort(m['port']) &&
+    (m['addressType'] === 'udp4' || m['addressType'] === 'udp6') && isUint32(m['flags']) && isUint32(m['index']),
+  'udp-close': (m) => Number.isSafeInteger(m['socket']),
   'increment-state': (m) => typeof m['key'] === 'string' && m['key'] !== '' && typeof m['by'] === 'number' && Number.isFinite(m['by']),
   metrics: (m) => isCount(m['id']) && (m['metrics'] === null || Array.isArray(m['metrics'])) && (m['error'] === undefined || typeof m['error'] === 'string'),
 };

@@ -2,6 +2,7 @@
 // socket.io clients that say which worker answered, and the node:cluster
 // runner that serves the same app file for comparison.
 
+import os from 'node:os';
 import { io } from 'socket.io-client';
 import WebSocket from 'ws';
 import { get, type Reply } from './http.js';
@@ -14,6 +15,16 @@ export const clusterRunner = fixture('cluster-runner.mjs');
 export function startCluster(file: string, workers = 2, env?: NodeJS.ProcessEnv, options: { cwd?: string; timeoutMs?: number } = {}): Promise<RunningMaster> {
   return startMaster([file, '--workers', String(workers), '--port', '0'], { ...options, entry: clusterRunner, env });
 }
+
+/** Node's own error for a bind on 127.0.0.1:`port` that is taken, as net.js and dgram build it from the primary's (or the master's) errno. */
+export const addressInUse = (port: number): Record<string, unknown> => ({
+  code: 'EADDRINUSE',
+  errno: -os.constants.errno.EADDRINUSE,
+  syscall: 'bind',
+  address: '127.0.0.1',
+  port,
+  message: `bind EADDRINUSE 127.0.0.1:${port}`,
+});
 
 /**
  * Loopback addresses to connect from, so that ip-hash (one worker per client

@@ -31,6 +31,23 @@ describe('hand-off (RoundRobinHandle.distribute, handoff)', () => {
     expect(r.dispatcher.queued).toBe(0);
   });
 
+  test('noServer (an app that binds UDP only): what waits is closed, so is what comes, and accepting resumes; a worker ends it', () => {
+    const r = rig(createRoundRobin(), 4);
+    r.connect(4);
+    expect(r.socket.pauses).toBe(1);
+    r.dispatcher.noServer(true);
+    expect(r.handles.every((handle) => handle.closed)).toBe(true);
+    expect([r.dispatcher.held, r.dispatcher.queued, r.socket.resumes]).toEqual([0, 0, 1]);
+    r.connect(2);
+    expect(r.handles.every((handle) => handle.closed)).toBe(true);
+    expect(r.dispatcher.held).toBe(0);
+    r.dispatcher.noServer(false);
+    r.worker();
+    r.connect(1);
+    expect(r.order).toEqual(['w1#7']);
+    expect(r.handles[6]?.closed).toBe(false);
+  });
+
   test('accepted: the master closes its copy and counts the hand-off; whenEmpty resolves', async () => {
     const r = rig(createRoundRobin());
     const w1 = r.worker();

@@ -101,6 +101,23 @@ describe('rr', () => {
     expect(w1.unanswered).toEqual([1]);
   });
 
+  test('--trace says which worker rr passed over, and why', () => {
+    const rr = createRoundRobin();
+    const explained: string[] = [];
+    const r = rig({ ...rr, pick: (connection, workers) => {
+      const chosen = rr.pick(connection, workers);
+      if (chosen) explained.push(`w${chosen.id}: ${rr.explain?.(connection, chosen)}`);
+      return chosen;
+    } });
+    r.worker();
+    const w2 = r.worker();
+    r.connect(2);
+    r.accept(w2);
+    r.now += 50; // w1 has not answered #1 for 50 ms: late
+    r.connect(1); // w1's turn: passed over
+    expect(explained).toEqual(['w1: next in turn', 'w2: next in turn', 'w2: next in turn after passing over w1 (late: 1 unanswered for 50.00 ms)']);
+  });
+
   test('while one is late, the others get cluster\'s rule: one connection per answer', () => {
     const r = rig(createRoundRobin());
     r.worker();

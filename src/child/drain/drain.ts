@@ -1,4 +1,5 @@
-// A worker's graceful exit (seed 002, 自杀信号; egg-graceful; PM2's reload):
+// A worker's graceful exit (the suicide signal, 自杀信号, of "nodejs之cluster模块",
+// after http://taobaofed.org/blog/2015/11/10/nodejs-cluster-2/; egg-graceful; PM2's reload):
 //  1. stop accepting -- in rr, connections still in flight from the master
 //     are refused and the master re-dispatches them;
 //  2. every later response says `Connection: close`, so keep-alive clients

@@ -1,10 +1,12 @@
 // What waits outside the workers at the edges (issue 13): the kernel's
-// backlog at shutdown, a client that resets while queued in the master, the
-// fd limit, --shutdown-delay.
+// backlog at shutdown (on the master's own port and on the app's other ports),
+// a client that resets while queued in the master, the fd limit, --shutdown-delay.
 
 import http from 'node:http';
 import net from 'node:net';
 import { afterEach, describe, expect, test } from 'vitest';
+import { reusePortFlag } from '../dist/wire/node-internals.js';
+import { queued } from './helpers/backlog.js';
 import { failures, get, type Reply } from './helpers/http.js';
 import { fixture, startMaster, stopAllMasters, withTimeout } from './helpers/process.js';
 
@@ -49,6 +51,32 @@ describe('the accept queue at shutdown, --scheduler shared', () => {
     await master.waitFor(/SIGTERM, shutting down gracefully/);
     expect(await failures([blocked, ...replies])).toEqual([]);
     expect(await master.exit()).toEqual({ code: 0, signal: null });
+  });
+});
+
+describe("the accept queue at shutdown, on the app's other port", () => {
+  // reuseport (Node 22.12+): a socket per slot on the master's own port; the app's other ports are shared.
+  const schedulers = ['rr', 'shared', ...(reusePortFlag() === undefined ? [] : ['reuseport'])];
+  test.each(schedulers)('--scheduler %s: connections waiting on the second port while the only worker is blocked are answered (each in 300 ms), none reset; exit 0', async (scheduler) => {
+    const { master, url } = await startMaster([fixture('block.mjs'), '-w', '1', '--scheduler', scheduler, '--max-pending', '2', '--kill-timeout', '15000'], { env: { SECOND_PORT: '0', SECOND_DELAY_MS: '300' } });
+    const port = Number((await master.waitFor(/app listens on 127\.0\.0\.1:0 \(port (\d+)\)/))[1]);
+    const second = `http://127.0.0.1:${port}`;
+    await master.waitFor(/second port listening/);
+    expect((await get(second)).body).toMatch(/^\d+ second\n$/);
+    // Blocked long enough for everything below to happen while it is, on a busy machine too.
+    const blocked = get(`${url}/block?ms=4000`, { timeoutMs: 15_000 });
+    await master.waitFor(/blocking pid/);
+    const waiting = Array.from({ length: 6 }, () => get(second, { timeoutMs: 15_000 }));
+    await queued(port, 4); // rr: the master holds --max-pending 2 of them; shared: nobody accepts
+    master.signal('SIGTERM');
+    await master.waitFor(/SIGTERM, shutting down gracefully/);
+    // Until the master has accepted its backlog, the second port's listener is open: these wait there too.
+    const late = Array.from({ length: 3 }, () => get(second, { timeoutMs: 15_000 }));
+    expect(await failures([blocked, ...waiting, ...late])).toEqual([]);
+    expect((await blocked).body).toMatch(/^\d+\n$/);
+    const replies = await Promise.all([...waiting, ...late]);
+    expect(replies.map((reply) => [reply.status, /^\d+ second\n$/.test(reply.body)])).toEqual(Array(9).fill([200, true]));
+    expect(await master.exit(20_000)).toEqual({ code: 0, signal: null });
   });
 });
 

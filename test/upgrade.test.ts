@@ -3,10 +3,11 @@
 // slow requests, and every refusal.
 
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
 import { ctl, ctlStatus, removeTempDirs, tempDir } from './helpers/control.js';
-import { countByPid, get, getMany } from './helpers/http.js';
+import { countByPid, get, getMany, steadyLoad } from './helpers/http.js';
 import { load } from './helpers/autocannon.js';
 import { childPids, eventually, fixture, isAlive, startMaster, stopAllMasters } from './helpers/process.js';
 import { marked, readPidFile, stopSuccessors, trackSuccessor } from './helpers/successors.js';
@@ -125,6 +126,73 @@ describe('upgrade', () => {
     for (const reply of replies) expect(oldWorkers).toContain(Number(reply.body));
     expect(Date.now() - started).toBeGreaterThan(1500); // it waited for the drain
     expect((await master.exit()).code).toBe(0);
+  });
+});
+
+/** Two different ports nothing listens on now (both held while the second is picked, so the kernel cannot give the same one twice). */
+async function twoFreePorts(): Promise<[number, number]> {
+  const servers = [net.createServer().listen(0, '127.0.0.1'), net.createServer().listen(0, '127.0.0.1')];
+  await Promise.all(servers.map((server) => new Promise((resolve) => server.once('listening', resolve))));
+  const ports = servers.map((server) => (server.address() as net.AddressInfo).port);
+  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+  return ports as [number, number];
+}
+
+/** Requests to `target`: each answered 200 with `body`, by one of `workers` (shared: the kernel picks, maybe always the same one). */
+async function expectAnsweredBy(target: string, body: RegExp, workers: number[]): Promise<void> {
+  const replies = await getMany(target, 12, 3);
+  expect(replies.map((reply) => [reply.status, body.test(reply.body)])).toEqual(Array(12).fill([200, true]));
+  expect(workers).toEqual(expect.arrayContaining([...countByPid(replies).keys()]));
+}
+
+describe("upgrade with the app's second port (a listen() besides $PORT)", () => {
+  test.each(['rr', 'shared'])('--scheduler %s: the new master adopts the old one\'s socket; both ports answered before, during and after, none refused', async (scheduler) => {
+    // Both ports fixed: with --port 0, the kernel could give the master the port just found free for the second.
+    const [own, port] = await twoFreePorts();
+    const second = `http://127.0.0.1:${port}`;
+    const { master, url, control } = await startUpgradable(['--listen-timeout', '10s', '--scheduler', scheduler, '--port', String(own)], { SECOND_PORT: String(port) });
+    await master.waitForCount(/second port listening/, 2);
+    const oldWorkers = childPids(master.pid).sort();
+    await expectAnsweredBy(url, /^\d+\n$/, oldWorkers);
+    await expectAnsweredBy(second, /^\d+ second\n$/, oldWorkers);
+
+    // A fresh connection per request on both ports, all through the upgrade: a refusal or a reset is kept.
+    const streams = [steadyLoad(url, 2, /^\d+\n$/), steadyLoad(second, 2, /^\d+ second\n$/)];
+    await Promise.all(streams.map((stream) => stream.answered(30)));
+    const upgrade = await ctl(['upgrade', '--control', control]);
+    expect([upgrade.code, upgrade.stderr]).toEqual([0, '']);
+    const next = successorOf(upgrade.stdout);
+    expect(next).not.toBe(master.pid);
+    expect((await master.exit()).code).toBe(0);
+    await Promise.all(streams.map((stream) => stream.answered(30)));
+    const results = await Promise.all(streams.map((stream) => stream.stop()));
+    expect(results.map((result) => result.errors)).toEqual([[], []]);
+
+    const newWorkers = childPids(next).sort();
+    expect(newWorkers).toHaveLength(2);
+    await expectAnsweredBy(url, /^\d+\n$/, newWorkers);
+    await expectAnsweredBy(second, /^\d+ second\n$/, newWorkers);
+    expect(master.output).toMatch(new RegExp(`app listens on 127\\.0\\.0\\.1:${port}: the socket master ${master.pid} handed over, shared by every worker \\(listener 1\\)`));
+  });
+
+  test('a port 0 stays the same port; a port the next version no longer asks for is closed once it has taken over', async () => {
+    const { master, control, dir } = await startUpgradable(['--listen-timeout', '10s'], { SECOND_PORT: '0' });
+    const port = Number((await master.waitFor(/app listens on 127\.0\.0\.1:0 \(port (\d+)\)/))[1]);
+    const second = `http://127.0.0.1:${port}`;
+    await master.waitForCount(/second port listening/, 2);
+    const first = await ctl(['upgrade', '--control', control]);
+    expect(first.code).toBe(0);
+    const next = successorOf(first.stdout);
+    expect((await master.exit()).code).toBe(0);
+    await expectAnsweredBy(second, /^\d+ second\n$/, childPids(next)); // the same port, now the new workers'
+
+    fs.writeFileSync(path.join(dir, 'no-second-port'), '');
+    const again = await ctl(['upgrade', '--control', control]);
+    expect(again.code).toBe(0);
+    const third = successorOf(again.stdout);
+    await eventually(() => !isAlive(next), 10_000, 'the second master to exit');
+    expect(master.output).toMatch(new RegExp(`upgrade: no worker of master ${third} asked for 127\\.0\\.0\\.1:0 \\(port ${port}\\), which master ${next} handed over: closed`));
+    await expect(get(second)).rejects.toThrow(/ECONNREFUSED/);
   });
 });
 

@@ -47,6 +47,23 @@ export class ForwardedHandle {
   unref(): void {}
 }
 
+/**
+ * shared, at shutdown: `server`, listening on the real socket `real`, goes on
+ * on `forwarded` (connections come as hand-offs from the master from now on):
+ * the same onconnection, and the owner symbol through which net.js finds the
+ * server. False if the server no longer listens on `real` (closed). The
+ * caller closes `real`. Also for the app's other ports (listens.ts).
+ */
+export function moveToForwarded(server: net.Server, real: TcpHandle, forwarded: ForwardedHandle): boolean {
+  const internals = serverInternals(server);
+  if (internals._handle !== real) return false;
+  const source = real as unknown as Record<PropertyKey, unknown>;
+  forwarded.onconnection = source['onconnection'] as ForwardedHandle['onconnection'];
+  for (const symbol of Object.getOwnPropertySymbols(real)) (forwarded as unknown as Record<symbol, unknown>)[symbol] = source[symbol];
+  internals._handle = forwarded;
+  return true;
+}
+
 export interface AttachHooks {
   /** The server emitted 'listening' on the master's socket. */
   onAttached(form: ScriptForm, server: net.Server): void;
@@ -128,14 +145,7 @@ export class Attacher {
     const real = this.#sharedHandle;
     if (real === undefined) return;
     this.#sharedHandle = undefined;
-    const internals = this.#server === undefined ? undefined : serverInternals(this.#server);
-    if (internals !== undefined && internals._handle === real) {
-      const forwarded = new ForwardedHandle(this.#config.address);
-      const source = real as unknown as Record<PropertyKey, unknown>;
-      forwarded.onconnection = source['onconnection'] as ForwardedHandle['onconnection'];
-      for (const symbol of Object.getOwnPropertySymbols(real)) (forwarded as unknown as Record<symbol, unknown>)[symbol] = source[symbol];
-      internals._handle = forwarded;
-    }
+    if (this.#server !== undefined) moveToForwarded(this.#server, real, new ForwardedHandle(this.#config.address));
     real.close();
   }
 

@@ -8,15 +8,20 @@
 //                                     which asks the master: `listen-request`; the master
 //                                     binds the address once for every worker and answers
 //                                     with a listener id (rr: connections come tagged with
-//                                     it; shared: the socket itself rides with the answer),
+//                                     it; shared: the socket itself rides with the answer,
+//                                     and is given back at shutdown: returnSharedSockets()),
 //                                     or with the bind's errno, which net.js emits as the
 //                                     server's 'error' (EADDRINUSE...), as under cluster
 //   a Unix socket path, an fd         binds here, in the worker (cluster-worker.ts)
+//
+// At drain the servers of the app's other ports close as the attached one
+// does, and the worker waits for their connections too (closeAll()).
 
 import net from 'node:net';
 import { CMD, type AskedAddress, type ListenAddress, type MasterMessage, type WorkerMessage } from '../wire/protocol.js';
 import { serverInternals, type TcpHandle } from '../wire/node-internals.js';
-import { ForwardedHandle } from './attach.js';
+import { ForwardedHandle, moveToForwarded } from './attach.js';
+import { followServer, type ServerFollower } from './drain/server-drain.js';
 
 type Listen = (this: net.Server, ...args: unknown[]) => net.Server;
 type Reply = Extract<MasterMessage, { type: 'listen-reply' }>;
@@ -53,6 +58,12 @@ export class ListenRouter {
   readonly #extras = new Map<number, Extra>();
   /** Every server listening through the master besides the attached one (rr and shared), to close at drain. */
   readonly #servers = new Set<net.Server>();
+  /** What closes each one's connections politely at drain (server-drain.ts), as for the attached server. */
+  readonly #followers = new WeakMap<net.Server, ServerFollower>();
+  /** shared: servers accepting on a socket the master sent, by listener id, until the shutdown takes it back. */
+  readonly #sharedSockets = new Map<number, { server: net.Server; socket: TcpHandle; address: ListenAddress }>();
+  /** The shutdown took the shared sockets back: a socket that arrives later is not listened on. */
+  #returned = false;
 
   constructor(deps: ListenDependencies) {
     this.#deps = deps;
@@ -102,14 +113,41 @@ export class ListenRouter {
     const { server, callback } = waiting;
     if (reply.errno !== 0) return callback(reply.errno, null);
     this.#servers.add(server);
+    if (!this.#followers.has(server)) this.#followers.set(server, followServer(server));
     server.once('close', () => this.#servers.delete(server));
-    if (socket !== undefined) return callback(0, socket); // shared: the worker accepts on it, as cluster's shared()
-    const handle = new ForwardedHandle(reply.address, () => {
-      if (this.#extras.get(reply.listener)?.handle === handle) this.#extras.delete(reply.listener);
-      this.#deps.send({ cmd: CMD, type: 'listen-close', listener: reply.listener });
+    if (socket !== undefined && !this.#returned) {
+      this.#sharedSockets.set(reply.listener, { server, socket, address: reply.address });
+      return callback(0, socket); // shared: the worker accepts on it, as cluster's shared()
+    }
+    socket?.close(); // after the shutdown's 'unshare': connections come as hand-offs
+    callback(0, this.#forwarded(reply.listener, reply.address, server));
+  }
+
+  /** A handle for `server` through which the master's hand-offs for `listener` reach it. */
+  #forwarded(listener: number, address: ListenAddress, server: net.Server): ForwardedHandle {
+    const handle = new ForwardedHandle(address, () => {
+      if (this.#extras.get(listener)?.handle === handle) this.#extras.delete(listener);
+      this.#deps.send({ cmd: CMD, type: 'listen-close', listener });
     });
-    this.#extras.set(reply.listener, { server, handle });
-    callback(0, handle);
+    this.#extras.set(listener, { server, handle });
+    return handle;
+  }
+
+  /**
+   * shared, at shutdown ('unshare'): every server accepting on a socket the
+   * master sent goes on with hand-offs from the master, and this process's
+   * descriptor of the socket closes, so that the master's is the last and it
+   * accepts what waits in the backlog (as Attacher.returnSharedSocket() does
+   * for the master's own socket).
+   */
+  returnSharedSockets(): void {
+    this.#returned = true;
+    for (const [listener, { server, socket, address }] of this.#sharedSockets) {
+      if (serverInternals(server)._handle !== socket) continue; // the app closed it, and the socket with it
+      moveToForwarded(server, socket, this.#forwarded(listener, address, server));
+      socket.close();
+    }
+    this.#sharedSockets.clear();
   }
 
   /** May a connection for listener `id` be handed to its server now? (child.js: server open and under maxConnections) */
@@ -125,9 +163,28 @@ export class ListenRouter {
     this.#extras.get(id)?.handle.onconnection?.(0, client);
   }
 
-  /** Draining: stop accepting on every other listener too (open connections finish, or end with the worker). */
-  closeAll(): void {
-    for (const server of this.#servers) net.Server.prototype.close.call(server);
+  /** Open connections on the servers besides the attached one. */
+  get active(): number {
+    let open = 0;
+    for (const server of this.#servers) open += serverInternals(server)._connections;
+    return open;
+  }
+
+  /**
+   * Draining: stop accepting on every other listener too, and close their
+   * connections as politely as the attached server's (server-drain.ts).
+   * Resolves once every one of these servers has closed, its last connection
+   * with it: the worker exits only then (drain.ts), so what the master handed
+   * it on these ports -- the backlog it accepted at shutdown too -- is answered.
+   */
+  closeAll(): Promise<void> {
+    const closing = [...this.#servers].map((server) => {
+      const closed = new Promise<void>((resolve) => server.once('close', () => resolve()));
+      net.Server.prototype.close.call(server);
+      this.#followers.get(server)?.beginDrain();
+      return closed;
+    });
+    return Promise.all(closing).then(() => undefined);
   }
 }
 

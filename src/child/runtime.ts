@@ -132,6 +132,7 @@ class WorkerRuntime {
       attacher: this.attacher,
       killSignal: config.killSignal,
       follower: () => this.#follower,
+      others: this.listens,
       tellApp: (reason, deadline) => this.channel.startDrain(reason, deadline),
       announce: (reason, active) => this.send({ cmd: CMD, type: 'draining', reason, active }),
       exit: (code) => this.exit(code),
@@ -166,8 +167,7 @@ class WorkerRuntime {
   }
 
   drain(reason: DrainReason, timeoutMs: number): void {
-    this.drainer.start(reason, timeoutMs);
-    this.listens.closeAll();
+    this.drainer.start(reason, timeoutMs); // closes the app's other servers too, and waits for them
     this.udp.stopReceiving();
   }
 
@@ -282,7 +282,9 @@ class WorkerRuntime {
         this.#reportReadyWhenReady();
       },
       unshare: () => {
+        // Every shared socket: the master's own, and those of the app's other ports.
         this.attacher.returnSharedSocket();
+        this.listens.returnSharedSockets();
         this.send({ cmd: CMD, type: 'unshared' });
       },
       drain: (message) => this.drain(message.reason, message.timeoutMs),

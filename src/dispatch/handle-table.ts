@@ -17,10 +17,18 @@
 // To the rest of the master the table is one DispatchHandle: it adds a worker
 // to its own listener, takes it out of all of them, routes each ack to the
 // handle the connection came from (seqs are unique across handles), and sums
-// the counts.
+// the counts. At shutdown every address is treated alike: each handle takes
+// its shared socket back from the workers, and each socket's backlog is
+// accepted and handed out before it closes (operations/shutdown.ts).
+//
+// In an upgrade the old master hands its successor a descriptor of every
+// socket here (appSockets(), with what each listen() asked for), and the
+// successor's table takes the inherited one for a key instead of binding an
+// address the old master still holds (operations/upgrade/inherited-ports.ts).
 
 import util from 'node:util';
 import type { ListenAddress } from '../wire/protocol.js';
+import type { TcpHandle } from '../wire/node-internals.js';
 import type { DispatchHandle, HandleWorker } from './handles.js';
 import { Listener } from './listener.js';
 import type { SharedHandle } from './shared-handle.js';
@@ -60,6 +68,21 @@ export interface OwnSockets {
 interface Entry extends ListenerEntry {
   listener: OwnSockets;
   handle: DispatchHandle;
+  /** The app's other ports: what the listen() asked for, and the socket itself. */
+  app?: { asked: ListenRequest; listener: Listener };
+}
+
+/** Sockets for the app's listen()s that this master did not bind: those the master it replaces handed over. */
+export interface InheritedListens {
+  /** "master 4242": who handed them over, for the log. */
+  readonly from: string;
+  /** The socket for `key`, once: undefined if none was handed over for it. */
+  take(key: string): Listener | undefined;
+}
+
+/** Node's key is address:port:addressType:fd; a port asked for as 0 stays 0 here, so every worker shares one. */
+export function listenKey(request: ListenRequest): string {
+  return `${request.address ?? '*'}:${request.port}:${request.addressType}`;
 }
 
 /** "127.0.0.1:9100", ":8080" (all interfaces), "[::1]:80": an address as the app asked for it. */
@@ -76,15 +99,17 @@ export class HandleTable implements DispatchHandle {
   readonly #said: (message: string) => void;
   #nextId = 1;
   readonly #failures = new Set<string>();
+  readonly #inherited: InheritedListens | undefined;
   /** The app's dgram sockets, bound once for every worker (cluster's SharedHandle for UDP). */
   readonly udp = new UdpSockets();
 
   /** `own.listener`: the master's own sockets (a ListenerSet: --port, or inherited ones), served by one handle. */
-  constructor(own: { listener: OwnSockets; handle: DispatchHandle }, make: MakeHandle, said: (message: string) => void) {
+  constructor(own: { listener: OwnSockets; handle: DispatchHandle }, make: MakeHandle, said: (message: string) => void, inherited?: InheritedListens) {
     this.#own = { id: 0, key: own.handle.key, address: own.listener.address, workers: new Set(), ...own };
     this.#entries.set(0, this.#own);
     this.#make = make;
     this.#said = said;
+    this.#inherited = inherited;
   }
 
   get key(): string {
@@ -110,10 +135,11 @@ export class HandleTable implements DispatchHandle {
 
   /** queryServer: the handle for this address, bound now if nobody asked for it before, with `worker` added. */
   request(worker: HandleWorker, request: ListenRequest): ListenAnswer {
-    const key = `${request.address ?? '*'}:${request.port}:${request.addressType}`;
+    const key = listenKey(request);
     let entry = this.#byKey.get(key);
     if (entry === undefined) {
-      const bound = Listener.tryBind(request.address, request.port, request.addressType);
+      const inherited = this.#inherited?.take(key);
+      const bound = inherited ?? Listener.tryBind(request.address, request.port, request.addressType);
       if (typeof bound === 'number') {
         const failure = `app's listen on ${showAddress(request.address, request.port)} failed: ${util.getSystemErrorName(bound)} (given to its listen() as the error)`;
         if (!this.#failures.has(failure)) this.#said(failure); // once: every worker, and every reload, asks again
@@ -121,14 +147,16 @@ export class HandleTable implements DispatchHandle {
         return { ok: false, errno: bound };
       }
       const id = this.#nextId++;
-      entry = { id, key, address: bound.address, workers: new Set(), listener: bound, handle: this.#make(id, bound, key) };
+      const asked = { address: request.address, port: request.port, addressType: request.addressType };
+      entry = { id, key, address: bound.address, workers: new Set(), listener: bound, handle: this.#make(id, bound, key), app: { asked, listener: bound } };
       this.#entries.set(id, entry);
       this.#byKey.set(key, entry);
       const port = request.port === 0 ? ` (port ${bound.address.port})` : '';
-      this.#said(`app listens on ${showAddress(request.address, request.port)}${port}: bound once by the master, shared by every worker (listener ${id})`);
+      const how = inherited === undefined ? 'bound once by the master' : `the socket ${this.#inherited?.from} handed over`;
+      this.#said(`app listens on ${showAddress(request.address, request.port)}${port}: ${how}, shared by every worker (listener ${id})`);
     }
     entry.workers.add(worker.id);
-    if (entry.handle.addOn === 'online') return { ok: true, id: entry.id, address: entry.address, socket: (entry.handle as SharedHandle).socket() };
+    if (entry.handle.addOn === 'online') return { ok: true, id: entry.id, address: entry.address, socket: (entry.handle as SharedHandle).share(worker) };
     entry.handle.add(worker);
     return { ok: true, id: entry.id, address: entry.address };
   }
@@ -142,22 +170,26 @@ export class HandleTable implements DispatchHandle {
   }
 
   /**
-   * At shutdown, on the master's own sockets only: the workers give back the
-   * shared socket (takeBack), and what waits in its backlog is accepted. The
-   * app's other ports just close: what waits on them is refused.
+   * At shutdown, on every address: the workers give back each shared socket
+   * (takeBack), so that the master's descriptors are the last and what waits
+   * in a backlog can be accepted (slotSockets) instead of reset at close.
    */
-  takeBack(timeoutMs: number): Promise<void> {
-    return this.#own.handle.takeBack(timeoutMs);
+  async takeBack(timeoutMs: number): Promise<void> {
+    await Promise.all([...this.#entries.values()].map(({ handle }) => handle.takeBack(timeoutMs)));
   }
+  /** The worker gave back every shared socket it had (one 'unshare' answers them all: child/listens.ts). */
   unshared(worker: HandleWorker): void {
-    this.#own.handle.unshared(worker);
+    for (const { handle } of this.#entries.values()) handle.unshared(worker);
   }
-  acceptBacklog(deadline: number): Promise<number> {
-    return this.#own.listener.acceptBacklog(deadline);
-  }
-  /** The master's own sockets whose backlog the shutdown accepts: reuseport's one per slot, else its listener set. */
+  /** Every listening socket whose backlog the shutdown accepts: the master's own (reuseport's one per slot, else its listener set), then the app's other ports. */
   slotSockets(): Array<Pick<OwnSockets, 'acceptBacklog'>> {
-    return this.#own.handle.slotSockets?.() ?? [this.#own.listener];
+    const own = this.#own.handle.slotSockets?.() ?? [this.#own.listener];
+    return [...own, ...[...this.#entries.values()].filter((entry) => entry.id !== 0).map((entry) => entry.listener)];
+  }
+  /** For an upgrade: a new descriptor of each of the app's other sockets, with what its listen() asked for; the caller closes them. */
+  appSockets(): Promise<Array<{ asked: ListenRequest; handle: TcpHandle }>> {
+    const apps = [...this.#entries.values()].flatMap((entry) => (entry.app === undefined ? [] : [entry.app]));
+    return Promise.all(apps.map(async ({ asked, listener }) => ({ asked, handle: await listener.duplicate() })));
   }
   /** reuseport: who accepts on each slot's socket, for status. */
   status(): SlotSocketStatus[] | undefined {

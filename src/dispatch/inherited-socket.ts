@@ -9,7 +9,10 @@
 //   upgrade:  HANDOFF_LISTEN_FDS=<n>, HANDOFF_UPGRADE_FROM=<old master's pid>.
 //             Node cannot set a variable between fork and exec, so it cannot
 //             know LISTEN_PID in advance: the old master names itself instead,
-//             and starts us with an IPC channel to it.
+//             and starts us with an IPC channel to it. After its own n
+//             sockets come those of the app's other ports, one per entry of
+//             HANDOFF_APP_LISTENS (a JSON array of what each listen() asked
+//             for), which the successor adopts (operations/upgrade/inherited-ports.ts).
 //
 // The variables are removed from process.env once read (as sd_listen_fds(1)
 // does), so the workers and a later successor do not see stale ones.
@@ -22,12 +25,14 @@ import fs from 'node:fs';
 import util from 'node:util';
 import { HandoffError } from '../errors.js';
 import { uv, type TcpHandle } from '../wire/node-internals.js';
+import type { ListenRequest } from './handle-table.js';
 import type { BoundAddress } from './listener.js';
 
 /** The first inherited descriptor, after stdin, stdout and stderr. */
 export const FIRST_INHERITED_FD = 3;
 export const UPGRADE_FDS_ENV = 'HANDOFF_LISTEN_FDS';
 export const UPGRADE_FROM_ENV = 'HANDOFF_UPGRADE_FROM';
+export const UPGRADE_APP_ENV = 'HANDOFF_APP_LISTENS';
 
 export interface InheritedSocket {
   fd: number;
@@ -35,11 +40,19 @@ export interface InheritedSocket {
   address: BoundAddress;
 }
 
+/** One of the app's other listening sockets, with the address its listen() asked for (the handle table's key). */
+export interface AppSocket extends InheritedSocket {
+  asked: ListenRequest;
+}
+
 export interface Inheritance {
   source: 'systemd' | 'upgrade';
   /** With source 'upgrade': the pid of the master being replaced. */
   from?: number;
+  /** The master's own sockets. */
   sockets: InheritedSocket[];
+  /** With source 'upgrade': the sockets of the app's other ports the old master held. */
+  app?: AppSocket[];
 }
 
 /**
@@ -51,9 +64,12 @@ export function takeInheritedSockets(env: NodeJS.ProcessEnv = process.env): Inhe
   const upgradeCount = env[UPGRADE_FDS_ENV];
   if (upgradeCount !== undefined) {
     const from = Number(env[UPGRADE_FROM_ENV]);
+    const appListens = env[UPGRADE_APP_ENV];
     delete env[UPGRADE_FDS_ENV];
     delete env[UPGRADE_FROM_ENV];
+    delete env[UPGRADE_APP_ENV];
     const count = parseCount(UPGRADE_FDS_ENV, upgradeCount);
+    const asked = parseAppListens(appListens);
     // The old master is our parent, with an IPC channel to us; it may have died
     // already (then we were reparented, and the channel reads end-of-file).
     if (!(from > 0) || process.channel === undefined) {
@@ -62,7 +78,8 @@ export function takeInheritedSockets(env: NodeJS.ProcessEnv = process.env): Inhe
         `${UPGRADE_FDS_ENV} is set, but no old master started this process: it is handoff's own variable for \`handoff ctl upgrade\`; unset it`,
       );
     }
-    return { source: 'upgrade', from, sockets: openAll(UPGRADE_FDS_ENV, count) };
+    const all = openAll(UPGRADE_FDS_ENV, count + asked.length);
+    return { source: 'upgrade', from, sockets: all.slice(0, count), app: asked.map((request, i) => ({ ...(all[count + i] as InheritedSocket), asked: request })) };
   }
   const systemdCount = env['LISTEN_FDS'];
   if (systemdCount === undefined || env['LISTEN_PID'] !== String(process.pid)) return undefined;
@@ -77,6 +94,25 @@ function parseCount(name: string, value: string): number {
   const count = Number(value);
   if (!/^\d+$/.test(value.trim()) || count > 1024) throw new HandoffError('ERR_HANDOFF_LISTEN', `${name}=${value}: expected a number of descriptors`);
   return count;
+}
+
+/** HANDOFF_APP_LISTENS: what each of the app's other sockets was asked for, in the order they follow the master's own. */
+function parseAppListens(value: string | undefined): ListenRequest[] {
+  if (value === undefined) return [];
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch {
+    parsed = undefined;
+  }
+  const valid = (item: unknown): item is ListenRequest => {
+    const { address, port, addressType } = (item ?? {}) as Partial<ListenRequest>;
+    return (address === null || typeof address === 'string') && Number.isInteger(port) && (addressType === 4 || addressType === 6);
+  };
+  if (!Array.isArray(parsed) || parsed.length > 1024 || !parsed.every(valid)) {
+    throw new HandoffError('ERR_HANDOFF_LISTEN', `${UPGRADE_APP_ENV}=${value}: expected the addresses the old master passed`);
+  }
+  return parsed;
 }
 
 function openAll(variable: string, count: number): InheritedSocket[] {

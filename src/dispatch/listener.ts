@@ -213,11 +213,13 @@ export class Listener {
    * `deadline` (ms since the epoch). Resolves with the number accepted.
    */
   async acceptBacklog(deadline: number): Promise<number> {
+    if (this.#gated) return 0; // never opened: another master serves it (a successor shutting down before it took over)
     const start = this.#accepted;
     let acceptingFor = 0;
     for (;;) {
       if (this.#closed || this.#stopped || Date.now() >= deadline) break;
       const before = this.#accepted;
+      const polled = this.#accepting;
       const turnStart = Date.now();
       await nextTurn();
       await nextTurn(); // a whole turn, poll phase included, since the last look
@@ -225,6 +227,9 @@ export class Listener {
         await new Promise((resolve) => setTimeout(resolve, 10).unref()); // full: wait for room
         continue;
       }
+      // Room came back during these turns (resume() listens on the spare): libuv may not have
+      // polled that descriptor yet, so nothing accepted says nothing about the backlog.
+      if (this.#accepting !== polled) continue;
       if (this.#accepted === before) break; // accepting, and nothing came: the backlog is empty
       // Under steady load the backlog never stays empty: what keeps arriving came after the
       // signal, and is refused once the listener closes. Close right after a turn that accepted

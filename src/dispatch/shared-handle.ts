@@ -2,7 +2,9 @@
 // SharedHandle (lib/internal/cluster/shared_handle.js), SCHED_NONE.
 //
 // The master bound the socket before forking; it sends each worker (and each
-// later replacement) a descriptor of it, and does not accept on it. Which
+// later replacement) a descriptor of it, and does not accept on it. (One of
+// the app's other ports is bound at the first worker's listen(), and its
+// socket rides with each worker's listen reply: share().) Which
 // worker gets a connection is up to the kernel: on Linux, whichever process
 // is woken first, which is why load can skew (Node's docs report 70% of
 // connections landing on two processes out of eight).
@@ -151,11 +153,19 @@ export class SharedHandle implements DispatchHandle {
   inFlightTo(worker: HandleWorker): number {
     return this.#dispatcher?.inFlightTo(worker) ?? 0;
   }
-  holds(): boolean {
-    return false;
+  /** From takeBack() on: a hand-off of this socket's, so that the table routes its answer here. */
+  holds(worker: HandleWorker, seq: number): boolean {
+    return this.#dispatcher?.holds(worker, seq) ?? false;
   }
-  /** The listening socket itself, for a worker that asked for this address (it rides with the listen reply). */
-  socket(): Promise<TcpHandle> {
+  /**
+   * The listening socket itself, for a worker that asked for this address (it
+   * rides with the listen reply): the worker is one of this socket's, so that
+   * a shutdown's takeBack() asks it to give the socket back and hands it what
+   * the master then accepts here.
+   */
+  share(worker: HandleWorker): Promise<TcpHandle> {
+    this.#workers.set(worker.id, worker);
+    this.#serving.add(worker.id); // the server that asked listens on the socket as soon as it arrives
     return this.#handle;
   }
   whenEmpty(): Promise<void> {

@@ -1,10 +1,11 @@
 // Graceful shutdown (SIGTERM, SIGINT, `handoff ctl stop`, master.close()):
 //  0. with --shutdown-delay, keep serving that long first (status already says
 //     "shutting down"), so that a load balancer stops sending;
-//  1. stop forking, checking and scheduling; accept what the kernel has already
-//     completed (shared: once the workers have stopped accepting and closed
-//     their descriptors of the socket), then close the listener (new
-//     connections are refused);
+//  1. stop forking, checking and scheduling; on every listening socket -- the
+//     master's own and each of the app's other ports -- accept what the kernel
+//     has already completed (shared: once the workers have stopped accepting
+//     and closed their descriptors of the socket), then close them all (new
+//     connections are refused; Linux would reset what a closed socket queued);
 //  2. give the workers, for up to --kill-timeout, every connection the master
 //     still holds (queued, or in flight to a worker);
 //  3. drain every worker: each finishes what it has and exits, or is forced
@@ -46,9 +47,9 @@ export async function shutDown(parts: ShutdownParts, initialCode: number): Promi
   // A worker ready by a UDP bind alone takes no connection (primary/master/udp-only.ts).
   const serving = (): boolean => pool.workers().some((worker) => worker.state === 'listening' && worker.servesTcp);
   if (serving() && !parts.handedOver) {
-    // shared: the workers stop accepting and close their descriptors; the master accepts from here on.
+    // shared: the workers stop accepting and close their descriptors; the master accepts from here on, on every port.
     await handle.takeBack(Math.min(1000, options.killTimeout));
-    // reuseport: every slot's socket, parked ones included, at once.
+    // Every socket at once: reuseport's per slot (parked ones included), and the app's other ports.
     const sockets = handle.slotSockets();
     const taken = (await Promise.all(sockets.map((socket) => socket.acceptBacklog(deadline)))).reduce((a, b) => a + b, 0);
     if (taken > 0) log.log('info', `accepted ${taken} connection(s) that were waiting in the kernel's backlog before closing the listener`);

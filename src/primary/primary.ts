@@ -110,6 +110,7 @@ export class Master extends EventEmitter<MasterEvents> {
         options,
         log: this.#log,
         listeners: this.#listeners,
+        appSockets: () => this.#handle.appSockets(),
         metrics: () => this.#metrics,
         control: () => this.#control,
         closing: () => this.#closing !== undefined,
@@ -125,7 +126,15 @@ export class Master extends EventEmitter<MasterEvents> {
     const control = resolveControlPath(options.control);
     this.#control = control && new ControlServer({ ...control, target: this, logger: this.#log });
 
-    const { handle, scheduler } = createHandleTable({ options, scheduler: this.scheduler, opened, log: this.#log, trace: this.#trace, observer: this.#metrics.dispatchStats });
+    const { handle, scheduler } = createHandleTable({
+      options,
+      scheduler: this.scheduler,
+      opened,
+      log: this.#log,
+      trace: this.#trace,
+      observer: this.#metrics.dispatchStats,
+      inherited: this.#handover.ports,
+    });
     this.#handle = handle;
     // Inherited sockets accept once the handle is in place; a successor's only once it takes over.
     if (this.#handover.successor === undefined) this.#listeners.open();

@@ -44,7 +44,7 @@ export type MasterMessage =
   | { cmd: Cmd; type: 'udp-reply'; request: number; socket: number; errno: number }
   /** The master's bound listening socket rides with it; the worker accepts on it (shared). */
   | { cmd: Cmd; type: 'listen-handle' }
-  /** shared, at shutdown: stop accepting on the listening socket; hand-offs from the master only from now on. Answered with 'unshared'. */
+  /** shared, at shutdown: stop accepting on every listening socket the master sent (its own port's and the app's other ports'); hand-offs from the master only from now on. Answered with 'unshared'. */
   | { cmd: Cmd; type: 'unshare' }
   /** Stop taking connections, finish what is open, exit; force exit after timeoutMs. */
   | { cmd: Cmd; type: 'drain'; reason: DrainReason; timeoutMs: number }

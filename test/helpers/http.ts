@@ -1,6 +1,7 @@
 // Real HTTP over loopback, one new connection per request unless told otherwise.
 
 import http from 'node:http';
+import { withTimeout } from './process.js';
 
 export interface Reply {
   status: number;
@@ -53,4 +54,41 @@ export function countByPid(replies: Reply[]): Map<number, number> {
 export async function failures(pending: ReadonlyArray<Promise<unknown>>): Promise<string[]> {
   const settled = await Promise.allSettled(pending);
   return settled.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason));
+}
+
+/** `lanes` clients, each opening a fresh connection per request until stopped; every failure (and, given `body`, every other answer) is kept. */
+export function steadyLoad(url: string, lanes: number, body?: RegExp) {
+  let stopped = false;
+  let ok = 0;
+  const errors: string[] = [];
+  const waiters: Array<{ count: number; resolve: () => void }> = [];
+  const lane = async (): Promise<void> => {
+    while (!stopped) {
+      try {
+        const reply = await get(url, { timeoutMs: 10_000 });
+        if (reply.status !== 200) errors.push(`status ${reply.status}`);
+        else if (body !== undefined && !body.test(reply.body)) errors.push(`body ${JSON.stringify(reply.body)}`);
+        else ok++;
+      } catch (error) {
+        errors.push((error as NodeJS.ErrnoException).code ?? (error as Error).message);
+      }
+      for (const waiter of waiters.filter((w) => ok >= w.count)) {
+        waiters.splice(waiters.indexOf(waiter), 1);
+        waiter.resolve();
+      }
+    }
+  };
+  const running = Promise.all(Array.from({ length: lanes }, lane));
+  return {
+    /** Resolves once `more` more requests than now have been answered. */
+    answered(more: number): Promise<void> {
+      const count = ok + more;
+      return withTimeout(new Promise<void>((resolve) => waiters.push({ count, resolve })), 15_000, `fewer than ${more} more answers in 15 s`);
+    },
+    async stop(): Promise<{ ok: number; errors: string[] }> {
+      stopped = true;
+      await running;
+      return { ok, errors };
+    },
+  };
 }

@@ -7,8 +7,8 @@ import path from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
 import { reusePortFlag } from '../../dist/wire/node-internals.js';
 import { ctl, ctlStatus, removeTempDirs, tempDir } from '../helpers/control.js';
-import { failures, get, getMany, type Reply } from '../helpers/http.js';
-import { fixture, runCli, startMaster, stopAllMasters, withTimeout, type MasterProcess } from '../helpers/process.js';
+import { failures, get, getMany, steadyLoad, type Reply } from '../helpers/http.js';
+import { fixture, runCli, startMaster, stopAllMasters, type MasterProcess } from '../helpers/process.js';
 
 afterEach(async () => {
   await stopAllMasters();
@@ -33,42 +33,6 @@ async function askSlot(url: string, slot: number): Promise<ReturnType<typeof par
     if (answer.slot === slot) return answer;
   }
   throw new Error(`300 connections and none reached slot ${slot}`);
-}
-
-/** `lanes` clients, each opening a fresh connection per request until stopped; every failure is kept. */
-function steadyLoad(url: string, lanes: number) {
-  let stopped = false;
-  let ok = 0;
-  const errors: string[] = [];
-  const waiters: Array<{ count: number; resolve: () => void }> = [];
-  const lane = async (): Promise<void> => {
-    while (!stopped) {
-      try {
-        const reply = await get(url, { timeoutMs: 10_000 });
-        if (reply.status === 200) ok++;
-        else errors.push(`status ${reply.status}`);
-      } catch (error) {
-        errors.push((error as NodeJS.ErrnoException).code ?? (error as Error).message);
-      }
-      for (const waiter of waiters.filter((w) => ok >= w.count)) {
-        waiters.splice(waiters.indexOf(waiter), 1);
-        waiter.resolve();
-      }
-    }
-  };
-  const running = Promise.all(Array.from({ length: lanes }, lane));
-  return {
-    /** Resolves once `more` more requests than now have been answered. */
-    answered(more: number): Promise<void> {
-      const count = ok + more;
-      return withTimeout(new Promise<void>((resolve) => waiters.push({ count, resolve })), 15_000, `fewer than ${more} more answers in 15 s`);
-    },
-    async stop(): Promise<{ ok: number; errors: string[] }> {
-      stopped = true;
-      await running;
-      return { ok, errors };
-    },
-  };
 }
 
 const workerStep = (master: MasterProcess, worker: number, step: RegExp): Promise<unknown> => master.waitForStep({ who: 'master', worker, step });

@@ -11,7 +11,8 @@
 //  4. when the master asked for the stop, the process also gets --kill-signal
 //     (SIGINT by default), so the app's own process.on('SIGINT') clean-up runs,
 //     as under PM2;
-//  5. exit as soon as the last connection closes -- or, if the app handles
+//  5. exit as soon as the last connection closes, on the app's other ports
+//     too (child/listens.ts closes their servers) -- or, if the app handles
 //     that signal itself, leave the exit to the app, as PM2 does;
 //  6. or exit anyway after timeoutMs (the master SIGKILLs a moment later if
 //     even that timer cannot run, e.g. the event loop is blocked).
@@ -35,6 +36,8 @@ export interface DrainDependencies {
   killSignal: NodeJS.Signals;
   /** What closes the attached server's connections politely (server-drain.ts); undefined before it is attached. */
   follower(): ServerFollower | undefined;
+  /** The servers on the app's other ports (child/listens.ts): closeAll() resolves once the last has closed. */
+  others: { closeAll(): Promise<void>; readonly active: number };
   /** Tells the app's onDrain listeners (handoff/worker): `deadline` is when what is still open will be cut (ms since the epoch). */
   tellApp(reason: DrainReason, deadline: number): void;
   /** Tells the master the drain began (its open connection count). */
@@ -56,6 +59,7 @@ export function createDrain(deps: DrainDependencies): Drain {
   let draining = false;
   let signalArrived = false;
   let serverClosed = false;
+  let othersClosed = false;
   let exitCode = 0;
   /** The master (not a crash) asked for this stop: the kill signal is part of it. */
   let askedToStop = false;
@@ -64,7 +68,7 @@ export function createDrain(deps: DrainDependencies): Drain {
   const appHandlesSignal = (): boolean => process.listenerCount(deps.killSignal) > 1;
 
   const finish = (): void => {
-    if (!serverClosed || (askedToStop && !signalArrived)) return;
+    if (!serverClosed || !othersClosed || (askedToStop && !signalArrived)) return;
     if (askedToStop && appHandlesSignal()) deps.letGo();
     else deps.exit(exitCode);
   };
@@ -78,7 +82,7 @@ export function createDrain(deps: DrainDependencies): Drain {
       const server = deps.attacher.server;
       deps.announce(reason, deps.attacher.active);
       const force = setTimeout(() => {
-        const open = deps.attacher.active;
+        const open = deps.attacher.active + deps.others.active;
         deps.log(
           open > 0
             ? `still ${open} connection(s) open ${timeoutMs} ms after draining began (${reason}); exiting anyway`
@@ -89,6 +93,10 @@ export function createDrain(deps: DrainDependencies): Drain {
       force.unref();
       deps.tellApp(reason, Date.now() + timeoutMs);
       if (askedToStop && !signalArrived) process.kill(process.pid, deps.killSignal); // a real signal, as PM2 sends
+      void deps.others.closeAll().then(() => {
+        othersClosed = true;
+        finish();
+      });
       if (server === undefined) {
         serverClosed = true;
         return finish();

@@ -4,8 +4,11 @@
 //  1. The old master spawns its successor from what is on disk now: the node
 //     binary on PATH (or --node), the handoff entry script, the same command
 //     line (so a config file is read again). Every listening socket goes with
-//     it as an inherited descriptor, fd 3 on (HANDOFF_LISTEN_FDS), and an IPC
-//     channel after them; stdout and stderr are the old master's own.
+//     it as an inherited descriptor, fd 3 on: the master's own
+//     (HANDOFF_LISTEN_FDS), then those of the app's other ports, with what
+//     each listen() asked for (HANDOFF_APP_LISTENS; the successor gives them
+//     to its workers' same listen()s: inherited-ports.ts); an IPC channel
+//     comes after them; stdout and stderr are the old master's own.
 //  2. The successor forks its workers; it does not accept yet (its listeners
 //     are gated) and has no pid file or control socket. Once every worker is
 //     ready it says `ready`.
@@ -28,8 +31,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { ControlServer } from '../../control/server.js';
+import type { ListenRequest } from '../../dispatch/handle-table.js';
 import type { ListenerSet } from '../../dispatch/listener-set.js';
-import { UPGRADE_FDS_ENV, UPGRADE_FROM_ENV } from '../../dispatch/inherited-socket.js';
+import { UPGRADE_APP_ENV, UPGRADE_FDS_ENV, UPGRADE_FROM_ENV } from '../../dispatch/inherited-socket.js';
+import type { TcpHandle } from '../../wire/node-internals.js';
 import type { Logger } from '../../cli/log.js';
 import { formatDuration } from '../../units.js';
 
@@ -62,6 +67,8 @@ export interface UpgradeResult {
 
 export interface UpgradeParts {
   listeners: ListenerSet;
+  /** A new descriptor of each of the app's other listening sockets (HandleTable.appSockets()). */
+  appSockets(): Promise<Array<{ asked: ListenRequest; handle: TcpHandle }>>;
   control: ControlServer | undefined;
   listenTimeout: number;
   killTimeout: number;
@@ -121,16 +128,24 @@ export class Upgrades {
       const node = successorNode(options.node);
       const entry = process.argv[1];
       if (entry === undefined || entry === '') throw new UpgradeFailed('this process was not started from a script file, so there is no command line to run again');
-      const handles = await parts.listeners.duplicates();
+      const own = await parts.listeners.duplicates();
+      const app = await parts.appSockets().catch((error: unknown) => {
+        for (const handle of own) handle.close();
+        throw error;
+      });
+      const handles = [...own, ...app.map((socket) => socket.handle)];
       if (this.#aborted !== undefined) {
         for (const handle of handles) handle.close();
         throw new UpgradeFailed(this.#aborted);
       }
-      log.log('info', `upgrade: starting a new master (${node} ${path.basename(entry)}) on ${handles.length} inherited listening socket${handles.length === 1 ? '' : 's'}`);
+      const others = app.length === 0 ? '' : ` and ${app.length} of the app's other ports`;
+      log.log('info', `upgrade: starting a new master (${node} ${path.basename(entry)}) on ${own.length} inherited listening socket${own.length === 1 ? '' : 's'}${others}`);
+      const env: NodeJS.ProcessEnv = { ...process.env, [UPGRADE_FDS_ENV]: String(own.length), [UPGRADE_FROM_ENV]: String(previous) };
+      if (app.length > 0) env[UPGRADE_APP_ENV] = JSON.stringify(app.map((socket) => socket.asked));
       try {
         child = spawn(node, [...process.execArgv, entry, ...process.argv.slice(2)], {
           cwd: process.cwd(),
-          env: { ...process.env, [UPGRADE_FDS_ENV]: String(handles.length), [UPGRADE_FROM_ENV]: String(previous) },
+          env,
           // fd 3.. are the listening sockets, in order; the IPC channel comes after them.
           stdio: ['ignore', 'inherit', 'inherit', ...handles.map((handle) => handle.fd), 'ipc'],
           serialization: 'json',

@@ -1,8 +1,10 @@
 // The master's part in an upgrade, both ways: as the old master, upgrade()
-// spawns a successor on the same sockets (../../operations/upgrade/upgrade.ts);
-// as a successor, takeOver() is the moment it starts serving in its place
-// (../../operations/upgrade/successor.ts). Master keeps the events; this keeps
-// what an upgrade needs to know and the rules for when one may start.
+// spawns a successor on the same sockets, its own and the app's other ports
+// (../../operations/upgrade/upgrade.ts); as a successor, takeOver() is the
+// moment it starts serving in its place (../../operations/upgrade/successor.ts),
+// on the app's other ports too (inherited-ports.ts: the sockets its workers
+// asked for start accepting, the others close). Master keeps the events; this
+// keeps what an upgrade needs to know and the rules for when one may start.
 
 import type { Logger } from '../../cli/log.js';
 import type { ResolvedOptions } from '../../cli/options.js';
@@ -10,8 +12,9 @@ import { writePidFile } from '../../cli/pid-file.js';
 import type { ControlServer } from '../../control/server.js';
 import type { Inheritance } from '../../dispatch/inherited-socket.js';
 import type { ListenerSet } from '../../dispatch/listener-set.js';
+import { InheritedPorts } from '../../operations/upgrade/inherited-ports.js';
 import { Successor } from '../../operations/upgrade/successor.js';
-import { Upgrades, type UpgradeOptions, type UpgradeResult } from '../../operations/upgrade/upgrade.js';
+import { Upgrades, type UpgradeOptions, type UpgradeParts, type UpgradeResult } from '../../operations/upgrade/upgrade.js';
 import type { MasterMetrics } from './metrics.js';
 
 /** What the handover needs from Master; functions, since the control socket is made after this. */
@@ -19,6 +22,8 @@ export interface HandoverHost {
   options: ResolvedOptions;
   log: Logger;
   listeners: ListenerSet;
+  /** The app's other listening sockets, for a successor (HandleTable.appSockets()). */
+  appSockets: UpgradeParts['appSockets'];
   metrics: () => MasterMetrics;
   control: () => ControlServer | undefined;
   closing: () => boolean;
@@ -31,6 +36,8 @@ export interface HandoverHost {
 export class Handover {
   /** Set when this master was started by `handoff ctl upgrade` to replace another. */
   readonly successor: Successor | undefined;
+  /** A successor's: the sockets of the app's other ports the old master handed over, for its handle table. */
+  readonly ports: InheritedPorts | undefined;
   readonly upgrades = new Upgrades();
   /** The successor of an upgrade serves our sockets now: no --shutdown-delay, and its own backlog is its to accept. */
   handedOver = false;
@@ -39,6 +46,7 @@ export class Handover {
   constructor(host: HandoverHost, inherited: Inheritance | undefined) {
     this.#host = host;
     this.successor = inherited?.source === 'upgrade' ? new Successor(inherited.from as number, host.log, () => this.#takeOver()) : undefined;
+    this.ports = inherited?.source === 'upgrade' ? new InheritedPorts(inherited.from as number, inherited.app ?? []) : undefined;
   }
 
   /** A successor that has not taken over yet: no pid file, control socket or metrics until it does. */
@@ -72,6 +80,7 @@ export class Handover {
    * closes that socket only if there was no upgrade.
    */
   async shutDown(drain: (closeControl: boolean) => Promise<number>): Promise<number> {
+    this.ports?.close(); // inherited sockets no worker asked for: the old master still serves them, or nobody needs them
     const upgrade = this.upgrades.abort('the old master is shutting down');
     const exitCode = await drain(upgrade === undefined);
     if (upgrade !== undefined) {
@@ -98,6 +107,7 @@ export class Handover {
     return this.upgrades.start(
       {
         listeners: host.listeners,
+        appSockets: host.appSockets,
         control: host.control(),
         listenTimeout: host.options.listenTimeout,
         killTimeout: host.options.killTimeout,
@@ -127,6 +137,7 @@ export class Handover {
       return false;
     }
     host.listeners.open();
+    this.ports?.tookOver(host.log);
     host.tookOver();
     return true;
   }

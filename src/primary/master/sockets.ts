@@ -6,7 +6,7 @@
 import type { Logger } from '../../cli/log.js';
 import { defaultOptions, type ResolvedOptions } from '../../cli/options.js';
 import { createHandle } from '../../dispatch/handles.js';
-import { HandleTable } from '../../dispatch/handle-table.js';
+import { HandleTable, type InheritedListens } from '../../dispatch/handle-table.js';
 import { takeInheritedSockets, type Inheritance } from '../../dispatch/inherited-socket.js';
 import { ListenerSet } from '../../dispatch/listener-set.js';
 import { HandoffError } from '../../errors.js';
@@ -51,10 +51,12 @@ export interface HandleTableInput {
   log: Logger;
   trace: Tracer | null;
   observer: DispatchObserver;
+  /** A successor's: the app's other ports, handed over by the master it replaces. */
+  inherited?: InheritedListens;
 }
 
 /** The dispatch handle on the master's own sockets, and the table later listen()s add to; `scheduler` is the first handle's. */
-export function createHandleTable({ options, scheduler: entry, opened, log, trace, observer }: HandleTableInput): { handle: HandleTable; scheduler: Scheduler } {
+export function createHandleTable({ options, scheduler: entry, opened, log, trace, observer, inherited }: HandleTableInput): { handle: HandleTable; scheduler: Scheduler } {
   const { listeners, reuseFlag } = opened;
   const report = (message: string): void => log.log('error', message);
   const scheduler = entry.create(report);
@@ -72,6 +74,7 @@ export function createHandleTable({ options, scheduler: entry, opened, log, trac
       // under reuseport, one socket the workers share (a socket per slot is for the master's own port).
       (id, listener, key) => createHandle({ ...handleOf, kind: kind === 'reuseport' ? 'shared' : kind, listener, scheduler: entry.create(report), id, key }),
       (message) => log.log('info', message),
+      inherited,
     );
     return { handle, scheduler };
   } catch (error) {

@@ -278,14 +278,45 @@ function handoffCost(summary, meta) {
   lines.push('');
   const profile = readProfileSummary(meta);
   if (profile) lines.push(...profile);
+  const perf = readPerfSummary(meta);
+  if (perf) lines.push(...perf);
   return lines;
+}
+
+/** docs/master-perf.json, written by bench/profile.mjs --perf: all of the master's CPU, kernel included, per connection. */
+function readPerfSummary(meta) {
+  const perf = readDocsJson(meta, 'master-perf.json');
+  if (!perf) return null;
+  const lines = ['### Every µs, kernel included', ''];
+  const switches = perf.switchesPerConnection;
+  lines.push(
+    `Linux perf on the same master under the same load (\`node bench/profile.mjs --perf\`, ${perf.when}, ${perf.frequencyHz} samples a second ` +
+      `with call stacks, every thread of the master, user and kernel): ${perf.connections} connections, ${num(perf.cpuMicrosPerConnection, 1)} µs of CPU each by /proc ` +
+      `(${num(perf.userMicrosPerConnection, 1)} user + ${num(perf.systemMicrosPerConnection, 1)} kernel; the sampling itself adds some)` +
+      (switches ? `, ${num(switches.voluntary, 2)} sleeps and ${num(switches.involuntary, 2)} preemptions of the master per connection` : '') +
+      `; 1-minute load average ${num(perf.loadAverage, 1)}. Each of its ${perf.samples} samples is counted once: a kernel sample by the system call it is in, ` +
+      'a user sample by the innermost frame a rule of bench/profile/perf-groups.mjs matches; the µs are each share of /proc\'s figure.',
+    '',
+  );
+  lines.push(groupsTable(perf.groups), '');
+  return lines;
+}
+
+/** A JSON file bench/profile.mjs left in the docs, or null if there is none. */
+function readDocsJson(meta, name) {
+  const file = path.join(meta.docsDir ?? 'docs', name);
+  return fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, 'utf8')) : null;
+}
+
+/** The groups of a profile, per connection. */
+function groupsTable(groups) {
+  return mdTable(['where', 'µs/conn', 'share', 'what it is'], groups.map((g) => [g.name, num(g.microsPerConnection, 2), `${num(g.share * 100, 1)}%`, g.what]));
 }
 
 /** docs/master-profile.json, written by bench/profile.mjs: where the master's CPU goes, per connection. */
 function readProfileSummary(meta) {
-  const file = path.join(meta.docsDir ?? 'docs', 'master-profile.json');
-  if (!fs.existsSync(file)) return null;
-  const profile = JSON.parse(fs.readFileSync(file, 'utf8'));
+  const profile = readDocsJson(meta, 'master-profile.json');
+  if (!profile) return null;
   const lines = ["### Where the master's µs go", ''];
   lines.push(
     `A CPU profile of handoff's master (\`${profile.scheduler}\`, ${profile.workers} workers) under the \`close\` load for ${profile.durationSec} s ` +
@@ -297,8 +328,7 @@ function readProfileSummary(meta) {
     '',
   );
   lines.push(`![flame graph of the master under close load](master-profile.svg)`, '');
-  lines.push(mdTable(['where', 'µs/conn', 'share', 'what it is'], profile.groups.map((g) => [g.name, num(g.microsPerConnection, 2), `${num(g.share * 100, 1)}%`, g.what])));
-  lines.push('');
+  lines.push(groupsTable(profile.groups), '');
   return lines;
 }
 

@@ -68,6 +68,16 @@ describe('bad messages from user code', () => {
     expect(master.output).not.toMatch(/TypeError|unexpectedly/);
   });
 
+  test.skipIf(process.env.HANDOFF_TRANSPORT === 'send')('acks the master cannot read: one warning, dropped; the master carries on', async () => {
+    const { master, url } = await startMaster([fixture('misbehaving-ipc.mjs'), '-w', '1']);
+    expect((await get(`${url}/abuse-raw`)).status).toBe(200);
+    await master.waitFor(/wrote an acknowledgement the master cannot read; dropped: \{"cmd":"NODE_HANDOFF","type":"ack","accepted":\["all of them"\]/);
+    const replies = await getMany(url, 10, 2);
+    expect(replies.map((reply) => reply.status)).toEqual(Array(10).fill(200));
+    expect(master.output.match(/cannot read/g)).toHaveLength(1); // the second line within the minute is counted, not logged
+    expect(master.output).not.toMatch(/SyntaxError|TypeError|unexpectedly/);
+  });
+
   test('handoff/worker can be required from CommonJS', async () => {
     const { url } = await startMaster([fixture('cjs-worker-api.cjs'), '-w', '1']);
     await get(url);

@@ -48,9 +48,10 @@ const nameOf = (node) => {
 const GROUPS = [
   { name: 'idle (epoll_wait)', what: 'waiting for the next event: not CPU, left out of the totals', test: (f) => f.functionName === '(idle)', idle: true },
   { name: 'garbage collection', what: "V8's collector on the main thread", test: (f) => f.functionName === '(garbage collector)' },
+  // Before the write: the master's ack reader lives in fast-handoff.js too.
+  { name: 'read acknowledgements', what: "reading the workers' ack lines from the IPC pipe, and acting on them", test: (f) => /acknowledge|onAck|parseAck|channel|onread|readAck|readSeqs|digitsEnd|decimal|ackFromJson|lines/i.test(f.functionName) },
   { name: 'hand-off write', what: 'writing the hand-off line with the fd on the IPC pipe (sendmsg with SCM_RIGHTS)', test: (f) => /writeUtf8String|writeLatin1String|writeBuffer|sendConnection|sendHandle|fast-?handoff/i.test(f.functionName + f.url) },
   { name: 'close the master\'s copy', what: "closing the master's descriptor once the worker has it (close(2), uv_close)", test: (f) => f.functionName === 'close' && !f.url },
-  { name: 'read acknowledgements', what: "reading and parsing the workers' ack lines from the IPC pipe", test: (f) => /acknowledge|onAck|parseAck|channel|onread|readAck|lines/i.test(f.functionName) },
   { name: 'accept', what: 'accept4 and wrapping the new descriptor (libuv onconnection)', test: (f) => /onconnection|accept/i.test(f.functionName) },
   { name: 'schedule and queue', what: 'the scheduler\'s pick and the dispatcher\'s queue', test: (f) => /pick|drain|dispatch|schedul/i.test(f.functionName + f.url) },
   { name: 'other JavaScript', what: 'timers, heartbeats, load reports, status, everything else', test: (f) => f.url !== '', fallback: true },

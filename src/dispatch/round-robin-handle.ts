@@ -101,6 +101,8 @@ export class Dispatcher implements DispatchHandle {
   #whenEmpty: Array<() => void> = [];
   /** A running median of the same, in ms: each hand-off moves it 2% towards itself. */
   #usualMs = USUAL_START_MS;
+  /** #handoff() as a callback, made once: a lane calls it after pausing a worker that refused. */
+  readonly #retry = (): void => this.#handoff();
 
   // RoundRobinHandle(key, address, ...): the socket is already bound and listening (Listener.bind).
   constructor(key: string, socket: AcceptingSocket, scheduler: Scheduler, options: DispatcherOptions) {
@@ -152,8 +154,10 @@ export class Dispatcher implements DispatchHandle {
     const seq = this.#options.nextSeq?.() ?? ++this.#seq;
     const connection = new PendingConnection(seq, handle, this.#options.listener);
     connection.acceptedAt = this.#now();
-    const on = this.#options.listener ? ` (listener ${this.#options.listener}, ${this.key})` : '';
-    this.#options.trace?.conn(connection.seq, `accepted by the master${on} on fd ${handle.fd}, from ${connection.remoteAddress || 'a client already gone'}`);
+    if (this.#options.trace) {
+      const on = this.#options.listener ? ` (listener ${this.#options.listener}, ${this.key})` : '';
+      this.#options.trace.conn(connection.seq, `accepted by the master${on} on fd ${handle.fd}, from ${connection.remoteAddress || 'a client already gone'}`);
+    }
     if (this.#noServer && this.#ready.length === 0) {
       handle.close();
       this.#options.trace?.conn(connection.seq, 'closed: no worker has a TCP server (the app binds UDP only)');
@@ -225,7 +229,7 @@ export class Dispatcher implements DispatchHandle {
   acknowledge(worker: DispatchWorker, accepted: readonly number[], refused: readonly number[]): void {
     const lane = this.#lanes.get(worker.id);
     if (lane === undefined) return;
-    lane.answered(accepted.length, refused.length, () => this.#handoff());
+    lane.answered(accepted.length, refused.length, this.#retry);
     const { trace, observer } = this.#options;
     // One clock reading for the batch: it answers every connection the worker took in one turn.
     const now = accepted.length > 0 ? this.#now() : 0;

@@ -328,6 +328,10 @@ export class Master extends EventEmitter<MasterEvents> {
       if (state === 'closing' || state === 'dead') this.#udpOnly.update();
     });
     worker.on('ack', (accepted, refused) => this.#handle.acknowledge(worker, accepted, refused));
+    worker.on('bad-ack', (line, dropped) => {
+      const more = dropped > 1 ? ` (${dropped} of them since the last warning)` : '';
+      this.#log.log('warn', `worker ${worker.id} (pid ${worker.pid}) wrote an acknowledgement the master cannot read; dropped${more}: ${line.slice(0, 200)}`);
+    });
     worker.on('internal', (message) => this.#onMessage(worker, message));
     worker.on('message', (message, handle) => this.emit('message', worker, message, handle));
     worker.on('write-failed', (seq) => this.#handle.writeFailed(worker, seq));

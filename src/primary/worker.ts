@@ -7,7 +7,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { CMD, decodeWorkerMessage, WORKER_CONFIG_ENV, type DrainReason, type MasterMessage, type SerializedError, type WorkerConfig, type WorkerMessage } from '../wire/protocol.js';
-import type { ConnectionWriter } from '../wire/fast-handoff.js';
+import { installAckReceiver, type ConnectionWriter } from '../wire/fast-handoff.js';
 import type { PendingConnection } from '../dispatch/connection.js';
 import type { HandleWorker } from '../dispatch/handles.js';
 import type { TcpHandle } from '../wire/node-internals.js';
@@ -37,6 +37,8 @@ export interface WorkerEvents {
   internal: [message: Exclude<WorkerMessage, { type: 'ack' }>];
   /** Answers to hand-offs: they go straight to the dispatch handle. */
   ack: [accepted: readonly number[], refused: readonly number[]];
+  /** It wrote an acknowledgement the master could not read (dropped); at most one a minute is told. */
+  'bad-ack': [line: string, dropped: number];
   /** A message from the user's code (process.send), passed on untouched. */
   message: [message: unknown, handle: unknown];
   /** A connection write failed after it was queued. */
@@ -102,6 +104,8 @@ export class Worker extends EventEmitter<WorkerEvents> implements HandleWorker {
 
   readonly #write: ConnectionWriter;
   #killTimer: NodeJS.Timeout | undefined;
+  /** Unreadable acknowledgements since the last one told, and when that was. */
+  #badAcks = { dropped: 0, toldAt: -Infinity };
 
   constructor(init: WorkerInit) {
     super();
@@ -129,12 +133,14 @@ export class Worker extends EventEmitter<WorkerEvents> implements HandleWorker {
     const child = this.process;
     // An 'error' event without a listener would crash the master (e.g. fork failed with EAGAIN).
     child.on('error', () => undefined);
+    // On the fast transport the master reads the acks itself; the rest (and an ack line split across reads) comes through Node.
+    if (this.transport === 'fast') installAckReceiver(child, this.#onAck, (line) => this.#onBadAck(line));
     child.on('internalMessage', (raw: unknown) => {
       const message = decodeWorkerMessage(raw);
       if (message === undefined) return;
+      if (message.type === 'ack') return this.#onAck(message.accepted, message.refused, message.active);
       if ('active' in message) this.active = message.active; // every count the worker reports
-      if (message.type === 'ack') this.emit('ack', message.accepted, message.refused);
-      else this.emit('internal', message);
+      this.emit('internal', message);
     });
     child.on('message', (message, handle) => this.emit('message', message, handle));
     // With subprocess.send(), Node postpones 'disconnect' while a handle it
@@ -170,6 +176,19 @@ export class Worker extends EventEmitter<WorkerEvents> implements HandleWorker {
 
   get pid(): number {
     return this.process.pid ?? 0;
+  }
+
+  readonly #onAck = (accepted: readonly number[], refused: readonly number[], active: number): void => {
+    this.active = active;
+    this.emit('ack', accepted, refused);
+  };
+
+  #onBadAck(line: string): void {
+    this.#badAcks.dropped++;
+    const now = Date.now();
+    if (now - this.#badAcks.toldAt < 60_000) return;
+    this.emit('bad-ack', line, this.#badAcks.dropped);
+    this.#badAcks = { dropped: 0, toldAt: now };
   }
 
   /** Milliseconds since it started listening (0 if it never did). */

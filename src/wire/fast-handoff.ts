@@ -25,7 +25,11 @@
 //           split across reads, Node parses it and the kept descriptor is
 //           matched with it). No JSON.parse, no NODE_HANDLE_ACK.
 //   worker: handoff's own ack (accepted/refused, batched per event-loop turn)
-//           is the only answer, and the master keeps its copy until it comes.
+//           is the only answer, one line written straight on the pipe
+//           (createLineWriter), and the master keeps its copy until it comes.
+//   master: its own onread takes the ack lines out of what Node's onread
+//           parses and reads them by hand (installAckReceiver). No JSON.parse,
+//           no 'internalMessage' event.
 //
 // How the worker tells our descriptors from Node's: the kernel never joins
 // data written after a descriptor onto the same read (unix_stream_read_generic
@@ -36,14 +40,25 @@
 // ends before that byte (only when more than 64 KiB of IPC is queued), the
 // decision waits for the next read.
 //
+// How the master tells an ack from everything else: by how its line starts,
+// '{"cmd":"NODE_HANDOFF","type":"ack","accepted":['. That is JSON.stringify's
+// own order, so the same line still parses as JSON wherever Node reads it:
+// under --transport send (the master does not hook its pipes), and when a
+// line is split across reads (the master leaves such a line to Node whole:
+// the only thing it carries from one read to the next is whether the last one
+// ended inside a line). And it starts with our tag, so no user message starts
+// that way unless it already claims to be handoff's.
+//
 // Everything else on the channel -- user messages, Node's own handle passing,
 // the shared scheduler's listening socket -- goes through Node untouched.
 
 import type { ChildProcess } from 'node:child_process';
-import { fastConnMessage, FAST_CONN_PREFIX, FAST_LISTENER_FIELD } from './protocol.js';
+import { ACK_ACTIVE_FIELD, ACK_LINE_PREFIX, ACK_REFUSED_FIELD, decodeWorkerMessage, fastConnMessage, FAST_CONN_PREFIX, FAST_LISTENER_FIELD, type WorkerMessage } from './protocol.js';
 import { channelPipe, uv, type HandleOwner, type PipeHandle, type TcpHandle } from './node-internals.js';
 
 // ---- master side ----------------------------------------------------------------
+
+const NEWLINE = 0x0a;
 
 /** Writes a connection to a worker: true if written (or queued by libuv), false if the pipe refused it. */
 export type ConnectionWriter = (seq: number, handle: TcpHandle, listener: number) => boolean;
@@ -68,15 +83,122 @@ export function createFastWriter(child: ChildProcess, onFailed: (seq: number) =>
     const request = new WriteWrap() as unknown as ConnWriteRequest;
     request.seq = seq;
     request.onFailed = onFailed;
-    request.oncomplete = onWriteComplete; // only called if libuv could not write at once
+    // Called once the write is done: libuv reports even a write it made at once on the next turn of the loop
+    // (and a write that failed only there). The master keeps its copy until the ack, so only failure matters.
+    request.oncomplete = onWriteComplete;
     return pipe.writeUtf8String(request as never, fastConnMessage(seq, listener), handle) === 0;
   };
+}
+
+/** What the master does with one acknowledgement: the seqs the worker accepted and refused, and its open connections. */
+export type AckHandler = (accepted: number[], refused: number[], active: number) => void;
+
+/**
+ * Hooks the master's end of a worker's IPC pipe; false if this Node does not
+ * allow it (the acks then reach the master through Node, as JSON). Every whole
+ * line that starts with ACK_LINE_PREFIX is taken out of what Node's onread
+ * parses and read here; `onAck` is called for it on the next tick, in order
+ * with Node's own messages from the same read (Node emits those on the next
+ * tick too). A line that does not end in the read goes through Node whole,
+ * whoever wrote it: its start went to Node, so its rest does. A line with our
+ * prefix that is not an ack goes to `onMalformed` (also on the next tick) and
+ * nowhere else.
+ */
+export function installAckReceiver(child: ChildProcess, onAck: AckHandler, onMalformed: (line: string) => void): boolean {
+  const pipe = channelPipe(child);
+  const nodeOnRead = pipe?.onread;
+  if (pipe === undefined || typeof nodeOnRead !== 'function') return false;
+  const { streamBaseState, kReadBytesOrError, kArrayBufferOffset } = uv().stream;
+  /** The last read ended inside a line, which Node has the start of. */
+  let inLine = false;
+
+  /** Node's onread, on `length` bytes of the read from `from`: it reads where they are from the same state array. */
+  const giveToNode = (target: PipeHandle, arrayBuffer: ArrayBuffer, from: number, length: number): void => {
+    streamBaseState[kArrayBufferOffset] = from;
+    streamBaseState[kReadBytesOrError] = length;
+    nodeOnRead.call(target, arrayBuffer);
+  };
+
+  pipe.onread = function onread(this: PipeHandle, arrayBuffer?: ArrayBuffer) {
+    if (arrayBuffer === undefined) return nodeOnRead.call(this, arrayBuffer); // the end of the channel, or an error
+    const offset = streamBaseState[kArrayBufferOffset] as number;
+    const nread = streamBaseState[kReadBytesOrError] as number;
+    const bytes = new Uint8Array(arrayBuffer, offset, nread);
+    /** Where the bytes not yet given to Node start. */
+    let nodeFrom = 0;
+    let start = 0;
+    if (inLine) {
+      const end = bytes.indexOf(NEWLINE);
+      start = end === -1 ? nread : end + 1;
+    }
+    for (let end = bytes.indexOf(NEWLINE, start); end !== -1; start = end + 1, end = bytes.indexOf(NEWLINE, start)) {
+      if (!hasAt(bytes, start, ACK_PREFIX)) continue;
+      if (start > nodeFrom) giveToNode(this, arrayBuffer, offset + nodeFrom, start - nodeFrom);
+      nodeFrom = end + 1;
+      const ack = readAck(bytes, start, end) ?? ackFromJson(bytes, start, end);
+      if (ack !== undefined) process.nextTick(onAck, ack.accepted, ack.refused, ack.active);
+      else process.nextTick(onMalformed, Buffer.from(arrayBuffer, offset + start, end - start).toString());
+    }
+    if (nread > 0) inLine = bytes[nread - 1] !== NEWLINE;
+    // The rest; or nothing, if a descriptor came with this read and Node has not taken it yet.
+    if (nodeFrom < nread || this.pendingHandle !== null) giveToNode(this, arrayBuffer, offset + nodeFrom, nread - nodeFrom);
+    return undefined;
+  };
+  return true;
+}
+
+const ACK_PREFIX = Buffer.from(ACK_LINE_PREFIX);
+const REFUSED_FIELD = Buffer.from(ACK_REFUSED_FIELD);
+const ACTIVE_FIELD = Buffer.from(ACK_ACTIVE_FIELD);
+const COMMA = 0x2c;
+const CLOSE_BRACKET = 0x5d;
+const CLOSE_BRACE = 0x7d;
+/** Longer numbers are left to JSON.parse: 15 digits are always a safe integer. */
+const MAX_DIGITS = 15;
+
+/** The ack line bytes[start, end) as ackLine() writes it, read without JSON.parse; undefined if it is written any other way. */
+export function readAck(bytes: Uint8Array, start: number, end: number): { accepted: number[]; refused: number[]; active: number } | undefined {
+  const accepted: number[] = [];
+  const refused: number[] = [];
+  let at = readSeqs(bytes, start + ACK_PREFIX.length, end, accepted);
+  if (at === -1 || !hasAt(bytes, at, REFUSED_FIELD)) return undefined;
+  at = readSeqs(bytes, at + REFUSED_FIELD.length, end, refused);
+  if (at === -1 || !hasAt(bytes, at, ACTIVE_FIELD)) return undefined;
+  at += ACTIVE_FIELD.length;
+  const after = digitsEnd(bytes, at);
+  if (after === at || after - at > MAX_DIGITS || after !== end - 1 || bytes[after] !== CLOSE_BRACE) return undefined;
+  return { accepted, refused, active: decimal(bytes, at, after) };
+}
+
+/** Reads '17,18' up to the ']' into `into`: the index of the ']', or -1 if that is not what is there. */
+function readSeqs(bytes: Uint8Array, index: number, end: number, into: number[]): number {
+  if (bytes[index] === CLOSE_BRACKET) return index;
+  for (let at = index; at < end; ) {
+    const after = digitsEnd(bytes, at);
+    if (after === at || after - at > MAX_DIGITS) return -1;
+    into.push(decimal(bytes, at, after));
+    if (bytes[after] === CLOSE_BRACKET) return after;
+    if (bytes[after] !== COMMA) return -1;
+    at = after + 1;
+  }
+  return -1;
+}
+
+/** A line with our prefix that readAck() could not read: valid JSON written another way is still an ack (as it would be through Node). */
+function ackFromJson(bytes: Uint8Array, start: number, end: number): Extract<WorkerMessage, { type: 'ack' }> | undefined {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset + start, end - start).toString());
+  } catch {
+    return undefined;
+  }
+  const message = decodeWorkerMessage(raw);
+  return message?.type === 'ack' ? message : undefined;
 }
 
 // ---- worker side ----------------------------------------------------------------
 
 const OPEN_BRACE = 0x7b;
-const NEWLINE = 0x0a;
 /** The byte that differs between '{"seq":' (ours) and '{"cmd":' (Node's). */
 const DECIDING_INDEX = 2;
 const OURS = FAST_CONN_PREFIX.charCodeAt(DECIDING_INDEX);
@@ -154,14 +276,22 @@ const LISTENER_FIELD = Buffer.from(FAST_LISTENER_FIELD);
 
 /** The decimal number at `index` (the seq after '{"seq":', the listener after ',"listener":'), and where it ends. */
 function readNumber(bytes: Uint8Array, index: number): [number, number] {
-  let value = 0;
+  const end = digitsEnd(bytes, index);
+  return [decimal(bytes, index, end), end];
+}
+
+/** Where the run of decimal digits that starts at `index` ends (`index` itself if there is none). */
+function digitsEnd(bytes: Uint8Array, index: number): number {
   let i = index;
-  for (; i < bytes.length; i++) {
-    const digit = (bytes[i] as number) - 0x30;
-    if (digit < 0 || digit > 9) break;
-    value = value * 10 + digit;
-  }
-  return [value, i];
+  while (i < bytes.length && (bytes[i] as number) >= 0x30 && (bytes[i] as number) <= 0x39) i++;
+  return i;
+}
+
+/** The value of the digits bytes[from, to). */
+function decimal(bytes: Uint8Array, from: number, to: number): number {
+  let value = 0;
+  for (let i = from; i < to; i++) value = value * 10 + (bytes[i] as number) - 0x30;
+  return value;
 }
 
 function hasAt(bytes: Uint8Array, index: number, text: Uint8Array): boolean {

@@ -147,9 +147,23 @@ export function fastConnMessage(seq: number, listener = 0): string {
   return `${FAST_CONN_PREFIX}${seq}${field},"cmd":"${CMD}","type":"conn"}\n`;
 }
 
-/** An `ack` written by hand (the hot path: one per event-loop turn under load), identical to JSON.stringify's. */
+/**
+ * How every `ack` line starts. It is JSON.stringify's own order, so Node's
+ * channel can parse the line whenever the master does not read it itself
+ * (--transport send, a line split across reads); and it starts with our tag,
+ * so no user message can look like it unless it already claims to be ours.
+ */
+export const ACK_LINE_PREFIX = `{"cmd":"${CMD}","type":"ack","accepted":[`;
+/** What follows the accepted seqs, and the refused ones. */
+export const ACK_REFUSED_FIELD = '],"refused":[';
+export const ACK_ACTIVE_FIELD = '],"active":';
+
+/**
+ * An `ack` written by hand (the hot path: one per event-loop turn under load),
+ * identical to JSON.stringify's; the master reads it by hand too (fast-handoff.ts installAckReceiver).
+ */
 export function ackLine(accepted: readonly number[], refused: readonly number[], active: number): string {
-  return `{"cmd":"${CMD}","type":"ack","accepted":[${accepted.join(',')}],"refused":[${refused.join(',')}],"active":${active}}\n`;
+  return `${ACK_LINE_PREFIX}${accepted.join(',')}${ACK_REFUSED_FIELD}${refused.join(',')}${ACK_ACTIVE_FIELD}${active}}\n`;
 }
 
 export function isHandoffMessage(message: unknown): message is { cmd: Cmd; type: string } {

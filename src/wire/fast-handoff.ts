@@ -11,9 +11,9 @@
 // One handle in flight per channel, and a round trip per connection. cluster
 // adds its own {act:'newconn'} message and reply on top.
 //
-// What the fast hand-off does instead (the idea of the article "nodejs之cluster
-//模块", after http://taobaofed.org/blog/2015/11/10/nodejs-cluster-2/, which
-// writes on process._channel directly):
+// What the fast hand-off does instead (the idea of the article
+// "nodejs之cluster模块", after http://taobaofed.org/blog/2015/11/10/nodejs-cluster-2/,
+// which writes on process._channel directly):
 //   master: write one tiny line, '{"seq":17,"cmd":"NODE_HANDOFF","type":"conn"}\n',
 //           with the descriptor, straight on the IPC pipe. No queue, no wait.
 //           (For a port other than the master's own, ',"listener":1' follows

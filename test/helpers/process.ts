@@ -116,10 +116,9 @@ export class MasterProcess {
     } catch {
       return [];
     }
-    return text
-      .split('\n')
-      .filter((line) => line !== '')
-      .map((line) => JSON.parse(line) as TraceEvent);
+    const lines = text.split('\n');
+    lines.pop(); // '' after the last newline, or a line another process is still writing: read it next time
+    return lines.filter((line) => line !== '').map((line) => JSON.parse(line) as TraceEvent);
   }
 
   /** Its line of --trace text has reached our output too (the JSON is written first), so what tests read next is there. */

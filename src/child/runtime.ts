@@ -84,8 +84,9 @@ class WorkerRuntime {
   #haveState = false;
   #appReady: boolean;
   #udpBound = false;
-  /** Said ready (maybe by UDP alone); and said so with the attached server, which is what brings connections. */
-  #reportedReady = false;
+  /** Said ready by a UDP bind alone, before any server was attached. */
+  #reportedUdpOnly = false;
+  /** Said ready with the attached server, which is what brings connections. */
   #reportedServer = false;
   /** With --trace: the master's seq of the connection being delivered right now, to name its socket. */
   #deliveringSeq: number | undefined;
@@ -190,12 +191,12 @@ class WorkerRuntime {
   #reportReadyWhenReady(): void {
     if (this.#reportedServer || !this.#haveState || !this.#appReady) return;
     if (this.#attachedAs === undefined) {
-      if (this.#reportedReady || !this.#udpBound) return;
-      this.#reportedReady = true;
+      if (this.#reportedUdpOnly || !this.#udpBound) return;
+      this.#reportedUdpOnly = true;
       return this.send({ cmd: CMD, type: 'listening' }); // UDP only, so far
     }
     if (this.config.accepts === 'self' && !this.attacher.acceptOnSharedSocket()) return; // the socket is on its way
-    this.#reportedReady = this.#reportedServer = true;
+    this.#reportedServer = true;
     this.send({ cmd: CMD, type: 'listening', form: this.#attachedAs, tls: this.attacher.server instanceof tls.Server, asked: this.#asked });
   }
 

@@ -9,11 +9,11 @@
 //
 // Expected: no error while running except on the connections a SIGKILLed
 // worker held (the master says how many it cut); after the final SIGTERM only
-// ECONNREFUSED (the listener is closed: the right answer), apart from the few
-// handshakes the kernel resets at the very instant the listener closes (within
-// a millisecond of the first refusal, at most one per client: see "One instant
-// cannot be helped" in docs/operations.md); and an exit code of 1 exactly when
-// the master reported something cut, 0 otherwise.
+// ECONNREFUSED (the listener is closed: the right answer), apart from at most
+// one reset as the listener closes, in the rare case that a client's handshake
+// beat the master's placeholder to the accept queue's last place (see "Closing
+// the listener" in docs/operations.md); and an exit code of 1 exactly when the
+// master reported something cut, 0 otherwise.
 // Exit status of this script: 0 if every expectation held, 1 if not.
 
 import { spawn, execFileSync } from 'node:child_process';
@@ -69,7 +69,6 @@ function client(name, options) {
   return { instance, done };
 }
 const clients = [client('keep-alive', { connections: 8 }), client('connection-close', { connections: 4, headers: { connection: 'close' } })];
-const clientConnections = 8 + 4;
 
 // ---- the events ----------------------------------------------------------------------
 const events = ['reload', 'sigkill', 'scale-up', 'scale-down'];
@@ -113,10 +112,11 @@ const cutLines = output.match(/[^\n]*: cut\n/g) ?? [];
 const cutByKill = sumOf(/exited \(killed by SIGKILL\)[^\n]*?(\d+) (?:connection|request)s? open[^\n]*: cut/g);
 const reportedCut = /cut over this run/.test(output);
 const runningErrors = total(errors.running);
-// A reset within a millisecond of the first refusal: a handshake the kernel completed
-// between the master's last accept() and its close() (inet_csk_listen_stop). Any other: ours.
+// A reset no later than the first refusal (the listener had closed by then; a millisecond
+// allowed for the order in which this process reads its sockets): a handshake the kernel
+// completed before close() (inet_csk_listen_stop). Any other, or more than one: ours.
 const CLOSE_INSTANT_MS = 1;
-const atClose = (reset) => firstRefusedAt !== undefined && Math.abs(reset.at - firstRefusedAt) <= CLOSE_INSTANT_MS;
+const atClose = (reset) => firstRefusedAt === undefined || reset.at <= firstRefusedAt + CLOSE_INSTANT_MS;
 const closeInstantResets = shutdownResets.filter(atClose);
 for (const reset of shutdownResets.filter((r) => !atClose(r))) errors.shutdown.set(reset.kind, (errors.shutdown.get(reset.kind) ?? 0) + 1);
 const badShutdown = [...errors.shutdown].filter(([kind]) => !kind.endsWith('ECONNREFUSED'));
@@ -132,7 +132,7 @@ for (const p of ['running', 'shutdown']) {
 }
 log(`resets at the instant the listener closed (kernel, not counted as lost): ${closeInstantResets.length}`);
 const problems = [];
-if (closeInstantResets.length > clientConnections) problems.push(`${closeInstantResets.length} resets as the listener closed, more than one per client connection (${clientConnections})`);
+if (closeInstantResets.length > 1) problems.push(`${closeInstantResets.length} resets as the listener closed: the accept queue holds one at most`);
 if (runningErrors > cutByKill) problems.push(`${runningErrors} client errors while running, more than the ${cutByKill} connections the SIGKILLed workers held`);
 if (badShutdown.length > 0) problems.push(`errors after SIGTERM other than ECONNREFUSED: ${badShutdown.map(([k, n]) => `${n} x ${k}`).join(', ')}`);
 if (exit.code !== expectedCode) problems.push(`master exited ${exit.code ?? exit.signal}, expected ${expectedCode} (${reportedCut ? 'it reported cuts' : 'nothing was reported cut'})`);

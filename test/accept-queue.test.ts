@@ -2,13 +2,16 @@
 // backlog at shutdown (on the master's own port and on the app's other ports),
 // a client that resets while queued in the master, the fd limit, --shutdown-delay.
 
+import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { afterEach, describe, expect, test } from 'vitest';
-import { reusePortFlag } from '../dist/wire/node-internals.js';
-import { queued } from './helpers/backlog.js';
+import { Listener } from '../dist/dispatch/listener.js';
+import { reusePortFlag, type TcpHandle } from '../dist/wire/node-internals.js';
+import { acceptQueue, queued } from './helpers/backlog.js';
+import { load } from './helpers/autocannon.js';
 import { failures, get, type Reply } from './helpers/http.js';
-import { fixture, startMaster, stopAllMasters, withTimeout } from './helpers/process.js';
+import { eventually, fixture, startMaster, stopAllMasters, withTimeout } from './helpers/process.js';
 
 afterEach(stopAllMasters);
 
@@ -38,6 +41,59 @@ describe('the accept queue at shutdown', () => {
     expect(await master.exit(20_000)).toEqual({ code: 0, signal: null });
     expect(master.stderr).toMatch(/accepted \d+ connection\(s\) that were waiting in the kernel's backlog before closing the listener/);
   });
+});
+
+/** SYNs the kernel dropped because a listening socket's accept queue was full (TcpExt ListenDrops, all sockets). */
+function listenDrops(): number {
+  const lines = fs.readFileSync('/proc/net/netstat', 'utf8').split('\n');
+  const names = (lines.find((l) => l.startsWith('TcpExt:')) ?? '').split(/\s+/);
+  const values = (lines.filter((l) => l.startsWith('TcpExt:'))[1] ?? '').split(/\s+/);
+  return Number(values[names.indexOf('ListenDrops')]);
+}
+
+describe('closing the listener resets no handshake (Listener.acceptBacklog)', () => {
+  test('once the backlog is taken, a connection of our own holds the queue: a client knocking then is not let in, and is refused when the listener closes', async () => {
+    const listener = Listener.bind('127.0.0.1', 0);
+    const { port } = listener.address;
+    const accepted: TcpHandle[] = [];
+    listener.onconnection = (client) => void accepted.push(client);
+    const early = net.connect(port, '127.0.0.1');
+    await new Promise((resolve) => early.once('connect', resolve));
+    await listener.acceptBacklog(Date.now() + 5000);
+    expect(accepted).toHaveLength(1); // the early one, accepted; the placeholder is not
+    expect(acceptQueue(port)).toBe(1); // the placeholder, never accepted
+
+    const dropsBefore = listenDrops();
+    const late = net.connect(port, '127.0.0.1');
+    let connected = false;
+    late.once('connect', () => {
+      connected = true;
+      late.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    });
+    const failed = new Promise<NodeJS.ErrnoException>((resolve) => late.once('error', resolve));
+    await eventually(() => listenDrops() > dropsBefore, 3000, 'the late SYN dropped by the full accept queue');
+    listener.close();
+    const error = await withTimeout(failed, 5000, 'the late client was neither refused nor reset');
+    expect({ code: error.code, connected }).toEqual({ code: 'ECONNREFUSED', connected: false }); // its SYN, sent again, meets no listener
+    expect(accepted).toHaveLength(1);
+    early.destroy();
+    for (const handle of accepted) handle.close();
+  });
+
+  test('SIGTERM under a flood of new connections, four times: every connection the kernel completed is answered, the rest refused; none reset', async () => {
+    for (let round = 0; round < 4; round++) {
+      const { master, url } = await startMaster([fixture('pid.mjs'), '-w', '2', '--control', 'off']);
+      // As the soak's clients: keep-alive ones, and ones that open a connection per request.
+      const loads = [load({ url, connections: 8, duration: 30 }), load({ url, connections: 4, duration: 30, headers: { connection: 'close' } })];
+      await Promise.all(loads.map((l) => l.responses(2000)));
+      master.signal('SIGTERM');
+      expect(await master.exit(20_000)).toEqual({ code: 0, signal: null });
+      for (const l of loads) l.stop();
+      const results = await Promise.all(loads.map((l) => l.done));
+      const notRefused = results.flatMap((r) => [...r.errorCodes].filter(([code]) => code !== 'ECONNREFUSED'));
+      expect({ round, notRefused, non2xx: results.map((r) => r.non2xx) }).toEqual({ round, notRefused: [], non2xx: [0, 0] });
+    }
+  }, 60_000);
 });
 
 describe('the accept queue at shutdown, --scheduler shared', () => {

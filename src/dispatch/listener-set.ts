@@ -19,7 +19,7 @@ export class ListenerSet {
   /** Binds host:port (with `reuseFlag`, reuseport's SO_REUSEPORT), or adopts the inherited sockets (which accept nothing until open()). */
   static open(host: string | undefined, port: number, inherited: Inheritance | undefined, reuseFlag = 0): ListenerSet {
     if (inherited === undefined) return new ListenerSet([Listener.bind(host, port, reuseFlag)]);
-    return new ListenerSet(inherited.sockets.map((socket) => Listener.adopt(socket.handle, socket.address)));
+    return new ListenerSet(inherited.sockets.map((socket) => Listener.adopt(socket.handle, socket.address, inherited.source === 'systemd')));
   }
 
   /** The first socket's address: the one the ready line and the status show, and the workers' server.address(). */

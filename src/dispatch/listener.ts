@@ -24,6 +24,19 @@ export interface BoundAddress {
 /** How long acceptBacklog() goes on accepting connections that keep arriving. */
 const MAX_ACCEPTING_MS = 250;
 
+/**
+ * At shutdown the backlog shrinks to 0: the kernel then completes at most one
+ * handshake that accept() has not taken (its accept queue is full at one), and
+ * drops the SYNs after it, which the client sends again a second later and is
+ * then refused. (Linux answers those SYNs with cookies, and logs "Possible SYN
+ * flooding on port ..." once per socket: see docs/operations.md.)
+ */
+const CLOSING_BACKLOG = 0;
+/** How long the placeholder's handshake may take on loopback before we conclude a client holds the one place. */
+const PLACEHOLDER_MS = 10;
+/** How many times a client may take that place first before we close all the same. */
+const PLACEHOLDER_TRIES = 8;
+
 function nextTurn(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
@@ -45,9 +58,23 @@ export class Listener {
   #gated = false;
   /** Connections accepted so far (to tell when a round of accepting found the backlog empty). */
   #accepted = 0;
+  /**
+   * Whether the shutdown may hold this socket's accept queue shut (acceptBacklog).
+   * Not for a socket systemd holds too (it outlives this master: what waits in it
+   * waits for the next one), nor for one of a SO_REUSEPORT group (our own
+   * connection would land in whichever socket of the group the kernel picks).
+   */
+  readonly #holdsQueueAtClose: boolean;
+  #backlog = BACKLOG;
+  /** At shutdown: not polled while our own connection takes the accept queue's one place, so that no client's can (acceptBacklog). */
+  #parked = false;
+  #placeholder: net.Socket | null = null;
+  /** Its local ports: accepted by mistake (a handshake we gave up on, then completed), it is closed, not dispatched. */
+  readonly #placeholderPorts = new Set<number>();
 
-  private constructor(handle: TcpHandle, address: BoundAddress, gated = false) {
+  private constructor(handle: TcpHandle, address: BoundAddress, gated: boolean, holdsQueueAtClose: boolean) {
     this.address = address;
+    this.#holdsQueueAtClose = holdsQueueAtClose;
     if (gated) {
       // Never polled until open(): the descriptor itself is the spare.
       this.#accepting = null;
@@ -68,8 +95,8 @@ export class Listener {
    * one), and only the dispatch handle knows whether the master accepts them
    * (rr) or never does (shared).
    */
-  static adopt(handle: TcpHandle, address: BoundAddress): Listener {
-    return new Listener(handle, address, true);
+  static adopt(handle: TcpHandle, address: BoundAddress, keptBySystemd = false): Listener {
+    return new Listener(handle, address, true, !keptBySystemd);
   }
 
   /**
@@ -101,11 +128,8 @@ export class Listener {
     }
     const out: Record<string, unknown> = {};
     handle.getsockname(out);
-    return new Listener(handle, {
-      address: String(out['address']),
-      port: Number(out['port']),
-      family: out['family'] === 'IPv6' ? 'IPv6' : 'IPv4',
-    });
+    const bound: BoundAddress = { address: String(out['address']), port: Number(out['port']), family: out['family'] === 'IPv6' ? 'IPv6' : 'IPv4' };
+    return new Listener(handle, bound, false, reuseFlag === 0);
   }
 
   // An arrow function, so libuv's call gets `this` right without a bind per connection.
@@ -113,6 +137,7 @@ export class Listener {
     // A failed accept() (EMFILE, ECONNABORTED...) is not fatal: cluster once
     // crashed the primary here (nodejs/node#44202).
     if (status !== 0 || client === undefined) return;
+    if (this.#placeholderPorts.size > 0 && this.#isPlaceholder(client)) return void client.close();
     this.#accepted++;
     this.onconnection(client);
   };
@@ -136,7 +161,7 @@ export class Listener {
 
   resume(): void {
     this.#wantPaused = false;
-    if (this.#gated) return;
+    if (this.#gated || this.#parked) return;
     if (this.#accepting !== null || this.#stopped || this.#closed || this.#spare === null) return;
     const spare = this.#spare;
     this.#spare = null;
@@ -147,7 +172,7 @@ export class Listener {
         return;
       }
       handle.onconnection = this.#onconnection;
-      handle.listen(BACKLOG);
+      handle.listen(this.#backlog);
       this.#accepting = handle;
       this.#spare = this.#duplicate(handle);
     });
@@ -193,7 +218,7 @@ export class Listener {
     } catch {
       return; // no spare, no pause: keep accepting rather than lose the backlog
     }
-    if ((this.#wantPaused || this.#stopped) && this.#accepting === accepting) {
+    if ((this.#wantPaused || this.#stopped || this.#parked) && this.#accepting === accepting) {
       this.#accepting = null;
       accepting.close();
     }
@@ -206,15 +231,32 @@ export class Listener {
 
   /**
    * Before close(): accepts every connection the kernel has already completed
-   * (closing the socket would reset them: gunicorn#3397). libuv accepts until
-   * EAGAIN each time the socket polls readable, so a turn of the event loop
-   * that accepts nothing means the backlog is empty. While the master is full
-   * (paused at --max-pending, see the dispatcher), it waits for room, until
-   * `deadline` (ms since the epoch). Resolves with the number accepted.
+   * (closing the socket would reset them: gunicorn#3397), and leaves none
+   * that could complete before close(). libuv accepts until EAGAIN each time
+   * the socket polls readable, so a turn of the event loop that accepts
+   * nothing means the backlog is empty. While the master is full (paused at
+   * --max-pending, see the dispatcher), it waits for room, until `deadline`
+   * (ms since the epoch). Then the queue, shrunk to one place, gets our own
+   * connection in that place (#parkPlaceholder), so that a handshake arriving
+   * from then on is dropped (the client sends its SYN again and is refused),
+   * never completed and reset. Resolves with the number accepted.
    */
   async acceptBacklog(deadline: number): Promise<number> {
     if (this.#gated) return 0; // never opened: another master serves it (a successor shutting down before it took over)
     const start = this.#accepted;
+    if (!this.#holdsQueueAtClose) return this.#acceptWhatWaits(deadline).then(() => this.#accepted - start);
+    this.#backlog = CLOSING_BACKLOG;
+    this.#accepting?.listen(CLOSING_BACKLOG);
+    for (let tries = 1; ; tries++) {
+      await this.#acceptWhatWaits(deadline);
+      if (this.#closed || this.#stopped || Date.now() >= deadline || (await this.#parkPlaceholder())) break;
+      if (tries === PLACEHOLDER_TRIES) break; // under a flood of new connections: close with at most one reset
+    }
+    return this.#accepted - start;
+  }
+
+  /** Accepts until a whole turn of the event loop brings nothing (or until `deadline`). */
+  async #acceptWhatWaits(deadline: number): Promise<void> {
     let acceptingFor = 0;
     for (;;) {
       if (this.#closed || this.#stopped || Date.now() >= deadline) break;
@@ -232,12 +274,53 @@ export class Listener {
       if (this.#accepting !== polled) continue;
       if (this.#accepted === before) break; // accepting, and nothing came: the backlog is empty
       // Under steady load the backlog never stays empty: what keeps arriving came after the
-      // signal, and is refused once the listener closes. Close right after a turn that accepted
-      // until EAGAIN, so that only what arrives in that instant is lost.
+      // signal, and is refused once the listener closes. Stop after a turn that accepted
+      // until EAGAIN; the placeholder then takes the one place left.
       acceptingFor += Date.now() - turnStart;
       if (acceptingFor >= MAX_ACCEPTING_MS) break;
     }
-    return this.#accepted - start;
+  }
+
+  /**
+   * The accept queue is empty and holds one: stop polling, and fill its place
+   * with a connection of our own. From then on no client's handshake can
+   * complete, so close() resets only ours. False if a client took the place
+   * first: it is accepted, and the caller tries again.
+   */
+  async #parkPlaceholder(): Promise<boolean> {
+    if (this.#closed || this.#stopped || this.#accepting === null) return false;
+    this.#parked = true;
+    await this.#applyPause();
+    if (this.#accepting !== null || this.#closed) return false;
+    const host = this.address.address === '0.0.0.0' ? '127.0.0.1' : this.address.address === '::' ? '::1' : this.address.address;
+    const placeholder = net.connect({ host, port: this.address.port });
+    placeholder.on('error', () => undefined); // reset at close(), as intended; or never connected
+    this.#placeholder = placeholder;
+    const connected = await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), PLACEHOLDER_MS);
+      placeholder.once('connect', () => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+      placeholder.once('close', () => {
+        clearTimeout(timer);
+        resolve(false);
+      });
+    });
+    // Its handshake may still complete after we give up: then it is accepted, and must not be dispatched.
+    if (placeholder.localPort !== undefined) this.#placeholderPorts.add(placeholder.localPort);
+    if (connected || this.#closed) return connected;
+    placeholder.destroy();
+    this.#placeholder = null;
+    this.#parked = false;
+    if (!this.#wantPaused) this.resume(); // a client holds the place: accept it
+    return false;
+  }
+
+  #isPlaceholder(client: TcpHandle): boolean {
+    const peer: Record<string, unknown> = {};
+    client.getpeername(peer);
+    return this.#placeholderPorts.has(Number(peer['port']));
   }
 
   /** Closes every descriptor: the port is free afterwards and the backlog is reset. */
@@ -248,5 +331,6 @@ export class Listener {
     this.#accepting = null;
     void this.#spare?.then((handle) => handle.close()).catch(() => undefined);
     void this.#duplicator?.then((duplicator) => duplicator.close()).catch(() => undefined);
+    this.#placeholder?.destroy();
   }
 }

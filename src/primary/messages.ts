@@ -48,7 +48,7 @@ const replacementSaid: Readonly<Record<Replacement, string>> = {
   none: '',
 };
 
-/** Every message but `ack`, which the worker record sends straight to the dispatch handle (primary.ts #wire). */
+/** Every message but `ack`, which the worker record sends straight to the dispatch handle (master/worker-events.ts). */
 export type TableMessage = Exclude<WorkerMessage, { type: 'ack' }>;
 type Handlers = { [T in TableMessage['type']]: (worker: Worker, message: Extract<TableMessage, { type: T }>) => void };
 

@@ -8,8 +8,9 @@
 //   Worker          one child process and its lifecycle (worker.ts, lifecycle.ts)
 //   messages.ts     what each message from a worker does
 //   master/         Master's own steps: options.ts and sockets.ts (the checks and binding
-//                   its constructor does first), exits.ts (a worker's exit), readiness.ts,
-//                   handover.ts (the upgrade, both ways), metrics.ts (--metrics), events.ts
+//                   its constructor does first), worker-events.ts (each worker's events, in one
+//                   place), exits.ts (a worker's exit), readiness.ts, handover.ts (the upgrade,
+//                   both ways), metrics.ts (--metrics), events.ts
 //   HealthMonitor   heartbeat, memory and lifetime checks (../operations/health-monitor.ts, health-remedies.ts)
 //   Messaging       broadcast relay and shared state (../operations/messaging.ts)
 //   ../operations/  reload, shutdown, auto-reload; ../control/status.ts
@@ -36,17 +37,16 @@ import { masterStatus, type MasterStatus } from '../control/status.js';
 import type { TransportName } from '../wire/transport.js';
 import { startSchedules } from '../operations/auto-reload.js';
 import { shutDown } from '../operations/shutdown.js';
-import { createMessageHandlers } from './messages.js';
 import type { Worker } from './worker.js';
 import type { MasterEvents } from './master/events.js';
 import { Handover } from './master/handover.js';
 import { MasterMetrics } from './master/metrics.js';
 import { createHandleTable, openListeners } from './master/sockets.js';
-import { createExitHandler, reportGiveUp } from './master/exits.js';
 import { checkOptions } from './master/options.js';
 import { Readiness } from './master/readiness.js';
 import { UdpOnly } from './master/udp-only.js';
 import { installClusterView, loadPrimaryModule } from './master/cluster-view.js';
+import { wireWorkers } from './master/worker-events.js';
 import { errorMessage } from '../errors.js';
 
 export type { MasterEvents };
@@ -71,8 +71,6 @@ export class Master extends EventEmitter<MasterEvents> {
   readonly #messaging = new Messaging(() => this.workers);
   readonly #log: Logger;
   readonly #trace: Tracer | null;
-  readonly #onMessage: ReturnType<typeof createMessageHandlers>;
-  readonly #onExit: ReturnType<typeof createExitHandler>;
   readonly #control: ControlServer | undefined;
   readonly #readiness: Readiness;
   /** An app that binds UDP only: what the master's own listener does then. */
@@ -152,39 +150,21 @@ export class Master extends EventEmitter<MasterEvents> {
     );
     this.#readiness = new Readiness(this.#pool, this.#handover, this.#log, () => this.emit('ready', this.address));
     this.#udpOnly = new UdpOnly(() => this.#pool.workers(), this.#handle, this.address, this.#log);
-    this.#pool.on('worker', (worker) => {
-      this.#wire(worker);
-      this.emit('fork', worker);
-    });
-    this.#pool.on('giveup', (info) => {
-      reportGiveUp(info, options, this.#log);
-      this.emit('giveup', info);
-      this.#readiness.gaveUp(this.listeningWorkers.length > 0);
-    });
-
-    // What the message table and the exit handler both reach.
-    const parts = { options, pool: this.#pool, handle: this.#handle, log: this.#log, trace: this.#trace };
-    this.#onMessage = createMessageHandlers({
-      ...parts,
+    wireWorkers({
+      options,
       address: this.address,
+      pool: this.#pool,
+      handle: this.#handle,
       messaging: this.#messaging,
-      online: (worker) => this.emit('online', worker),
-      ready: (worker) => {
-        this.emit('listening', worker);
-        this.#readiness.check();
-      },
-      served: () => this.#udpOnly.update(),
-      message: (worker, data) => this.emit('message', worker, data, undefined),
-      appMetrics: (worker, message) => this.#metrics.appMetrics?.answer(worker, message.id, message.metrics, message.error),
-    });
-
-    this.#onExit = createExitHandler({
-      ...parts,
       metrics: this.#metrics,
       handover: this.#handover,
+      readiness: this.#readiness,
+      udpOnly: this.#udpOnly,
+      log: this.#log,
+      trace: this.#trace,
       closing: () => this.#closing !== undefined,
       close: (exitCode) => void this.close(exitCode),
-      exited: (worker, code, signal) => this.emit('exit', worker, code, signal),
+      events: this,
     });
 
     this.#health = new HealthMonitor(() => this.workers, options, createHealthActions(this.#pool, options, this.#log, this.#trace));
@@ -317,31 +297,6 @@ export class Master extends EventEmitter<MasterEvents> {
 
   incrementState(key: string, by = 1): StateChange {
     return this.#messaging.apply(this.#messaging.state.increment(key, by));
-  }
-
-  // ---- workers coming and going -----------------------------------------------------
-
-  #wire(worker: Worker): void {
-    // A worker that starts closing gets no more connections, whatever made it close.
-    worker.on('state', (state) => {
-      if (state === 'closing') this.#handle.remove(worker);
-      if (state === 'closing' || state === 'dead') this.#udpOnly.update();
-    });
-    worker.on('ack', (accepted, refused) => this.#handle.acknowledge(worker, accepted, refused));
-    worker.on('bad-ack', (line, dropped) => {
-      const more = dropped > 1 ? ` (${dropped} of them since the last warning)` : '';
-      this.#log.log('warn', `worker ${worker.id} (pid ${worker.pid}) wrote an acknowledgement the master cannot read; dropped${more}: ${line.slice(0, 200)}`);
-    });
-    worker.on('internal', (message) => this.#onMessage(worker, message));
-    worker.on('message', (message, handle) => this.emit('message', worker, message, handle));
-    worker.on('write-failed', (seq) => this.#handle.writeFailed(worker, seq));
-    // Only once the channel is closed have all its acknowledgements been read:
-    // whatever is still in flight then was never accepted, and can go elsewhere.
-    worker.on('disconnect', () => {
-      this.#handle.reclaim(worker);
-      this.#metrics.appMetrics?.retire(worker);
-    });
-    worker.on('exit', (code, signal) => this.#onExit(worker, code, signal));
   }
 
   // ---- shutdown -------------------------------------------------------------------

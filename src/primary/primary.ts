@@ -7,10 +7,9 @@
 //   Pool            the worker slots: fork, replace, rotate, retire (pool.ts, retire.ts)
 //   Worker          one child process and its lifecycle (worker.ts, lifecycle.ts)
 //   messages.ts     what each message from a worker does
-//   master/         Master's own steps: options.ts and sockets.ts (the checks and binding
-//                   its constructor does first), worker-events.ts (each worker's events, in one
-//                   place), exits.ts (a worker's exit), readiness.ts, handover.ts (the upgrade,
-//                   both ways), metrics.ts (--metrics), events.ts
+//   master/         Master's own steps, one file each (docs/architecture.md lists them): the
+//                   checks and binding its constructor does first, each worker's events and
+//                   exit, readiness, the upgrade both ways, --metrics, close()
 //   HealthMonitor   heartbeat, memory and lifetime checks (../operations/health-monitor.ts, health-remedies.ts)
 //   Messaging       broadcast relay and shared state (../operations/messaging.ts)
 //   ../operations/  reload, shutdown, auto-reload; ../control/status.ts
@@ -36,8 +35,8 @@ import type { StateChange } from '../operations/shared-state.js';
 import { masterStatus, type MasterStatus } from '../control/status.js';
 import type { TransportName } from '../wire/transport.js';
 import { startSchedules } from '../operations/auto-reload.js';
-import { shutDown } from '../operations/shutdown.js';
 import type { Worker } from './worker.js';
+import { Closing } from './master/closing.js';
 import type { MasterEvents } from './master/events.js';
 import { Handover } from './master/handover.js';
 import { MasterMetrics } from './master/metrics.js';
@@ -80,11 +79,11 @@ export class Master extends EventEmitter<MasterEvents> {
     this.emit('reload', result);
     return result;
   });
-  #closing: Promise<number> | undefined;
+  /** close(), run once, and whether the master is shutting down. */
+  readonly #closing: Closing;
   #stopSchedules: () => void = () => undefined;
   /** Counters for status and /metrics, and the --metrics endpoint. */
   readonly #metrics: MasterMetrics;
-  #shuttingDown = false;
 
   constructor(input: MasterOptions, dependencies: MasterDependencies = {}) {
     super();
@@ -111,7 +110,7 @@ export class Master extends EventEmitter<MasterEvents> {
         appSockets: () => this.#handle.appSockets(),
         metrics: () => this.#metrics,
         control: () => this.#control,
-        closing: () => this.#closing !== undefined,
+        closing: () => this.#closing.started,
         reloading: () => this.#reloads.running,
         close: (exitCode) => this.close(exitCode),
         tookOver: () => this.#readiness.tookOver(),
@@ -162,12 +161,26 @@ export class Master extends EventEmitter<MasterEvents> {
       udpOnly: this.#udpOnly,
       log: this.#log,
       trace: this.#trace,
-      closing: () => this.#closing !== undefined,
+      closing: () => this.#closing.started,
       close: (exitCode) => void this.close(exitCode),
       events: this,
     });
 
     this.#health = new HealthMonitor(() => this.workers, options, createHealthActions(this.#pool, options, this.#log, this.#trace));
+    this.#closing = new Closing({
+      options,
+      pool: this.#pool,
+      handle: this.#handle,
+      control: this.#control,
+      handover: this.#handover,
+      metrics: this.#metrics,
+      log: this.#log,
+      stopTimers: () => {
+        this.#health.stop();
+        this.#stopSchedules();
+      },
+      closed: (exitCode) => this.emit('close', exitCode),
+    });
     // Fork on the next tick, so that whoever called createMaster() can attach listeners first.
     process.nextTick(() => void this.#start());
   }
@@ -189,7 +202,7 @@ export class Master extends EventEmitter<MasterEvents> {
       void this.close(1);
       return;
     }
-    if (this.#closing !== undefined) return; // closed before it started
+    if (this.#closing.started) return; // closed before it started
     this.#pool.start();
     this.#health.start();
     this.#stopSchedules = startSchedules(this.options, this.#log, () => this.reload());
@@ -217,7 +230,7 @@ export class Master extends EventEmitter<MasterEvents> {
    * script afresh, and drained only once its replacement is ready.
    */
   reload(): Promise<ReloadResult> {
-    if (this.#closing) return Promise.resolve({ ok: false, replaced: 0, error: 'the master is shutting down' });
+    if (this.#closing.started) return Promise.resolve({ ok: false, replaced: 0, error: 'the master is shutting down' });
     const error = this.#handover.refusesReload();
     if (error !== undefined) return Promise.resolve({ ok: false, replaced: 0, error });
     return this.#reloads.request();
@@ -237,7 +250,7 @@ export class Master extends EventEmitter<MasterEvents> {
   scale(target: number | string): number {
     const current = this.#pool.size;
     const size = scaledSize(current, target);
-    if (this.#closing === undefined && size !== current) {
+    if (!this.#closing.started && size !== current) {
       this.#log.log('info', `scaling from ${current} to ${size} worker${size === 1 ? '' : 's'}`);
       this.#pool.resize(size);
     }
@@ -257,7 +270,7 @@ export class Master extends EventEmitter<MasterEvents> {
       noTcpServer: this.#udpOnly.closing,
       reloading: this.#reloads.running,
       upgrading: this.#handover.upgrades.running,
-      closing: this.#closing !== undefined,
+      closing: this.#closing.started,
       shuttingDown: this.shuttingDown,
       metricsUrl: this.#metrics.url,
       sharedStateBytes: this.#messaging.state.bytes,
@@ -272,12 +285,12 @@ export class Master extends EventEmitter<MasterEvents> {
    * delay before the shutdown proper (--shutdown-delay).
    */
   get shuttingDown(): boolean {
-    return this.#shuttingDown || this.#closing !== undefined;
+    return this.#closing.shuttingDown;
   }
 
   /** Not ready from now on (/readyz 503), while everything keeps serving: the start of a shutdown delay. */
   markShuttingDown(): void {
-    this.#shuttingDown = true;
+    this.#closing.markShuttingDown();
   }
 
   // ---- messages and shared state ------------------------------------------------------
@@ -308,31 +321,7 @@ export class Master extends EventEmitter<MasterEvents> {
    * use: 0 if every connection was answered, 1 if any had to be cut.
    */
   close(exitCode = 0): Promise<number> {
-    this.#closing ??= this.#shutdown(exitCode);
-    return this.#closing;
-  }
-
-  async #shutdown(initialCode: number): Promise<number> {
-    const exitCode = await this.#handover.shutDown((closeControl) =>
-      shutDown(
-        {
-          options: this.options,
-          pool: this.#pool,
-          handle: this.#handle,
-          control: closeControl ? this.#control : undefined,
-          handedOver: this.#handover.handedOver,
-          log: this.#log,
-          stopTimers: () => {
-            this.#health.stop();
-            this.#stopSchedules();
-          },
-        },
-        initialCode,
-      ),
-    );
-    await this.#metrics.close(); // last, with the control socket: probes and scrapes watch the drain
-    this.emit('close', exitCode);
-    return exitCode;
+    return this.#closing.close(exitCode);
   }
 }
 

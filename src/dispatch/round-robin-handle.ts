@@ -36,9 +36,6 @@ import { ConnectionQueue, PendingConnection } from './connection.js';
 import type { DispatchHandle } from './handles.js';
 import { Lane, LATE_FACTOR, LATE_MIN_MS, NOISE_FACTOR, type DispatchWorker, type SendConnection } from './lane.js';
 
-export { PendingConnection } from './connection.js';
-export { STALL_MS, WINDOW, type DispatchWorker } from './lane.js';
-
 /** What the dispatcher needs of the listening socket. */
 export interface AcceptingSocket {
   onconnection: (client: TcpHandle) => void;

@@ -33,26 +33,8 @@ import type { TcpHandle } from '../wire/node-internals.js';
 import type { Tracer } from '../trace.js';
 import type { Scheduler, WorkerView } from '../scheduler/types.js';
 import { ConnectionQueue, PendingConnection } from './connection.js';
-import type { DispatchHandle } from './handles.js';
-import { Lane, LATE_FACTOR, LATE_MIN_MS, NOISE_FACTOR, type DispatchWorker, type SendConnection } from './lane.js';
-
-/** What the dispatcher needs of the listening socket. */
-export interface AcceptingSocket {
-  onconnection: (client: TcpHandle) => void;
-  /** Stop accepting: called when the master holds maxPending connections. */
-  pause(): void;
-  /** Accept again: called once the master holds half of that. */
-  resume(): void;
-}
-
-/** A worker the round-robin handle can send connections to. */
-export interface RoundRobinWorker extends DispatchWorker {
-  /** Writes a connection's handle to the worker; false if it could not even be written. */
-  sendConnection: SendConnection;
-}
-
-/** The running median's starting point, before any hand-off: a typical answer on an idle machine, in ms. */
-const USUAL_START_MS = 0.25;
+import type { AcceptingSocket, DispatchHandle } from './handles.js';
+import { Lane, LATE_FACTOR, LATE_MIN_MS, NOISE_FACTOR, USUAL_START_MS, type DispatchWorker, type RoundRobinWorker } from './lane.js';
 
 export interface DispatcherOptions {
   maxPending: number;

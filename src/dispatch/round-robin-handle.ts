@@ -62,9 +62,8 @@ export class Dispatcher implements DispatchHandle {
   readonly #now: () => number;
   /** Every worker with a lane (Node's `all`), by id: taking connections, or still owing answers. */
   readonly #lanes = new Map<number, Lane>();
-  /** The lanes taking connections, in slot order, and their views (what the scheduler sees). */
-  readonly #ready: Lane[] = [];
-  readonly #readyViews: WorkerView[] = [];
+  /** The lanes taking connections, in slot order, as the scheduler sees them (their views), and each view's lane. */
+  readonly #ready: WorkerView[] = [];
   readonly #byView = new Map<WorkerView, Lane>();
   readonly #queue = new ConnectionQueue();
   /** Every connection whose descriptor the master holds: queued plus in flight. */
@@ -160,10 +159,8 @@ export class Dispatcher implements DispatchHandle {
     let lane = this.#lanes.get(worker.id);
     if (lane === undefined) this.#lanes.set(worker.id, (lane = new Lane(worker, (connection) => worker.sendConnection(connection), this.#now, () => this.lateAfterMs)));
     if (this.#byView.has(lane.view)) return;
-    const index = this.#ready.findIndex((other) => other.worker.slot > worker.slot);
-    const at = index === -1 ? this.#ready.length : index;
-    this.#ready.splice(at, 0, lane);
-    this.#readyViews.splice(at, 0, lane.view);
+    const index = this.#ready.findIndex((other) => other.slot > worker.slot);
+    this.#ready.splice(index === -1 ? this.#ready.length : index, 0, lane.view);
     this.#byView.set(lane.view, lane);
     this.#scheduler.add?.(lane.view);
     this.#handoff();
@@ -174,9 +171,7 @@ export class Dispatcher implements DispatchHandle {
   remove(worker: DispatchWorker): boolean {
     const lane = this.#lanes.get(worker.id);
     if (lane === undefined || !this.#byView.delete(lane.view)) return false;
-    const index = this.#ready.indexOf(lane);
-    this.#ready.splice(index, 1);
-    this.#readyViews.splice(index, 1);
+    this.#ready.splice(this.#ready.indexOf(lane.view), 1);
     this.#scheduler.remove?.(lane.view);
     return true;
   }
@@ -303,7 +298,7 @@ export class Dispatcher implements DispatchHandle {
         this.#dropGone(connection);
         continue;
       }
-      const view = this.#scheduler.pick(connection, this.#readyViews);
+      const view = this.#scheduler.pick(connection, this.#ready);
       if (view === undefined) return;
       const lane = this.#byView.get(view);
       if (lane === undefined) return; // a scheduler returned something that is not a ready worker

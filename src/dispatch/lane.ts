@@ -113,10 +113,17 @@ export class Lane {
     return false;
   }
 
-  /** Takes a connection out of flight (answered, or taken back); undefined if it was not in flight here. */
+  /** Takes a connection back out of flight (refused, reclaimed, or its write failed); undefined if it was not in flight here. */
   take(seq: number): PendingConnection | undefined {
     const connection = this.inFlight.get(seq);
     if (connection !== undefined) this.inFlight.delete(seq);
+    return connection;
+  }
+
+  /** The worker accepted connection `seq`: out of flight, and counted as handed; undefined if it was not in flight here. */
+  accepted(seq: number): PendingConnection | undefined {
+    const connection = this.take(seq);
+    if (connection !== undefined) this.handed++;
     return connection;
   }
 

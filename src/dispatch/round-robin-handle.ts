@@ -208,13 +208,12 @@ export class Dispatcher implements DispatchHandle {
     // One clock reading for the batch: it answers every connection the worker took in one turn.
     const now = accepted.length > 0 ? this.#now() : 0;
     for (const seq of accepted) {
-      const connection = lane.take(seq);
+      const connection = lane.accepted(seq);
       if (connection === undefined) continue;
       const tookMs = now - connection.acceptedAt;
       this.#usualMs *= tookMs > this.#usualMs ? 1.02 : 0.98;
       connection.handle.close(); // the worker has its own descriptor now
       this.#held--;
-      lane.handed++;
       observer?.handed(worker.slot, tookMs);
       trace?.conn(seq, `w${worker.id} accepted it: the master closes its copy`);
     }

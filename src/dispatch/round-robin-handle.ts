@@ -130,8 +130,7 @@ export class Dispatcher implements DispatchHandle {
   // RoundRobinHandle.prototype.distribute: queue the connection, then hand out what can be.
   accept(handle: TcpHandle): void {
     const seq = this.#options.nextSeq?.() ?? ++this.#seq;
-    const connection = new PendingConnection(seq, handle, this.#options.listener);
-    connection.acceptedAt = this.#now();
+    const connection = new PendingConnection(seq, handle, this.#options.listener, this.#now());
     if (this.#options.trace) {
       const on = this.#options.listener ? ` (listener ${this.#options.listener}, ${this.key})` : '';
       this.#options.trace.conn(connection.seq, `accepted by the master${on} on fd ${handle.fd}, from ${connection.remoteAddress || 'a client already gone'}`);

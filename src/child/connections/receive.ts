@@ -14,7 +14,7 @@ import type { Tracer } from '../../trace.js';
 import type { TcpHandle } from '../../wire/node-internals.js';
 import type { Attacher } from '../attach.js';
 import type { ListenRouter } from '../listens.js';
-import type { AckBatcher } from '../acks.js';
+import type { AckBatcher } from './acks.js';
 
 export interface ReceiverParts {
   trace: Tracer | null;

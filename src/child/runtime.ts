@@ -24,6 +24,7 @@ import { Attacher } from './attach.js';
 import { createDrain, type Drain } from './drain/drain.js';
 import { followServer, type ServerFollower } from './drain/server-drain.js';
 import { Requests } from './drain/requests.js';
+import { drainOnSignals } from './drain/signals.js';
 import { interceptListen } from './listen-intercept.js';
 import { loadScript } from './load-script.js';
 import { installChannel, WorkerChannel } from './channel.js';
@@ -259,23 +260,10 @@ class WorkerRuntime {
     process.on('unhandledRejection', (reason) => onFatal(reason, 'unhandled rejection'));
   }
 
-  /**
-   * SIGINT/SIGTERM sent to the worker itself (a terminal's Ctrl-C reaches the
-   * whole process group), and the --kill-signal the master sends with every
-   * drain request: drain gracefully instead of dying mid-request. The app's
-   * own listeners for these signals run too; that is the point of --kill-signal.
-   * And the master gone (even SIGKILLed): nobody will replace us or send us
-   * work; finish what is open, briefly, and go.
-   */
+  /** SIGINT/SIGTERM/--kill-signal, and the master going away, start the drain (drain/signals.ts). */
   drainOnSignals(): void {
     const { killSignal, killTimeout } = this.config;
-    for (const signal of new Set<NodeJS.Signals>(['SIGINT', 'SIGTERM', killSignal])) {
-      process.on(signal, () => {
-        if (signal === killSignal) this.drainer.killSignalArrived();
-        this.drain('shutdown', killTimeout);
-      });
-    }
-    process.on('disconnect', () => this.drain('master-gone', Math.min(killTimeout, 1000)));
+    drainOnSignals({ killSignal, killTimeout, drainer: this.drainer, drain: (reason, timeoutMs) => this.drain(reason, timeoutMs) });
   }
 
   /**

@@ -25,6 +25,7 @@ import { createDrain, type Drain } from './drain/drain.js';
 import { followServer, type ServerFollower } from './drain/server-drain.js';
 import { Requests } from './drain/requests.js';
 import { drainOnSignals } from './drain/signals.js';
+import { reportCutsAtExit } from './drain/exit-report.js';
 import { interceptListen } from './listen-intercept.js';
 import { loadScript } from './load-script.js';
 import { installChannel, WorkerChannel } from './channel.js';
@@ -266,23 +267,9 @@ class WorkerRuntime {
     drainOnSignals({ killSignal, killTimeout, drainer: this.drainer, drain: (reason, timeoutMs) => this.drain(reason, timeoutMs) });
   }
 
-  /**
-   * However the process exits (the app's own process.exit() in a signal
-   * handler included), the master hears what it cut: requests not yet
-   * answered, connections still open. Written at once on the pipe, as the
-   * process will not live to finish an asynchronous write.
-   */
+  /** However the process exits, what it cut, to the master (drain/exit-report.ts). */
   reportCutsAtExit(): void {
-    process.on('exit', (code) => {
-      if (!process.connected) return;
-      try {
-        this.acks.flush();
-        const report: WorkerMessage = { cmd: CMD, type: 'exiting', code, inFlight: this.requests.inFlight, open: this.attacher.active };
-        this.#writeLine(`${JSON.stringify(report)}\n`);
-      } catch {
-        // nothing more can be done in an exiting process
-      }
-    });
+    reportCutsAtExit({ acks: this.acks, requests: this.requests, attacher: this.attacher, writeLine: (line) => this.#writeLine(line) });
   }
 
   /** Every --heartbeat-interval, never throwing into the app (heartbeat.ts). */

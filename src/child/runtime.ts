@@ -5,7 +5,8 @@
 // The steps, in the order they run (each is a method of WorkerRuntime below):
 //   readConfig()            what the master put in our environment
 //   new WorkerRuntime()     output, our own send(), the user's channel, the
-//                           attacher, the acknowledgements, the drain
+//                           attacher, the acknowledgements and the
+//                           receiver of hand-offs (connections/), the drain
 //   answerTheMaster()       one handler per message the master sends
 //   handleFaults()          the suicide signal on an uncaught error
 //   drainOnSignals()        SIGINT/SIGTERM/--kill-signal, and the master going away

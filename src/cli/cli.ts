@@ -1,10 +1,11 @@
 // Turns argv into a command: run a master, print help, print the version.
-// Flags are declared once, in options.ts; this file only adapts them to
+// Flags are declared once, in option-specs.ts; this file only adapts them to
 // node:util parseArgs and words the errors.
 
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { errorMessage, HandoffError } from '../errors.js';
-import { defaultOptions, optionSpecs, type MasterOptions, type OptionSpec } from './options.js';
+import { optionSpecs, type OptionSpec } from './option-specs.js';
+import { defaultOptions, type MasterOptions } from './options.js';
 
 export type CliCommand =
   /** `options.script` is '' when only a config file names it. */

@@ -15,7 +15,8 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, errorMessage, HandoffError, InvalidOptionError } from '../errors.js';
 import { isSchedulerPath } from '../scheduler/custom.js';
-import { convert, optionSpecs, type MasterOptions, type SettingKey } from './options.js';
+import { optionSpecs } from './option-specs.js';
+import { convert, type MasterOptions, type SettingKey } from './options.js';
 
 const extraKeys = ['script', 'args', 'env'] as const;
 const pathKeys: ReadonlySet<string> = new Set(['script', 'pidFile', 'control', 'primary']);

@@ -11,7 +11,8 @@ import { VERSION } from '../version.js';
 import { parseCommandLine, usage } from './cli.js';
 import { loadConfigFile } from './config-file.js';
 import { createMaster, type Master } from '../primary/primary.js';
-import { optionSpecs, type MasterOptions } from './options.js';
+import { optionSpecs } from './option-specs.js';
+import type { MasterOptions } from './options.js';
 
 const usageErrors: ReadonlySet<HandoffErrorCode> = new Set([
   'ERR_HANDOFF_INVALID_OPTION',

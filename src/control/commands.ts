@@ -7,7 +7,7 @@ import { errorMessage, isHandoffError } from '../errors.js';
 import type { ReloadResult } from '../operations/reload.js';
 import type { UpgradeOptions, UpgradeResult } from '../operations/upgrade/upgrade.js';
 import type { MasterStatus } from './status.js';
-import { optionSpecs } from '../cli/options.js';
+import { optionSpecs } from '../cli/option-specs.js';
 import { errorReply, type ControlCommand, type ControlErrorReply, type ControlReply, type ControlRequest, type RequestFor, type ResultFor } from './protocol.js';
 import { parseCount } from '../units.js';
 

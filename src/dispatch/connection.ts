@@ -13,13 +13,14 @@ export class PendingConnection implements ConnectionInfo {
   readonly listener: number;
   attempts = 0;
   /** When the master accepted it, on the dispatcher's clock (ms): the start of its hand-off latency. */
-  acceptedAt = 0;
+  readonly acceptedAt: number;
   #remoteAddress: string | undefined;
 
-  constructor(seq: number, handle: TcpHandle, listener = 0) {
+  constructor(seq: number, handle: TcpHandle, listener = 0, acceptedAt = 0) {
     this.seq = seq;
     this.handle = handle;
     this.listener = listener;
+    this.acceptedAt = acceptedAt;
   }
 
   /**

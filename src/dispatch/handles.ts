@@ -9,7 +9,8 @@ import type { Tracer } from '../trace.js';
 import type { Scheduler } from '../scheduler/types.js';
 import type { TcpHandle } from '../wire/node-internals.js';
 import type { BoundAddress, Listener } from './listener.js';
-import { Dispatcher, type AcceptingSocket, type RoundRobinWorker } from './round-robin-handle.js';
+import type { RoundRobinWorker } from './lane.js';
+import { Dispatcher } from './round-robin-handle.js';
 import { schedulingNoiseMs } from './scheduling-noise.js';
 import { ReusePortHandle, type SlotListener, type SlotSocketStatus } from './reuseport-handle.js';
 import { SharedHandle } from './shared-handle.js';
@@ -75,6 +76,15 @@ export function handleKey(address: BoundAddress): string {
 
 /** Which kind of handle serves an address: the master accepts; the workers accept on one socket; or on one socket per slot. */
 export type HandleKind = 'round-robin' | 'shared' | 'reuseport';
+
+/** What the dispatcher needs of the listening socket. */
+export interface AcceptingSocket {
+  onconnection: (client: TcpHandle) => void;
+  /** Stop accepting: called when the master holds maxPending connections. */
+  pause(): void;
+  /** Accept again: called once the master holds half of that. */
+  resume(): void;
+}
 
 /** The socket(s) a handle serves: one Listener, or a ListenerSet (several sockets as one, for the same workers). */
 export type ListeningSockets = AcceptingSocket & Pick<Listener, 'address' | 'sharedHandle' | 'stopAccepting' | 'acceptAgain' | 'acceptBacklog' | 'close'>;

@@ -33,6 +33,8 @@ export const REFUSAL_PAUSE_MS = 100;
  */
 export const LATE_FACTOR = 8;
 export const LATE_MIN_MS = 2;
+/** The running median's starting point, before any hand-off: a typical answer on an idle machine, in ms. */
+export const USUAL_START_MS = 0.25;
 /** ...and never less than this many times how late the master's own event loop runs (scheduling-noise.ts). */
 export const NOISE_FACTOR = 2;
 
@@ -51,6 +53,11 @@ export interface DispatchWorker {
 
 /** Writes a connection's handle to the worker; false if it could not even be written. */
 export type SendConnection = (connection: PendingConnection) => boolean;
+
+/** A worker the round-robin handle can send connections to. */
+export interface RoundRobinWorker extends DispatchWorker {
+  sendConnection: SendConnection;
+}
 
 export class Lane {
   readonly worker: DispatchWorker;
@@ -106,10 +113,17 @@ export class Lane {
     return false;
   }
 
-  /** Takes a connection out of flight (answered, or taken back); undefined if it was not in flight here. */
+  /** Takes a connection back out of flight (refused, reclaimed, or its write failed); undefined if it was not in flight here. */
   take(seq: number): PendingConnection | undefined {
     const connection = this.inFlight.get(seq);
     if (connection !== undefined) this.inFlight.delete(seq);
+    return connection;
+  }
+
+  /** The worker accepted connection `seq`: out of flight, and counted as handed; undefined if it was not in flight here. */
+  accepted(seq: number): PendingConnection | undefined {
+    const connection = this.take(seq);
+    if (connection !== undefined) this.handed++;
     return connection;
   }
 

@@ -23,9 +23,9 @@
 
 import type { Tracer } from '../trace.js';
 import type { Scheduler } from '../scheduler/types.js';
-import type { DispatchHandle, HandleWorker } from './handles.js';
+import type { AcceptingSocket, DispatchHandle, HandleWorker } from './handles.js';
 import { Listener } from './listener.js';
-import { Dispatcher, type AcceptingSocket, type DispatcherOptions } from './round-robin-handle.js';
+import { Dispatcher, type DispatcherOptions } from './round-robin-handle.js';
 
 /** A slot's socket as this handle uses it: a Listener, or for slot 0 the master's ListenerSet of one. */
 export type SlotListener = AcceptingSocket & Pick<Listener, 'sharedHandle' | 'acceptBacklog' | 'close'>;

@@ -33,29 +33,8 @@ import type { TcpHandle } from '../wire/node-internals.js';
 import type { Tracer } from '../trace.js';
 import type { Scheduler, WorkerView } from '../scheduler/types.js';
 import { ConnectionQueue, PendingConnection } from './connection.js';
-import type { DispatchHandle } from './handles.js';
-import { Lane, LATE_FACTOR, LATE_MIN_MS, NOISE_FACTOR, type DispatchWorker, type SendConnection } from './lane.js';
-
-export { PendingConnection } from './connection.js';
-export { STALL_MS, WINDOW, type DispatchWorker } from './lane.js';
-
-/** What the dispatcher needs of the listening socket. */
-export interface AcceptingSocket {
-  onconnection: (client: TcpHandle) => void;
-  /** Stop accepting: called when the master holds maxPending connections. */
-  pause(): void;
-  /** Accept again: called once the master holds half of that. */
-  resume(): void;
-}
-
-/** A worker the round-robin handle can send connections to. */
-export interface RoundRobinWorker extends DispatchWorker {
-  /** Writes a connection's handle to the worker; false if it could not even be written. */
-  sendConnection: SendConnection;
-}
-
-/** The running median's starting point, before any hand-off: a typical answer on an idle machine, in ms. */
-const USUAL_START_MS = 0.25;
+import type { AcceptingSocket, DispatchHandle } from './handles.js';
+import { Lane, LATE_FACTOR, LATE_MIN_MS, NOISE_FACTOR, USUAL_START_MS, type DispatchWorker, type RoundRobinWorker } from './lane.js';
 
 export interface DispatcherOptions {
   maxPending: number;
@@ -83,9 +62,8 @@ export class Dispatcher implements DispatchHandle {
   readonly #now: () => number;
   /** Every worker with a lane (Node's `all`), by id: taking connections, or still owing answers. */
   readonly #lanes = new Map<number, Lane>();
-  /** The lanes taking connections, in slot order, and their views (what the scheduler sees). */
-  readonly #ready: Lane[] = [];
-  readonly #readyViews: WorkerView[] = [];
+  /** The lanes taking connections, in slot order, as the scheduler sees them (their views), and each view's lane. */
+  readonly #ready: WorkerView[] = [];
   readonly #byView = new Map<WorkerView, Lane>();
   readonly #queue = new ConnectionQueue();
   /** Every connection whose descriptor the master holds: queued plus in flight. */
@@ -152,8 +130,7 @@ export class Dispatcher implements DispatchHandle {
   // RoundRobinHandle.prototype.distribute: queue the connection, then hand out what can be.
   accept(handle: TcpHandle): void {
     const seq = this.#options.nextSeq?.() ?? ++this.#seq;
-    const connection = new PendingConnection(seq, handle, this.#options.listener);
-    connection.acceptedAt = this.#now();
+    const connection = new PendingConnection(seq, handle, this.#options.listener, this.#now());
     if (this.#options.trace) {
       const on = this.#options.listener ? ` (listener ${this.#options.listener}, ${this.key})` : '';
       this.#options.trace.conn(connection.seq, `accepted by the master${on} on fd ${handle.fd}, from ${connection.remoteAddress || 'a client already gone'}`);
@@ -181,10 +158,8 @@ export class Dispatcher implements DispatchHandle {
     let lane = this.#lanes.get(worker.id);
     if (lane === undefined) this.#lanes.set(worker.id, (lane = new Lane(worker, (connection) => worker.sendConnection(connection), this.#now, () => this.lateAfterMs)));
     if (this.#byView.has(lane.view)) return;
-    const index = this.#ready.findIndex((other) => other.worker.slot > worker.slot);
-    const at = index === -1 ? this.#ready.length : index;
-    this.#ready.splice(at, 0, lane);
-    this.#readyViews.splice(at, 0, lane.view);
+    const index = this.#ready.findIndex((other) => other.slot > worker.slot);
+    this.#ready.splice(index === -1 ? this.#ready.length : index, 0, lane.view);
     this.#byView.set(lane.view, lane);
     this.#scheduler.add?.(lane.view);
     this.#handoff();
@@ -195,9 +170,7 @@ export class Dispatcher implements DispatchHandle {
   remove(worker: DispatchWorker): boolean {
     const lane = this.#lanes.get(worker.id);
     if (lane === undefined || !this.#byView.delete(lane.view)) return false;
-    const index = this.#ready.indexOf(lane);
-    this.#ready.splice(index, 1);
-    this.#readyViews.splice(index, 1);
+    this.#ready.splice(this.#ready.indexOf(lane.view), 1);
     this.#scheduler.remove?.(lane.view);
     return true;
   }
@@ -234,13 +207,12 @@ export class Dispatcher implements DispatchHandle {
     // One clock reading for the batch: it answers every connection the worker took in one turn.
     const now = accepted.length > 0 ? this.#now() : 0;
     for (const seq of accepted) {
-      const connection = lane.take(seq);
+      const connection = lane.accepted(seq);
       if (connection === undefined) continue;
       const tookMs = now - connection.acceptedAt;
       this.#usualMs *= tookMs > this.#usualMs ? 1.02 : 0.98;
       connection.handle.close(); // the worker has its own descriptor now
       this.#held--;
-      lane.handed++;
       observer?.handed(worker.slot, tookMs);
       trace?.conn(seq, `w${worker.id} accepted it: the master closes its copy`);
     }
@@ -324,7 +296,7 @@ export class Dispatcher implements DispatchHandle {
         this.#dropGone(connection);
         continue;
       }
-      const view = this.#scheduler.pick(connection, this.#readyViews);
+      const view = this.#scheduler.pick(connection, this.#ready);
       if (view === undefined) return;
       const lane = this.#byView.get(view);
       if (lane === undefined) return; // a scheduler returned something that is not a ready worker

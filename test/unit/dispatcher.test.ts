@@ -2,8 +2,8 @@
 // fake workers record the order in which they are handed connections.
 
 import { afterEach, describe, expect, test, vi } from 'vitest';
-import { Dispatcher, STALL_MS, WINDOW } from '../../dist/dispatch/round-robin-handle.js';
-import { LATE_FACTOR, LATE_MIN_MS, NOISE_FACTOR, REFUSAL_PAUSE_MS } from '../../dist/dispatch/lane.js';
+import { Dispatcher } from '../../dist/dispatch/round-robin-handle.js';
+import { LATE_FACTOR, LATE_MIN_MS, NOISE_FACTOR, REFUSAL_PAUSE_MS, STALL_MS, WINDOW } from '../../dist/dispatch/lane.js';
 import type { Scheduler, WorkerView } from '../../dist/scheduler/types.js';
 import { createRoundRobin } from '../../dist/scheduler/round-robin.js';
 import { FakeSocket, rig, type FakeWorker } from './fakes.js';

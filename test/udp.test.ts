@@ -150,7 +150,7 @@ describe('under handoff', () => {
     })();
     master.signal('SIGHUP');
     await master.waitForCount(/\[w[34] \d+\] udp on \d+/, 2, 20_000);
-    await master.waitForCount(/w[12] \(pid \d+\)\s+exited/, 2, 20_000);
+    await Promise.all([1, 2].map((worker) => master.waitForStep({ worker, step: /^exited/ }, 20_000)));
     reloaded = true;
     await sending;
     expect(await udpPorts(master, 4)).toEqual(new Set([port]));
@@ -167,7 +167,7 @@ describe('under handoff', () => {
     const port = [...(await udpPorts(master))][0] as number;
     expect(await bindHere(port)).toBe('EADDRINUSE');
     await untilEveryWorker((index) => httpExchange(`${url}/udp-close`, index), { atLeast: 2 });
-    await master.waitForCount(/w\d \(pid \d+\)\s+closed its UDP socket 1/, 2);
+    await master.waitForSteps({ step: /^closed its UDP socket 1$/ }, 2);
     let free: dgram.Socket | undefined;
     await eventually(async () => {
       const bound = await bindHere(port);

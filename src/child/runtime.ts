@@ -5,7 +5,8 @@
 // The steps, in the order they run (each is a method of WorkerRuntime below):
 //   readConfig()            what the master put in our environment
 //   new WorkerRuntime()     output, our own send(), the user's channel, the
-//                           attacher, the acknowledgements, the drain
+//                           attacher, the acknowledgements and the
+//                           receiver of hand-offs (connections/), the drain
 //   answerTheMaster()       one handler per message the master sends
 //   handleFaults()          the suicide signal on an uncaught error
 //   drainOnSignals()        SIGINT/SIGTERM/--kill-signal, and the master going away
@@ -16,23 +17,25 @@
 import type net from 'node:net';
 import tls from 'node:tls';
 import { createLineWriter, installFastReceiver } from '../wire/fast-handoff.js';
-import { isTcpHandle, isUdpHandle, type TcpHandle } from '../wire/node-internals.js';
+import { isTcpHandle, isUdpHandle } from '../wire/node-internals.js';
 import { CMD, isHandoffMessage, serializeError, WORKER_CONFIG_ENV, type AskedAddress, type DrainReason, type MasterMessage, type MasterMessageType, type ScriptForm, type WorkerConfig, type WorkerMessage } from '../wire/protocol.js';
 import { createTracer, parseTraceOrigin, TRACE_ORIGIN_ENV, type Tracer } from '../trace.js';
-import { AckBatcher } from './acks.js';
 import { sendHeartbeats } from './heartbeat.js';
 import { Attacher } from './attach.js';
 import { createDrain, type Drain } from './drain/drain.js';
 import { followServer, type ServerFollower } from './drain/server-drain.js';
-import { readFdLimit, workerFdHeadroom } from '../fd-limit.js';
 import { Requests } from './drain/requests.js';
+import { drainOnSignals } from './drain/signals.js';
+import { reportCutsAtExit } from './drain/exit-report.js';
 import { interceptListen } from './listen-intercept.js';
 import { loadScript } from './load-script.js';
-import { LoadReport } from './connection-count.js';
 import { installChannel, WorkerChannel } from './channel.js';
 import { becomeClusterWorker } from './cluster-worker.js';
 import { ListenRouter, shownAddress } from './listens.js';
 import { AppMetricsReader } from './app-metrics.js';
+import { AckBatcher } from './connections/acks.js';
+import { LoadReport } from './connections/connection-count.js';
+import { ConnectionReceiver } from './connections/receive.js';
 import { UdpBinds } from '../udp/udp-bind.js';
 
 function readConfig(): WorkerConfig {
@@ -65,13 +68,8 @@ class WorkerRuntime {
   readonly #writeLine: (line: string, done?: () => void) => void;
   /** What closes the attached server's connections politely at the drain; undefined until it is attached. */
   #follower: ServerFollower | undefined;
-  /**
-   * A hand-off that arrives on a descriptor at least this high is refused:
-   * descriptors are numbered lowest-free-first, so it says how many are open,
-   * and near the limit the app itself could no longer open a file. The master
-   * gives the connection to another worker (see fd-limit.ts).
-   */
-  readonly #fdCeiling: number | undefined;
+  /** Each hand-off from the master: refused, or given to its server (connections/receive.ts). */
+  readonly connections: ConnectionReceiver;
   /** The app's own prom-client registry, for --metrics (child/app-metrics.ts). */
   readonly appMetrics: AppMetricsReader;
   /**
@@ -88,9 +86,6 @@ class WorkerRuntime {
   #reportedUdpOnly = false;
   /** Said ready with the attached server, which is what brings connections. */
   #reportedServer = false;
-  /** With --trace: the master's seq of the connection being delivered right now, to name its socket. */
-  #deliveringSeq: number | undefined;
-  #selfAccepted = 0;
   #dying = false;
 
   constructor(config: WorkerConfig) {
@@ -111,7 +106,7 @@ class WorkerRuntime {
     // where this Node does not allow it, they go through process.send().
     this.#writeLine = createLineWriter() ?? ((line: string, done?: () => void) => this.send(JSON.parse(line) as WorkerMessage, () => done?.()));
     this.acks = new AckBatcher(this.#writeLine, () => this.load.take());
-    this.fast = installFastReceiver((seq, listener, handle) => this.#onConnection(seq, listener, handle));
+    this.fast = installFastReceiver((seq, listener, handle) => this.connections.receive(seq, listener, handle));
     this.appMetrics = new AppMetricsReader(config.script);
     this.listens = new ListenRouter({
       masterPort: config.address.port,
@@ -140,8 +135,7 @@ class WorkerRuntime {
       letGo: () => void this.#lastMetrics().then(() => this.acks.flush(() => process.channel?.unref())),
       log,
     });
-    const fdLimit = readFdLimit();
-    this.#fdCeiling = fdLimit === undefined ? undefined : fdLimit - workerFdHeadroom(fdLimit);
+    this.connections = new ConnectionReceiver({ trace: this.trace, acks: this.acks, attacher: this.attacher, listens: this.listens });
   }
 
   send(message: WorkerMessage, callback?: (error: Error | null) => void): void {
@@ -182,7 +176,7 @@ class WorkerRuntime {
   #attached(form: ScriptForm, server: net.Server): void {
     this.requests.track(server);
     this.#follower = followServer(server);
-    if (this.trace) this.#followSockets(server);
+    if (this.trace) this.connections.followSockets(server);
     if (this.config.reportLoad) this.load.follow(server);
     this.#attachedAs = form;
     this.#reportReadyWhenReady();
@@ -213,68 +207,13 @@ class WorkerRuntime {
     } as typeof process.send;
   }
 
-  // ---- connections (child.js onconnection) ---------------------------------------------
-
-  #onConnection(seq: number, listener: number, handle: TcpHandle | undefined): void {
-    const { trace, acks, attacher } = this;
-    trace?.conn(seq, listener === 0 ? 'received by the worker' : `received by the worker, for listener ${listener}`);
-    if (handle === undefined) {
-      trace?.conn(seq, 'arrived without its descriptor: refused');
-      return acks.refuse(seq);
-    }
-    if (listener !== 0) return this.#onOtherConnection(seq, listener, handle);
-    if (!attacher.canAccept()) {
-      handle.close();
-      trace?.conn(seq, 'refused: server closed or at maxConnections');
-      return acks.refuse(seq);
-    }
-    if (this.#fdCeiling !== undefined && handle.fd >= this.#fdCeiling) {
-      handle.close();
-      trace?.conn(seq, `refused: fd ${handle.fd} is near this worker's limit of open files`);
-      return acks.refuse(seq);
-    }
-    acks.accept(seq); // before the socket exists: see acks.ts
-    this.#deliveringSeq = seq;
-    try {
-      attacher.deliver(handle); // the user's 'connection' listeners run in here, and may throw
-    } finally {
-      this.#deliveringSeq = undefined;
-    }
-  }
-
-  /** A connection for one of the app's other listen()s (listens.ts). */
-  #onOtherConnection(seq: number, listener: number, handle: TcpHandle): void {
-    if (!this.listens.canAccept(listener)) {
-      handle.close();
-      this.trace?.conn(seq, `refused: no open server on listener ${listener}, or at maxConnections`);
-      return this.acks.refuse(seq);
-    }
-    this.acks.accept(seq); // before the socket exists: see acks.ts
-    this.trace?.conn(seq, `accepted by the server on listener ${listener}`);
-    this.listens.deliver(listener, handle);
-  }
-
-  #followSockets(server: net.Server): void {
-    server.on('connection', (socket) => {
-      let name: number | string | undefined = this.#deliveringSeq;
-      if (name === undefined) {
-        name = `s${++this.#selfAccepted}`;
-        this.trace?.conn(name, 'accepted by the worker itself, from the shared socket');
-      } else {
-        this.trace?.conn(name, 'accepted: the server has it as a net.Socket');
-      }
-      const seq = name;
-      socket.once('close', () => this.trace?.conn(seq, 'closed'));
-    });
-  }
-
   // ---- the steps ------------------------------------------------------------------------
 
   /** One handler per message the master sends. */
   answerTheMaster(): void {
     type Handlers = { [T in MasterMessageType]: (message: Extract<MasterMessage, { type: T }>, handle: unknown) => void };
     const handlers: Handlers = {
-      conn: (message, handle) => this.#onConnection(message.seq, message.listener ?? 0, isTcpHandle(handle) ? handle : this.fast?.take()),
+      conn: (message, handle) => this.connections.receive(message.seq, message.listener ?? 0, isTcpHandle(handle) ? handle : this.fast?.take()),
       'listen-reply': (message, handle) => this.listens.answered(message, isTcpHandle(handle) ? handle : undefined),
       'udp-reply': (message, handle) => this.udp.answered(message, isUdpHandle(handle) ? handle : undefined),
       'listen-handle': (_message, handle) => {
@@ -323,42 +262,15 @@ class WorkerRuntime {
     process.on('unhandledRejection', (reason) => onFatal(reason, 'unhandled rejection'));
   }
 
-  /**
-   * SIGINT/SIGTERM sent to the worker itself (a terminal's Ctrl-C reaches the
-   * whole process group), and the --kill-signal the master sends with every
-   * drain request: drain gracefully instead of dying mid-request. The app's
-   * own listeners for these signals run too; that is the point of --kill-signal.
-   * And the master gone (even SIGKILLed): nobody will replace us or send us
-   * work; finish what is open, briefly, and go.
-   */
+  /** SIGINT/SIGTERM/--kill-signal, and the master going away, start the drain (drain/signals.ts). */
   drainOnSignals(): void {
     const { killSignal, killTimeout } = this.config;
-    for (const signal of new Set<NodeJS.Signals>(['SIGINT', 'SIGTERM', killSignal])) {
-      process.on(signal, () => {
-        if (signal === killSignal) this.drainer.killSignalArrived();
-        this.drain('shutdown', killTimeout);
-      });
-    }
-    process.on('disconnect', () => this.drain('master-gone', Math.min(killTimeout, 1000)));
+    drainOnSignals({ killSignal, killTimeout, drainer: this.drainer, drain: (reason, timeoutMs) => this.drain(reason, timeoutMs) });
   }
 
-  /**
-   * However the process exits (the app's own process.exit() in a signal
-   * handler included), the master hears what it cut: requests not yet
-   * answered, connections still open. Written at once on the pipe, as the
-   * process will not live to finish an asynchronous write.
-   */
+  /** However the process exits, what it cut, to the master (drain/exit-report.ts). */
   reportCutsAtExit(): void {
-    process.on('exit', (code) => {
-      if (!process.connected) return;
-      try {
-        this.acks.flush();
-        const report: WorkerMessage = { cmd: CMD, type: 'exiting', code, inFlight: this.requests.inFlight, open: this.attacher.active };
-        this.#writeLine(`${JSON.stringify(report)}\n`);
-      } catch {
-        // nothing more can be done in an exiting process
-      }
-    });
+    reportCutsAtExit({ acks: this.acks, requests: this.requests, attacher: this.attacher, writeLine: (line) => this.#writeLine(line) });
   }
 
   /** Every --heartbeat-interval, never throwing into the app (heartbeat.ts). */

@@ -10,7 +10,7 @@
 //   active    open connections, as the worker last reported them -- with
 //             every acknowledgement, and, because this policy asks for it
 //             (needsLoadReports), whenever connections close (one message
-//             per event-loop turn at most; see child/connection-count.ts);
+//             per event-loop turn at most; see child/connections/connection-count.ts);
 //   inFlight  connections sent and not yet acknowledged, which `active`
 //             cannot include yet.
 // Workers whose window is full, or that just refused, are passed over, as rr

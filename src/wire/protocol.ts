@@ -255,7 +255,7 @@ export interface WorkerConfig {
   /** The master sends this signal with every drain request; it must not kill the worker by itself. */
   killSignal: NodeJS.Signals;
   trace: boolean;
-  /** The scheduler reads open-connection counts: report each change (child/connection-count.ts). */
+  /** The scheduler reads open-connection counts: report each change (child/connections/connection-count.ts). */
   reportLoad: boolean;
   /** The master serves --metrics: send the app's last metrics before exiting, so its counters stay counted. */
   metrics: boolean;

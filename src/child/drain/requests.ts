@@ -1,6 +1,6 @@
 // The worker's view of the HTTP requests it serves: how many (for req/s in
 // `handoff ctl top`), how many are still unanswered (what an exit now would
-// cut: the exit report, runtime.ts), and which one is being handled right
+// cut: the exit report, exit-report.ts), and which one is being handled right
 // now, so that a request whose handler throws gets a 500 at once (see
 // answerThrown()).
 //

@@ -13,7 +13,7 @@
 // its "accepted" is already in the kernel, and the master will not give it to
 // anyone else. Before exiting, the worker flushes what is left (flush()).
 
-import { ackLine } from '../wire/protocol.js';
+import { ackLine } from '../../wire/protocol.js';
 
 export class AckBatcher {
   #accepted: number[] = [];

@@ -14,7 +14,7 @@
 // never sends any.
 
 import type net from 'node:net';
-import { CMD, type WorkerMessage } from '../wire/protocol.js';
+import { CMD, type WorkerMessage } from '../../wire/protocol.js';
 
 export class LoadReport {
   readonly #send: (message: WorkerMessage) => void;

@@ -72,7 +72,7 @@ describe('under handoff', () => {
     const gone = Number((await get(`${url}/disconnect`)).body.split(' ')[0]);
     await master.waitFor(/worker (\d) \(pid \d+\) called cluster\.worker\.disconnect\(\); forking its replacement and draining it/);
     await master.waitFor(/exits with 0, exitedAfterDisconnect true/);
-    await master.waitFor(/w3 \(pid \d+\) +ready: server attached/);
+    await master.waitForStep({ worker: 3, step: /^ready: server attached/ });
     const pidOf = async (): Promise<number> => {
       const reply = await get(url);
       return reply.status === 200 ? (JSON.parse(reply.body) as { pid: number }).pid : -1;
@@ -144,8 +144,8 @@ test('a rolling reload covers the second port: the new workers answer on both, t
   master.signal('SIGHUP');
   await master.waitForCount(/\[w[34] \d+\] metrics on \d+/, 2);
   // Each old worker drains: its server on listener 1 is closed, and the master stops handing it that port.
-  await master.waitForCount(/w[12] \(pid \d+\)\s+closed its server on listener 1/, 2);
-  await master.waitForCount(/w[12] \(pid \d+\)\s+exited/, 2);
+  await Promise.all([1, 2].map((worker) => master.waitForStep({ worker, step: /^closed its server on listener 1$/ })));
+  await Promise.all([1, 2].map((worker) => master.waitForStep({ worker, step: /^exited/ })));
   const metricsUrl = `http://127.0.0.1:${/metrics on (\d+)/.exec(master.output)?.[1]}/`;
   const metrics = await untilEveryWorker((index) => httpExchange(metricsUrl, index));
   const api = await untilEveryWorker((index) => httpExchange(running.url, index));

@@ -17,7 +17,7 @@ describe('from the command line', () => {
     expect(master.stdout).toContain('(scheduler two-choices, 2 workers,');
     const replies = await getMany(url, 40, 4);
     expect(replies.map((reply) => reply.status)).toEqual(Array(40).fill(200));
-    expect(master.count(/scheduler two-choices picked w\d: the less loaded of two at random \(load \d+\)/)).toBe(40);
+    expect(master.steps({ who: 'master', step: /^scheduler two-choices picked w\d: the less loaded of two at random \(load \d+\)$/ })).toHaveLength(40);
     // it asked for load reports, so the workers send them
     await master.waitForStep({ who: 'master', step: /^load: 0 open/ });
   });
@@ -55,7 +55,7 @@ describe('from the command line', () => {
     expect(replies.map((reply) => reply.status)).toEqual(Array(20).fill(200));
     expect(countByPid(replies).size).toBe(2);
     expect(master.count(/scheduler pick-throws: pick\(\) threw Error: bug in my scheduler; connections it throws on go to the next worker in turn \(logged once\)/)).toBe(1);
-    expect(master.count(/scheduler pick-throws picked w\d: pick\(\) threw: rr fallback, next in turn/)).toBe(20);
+    expect(master.steps({ who: 'master', step: /^scheduler pick-throws picked w\d: pick\(\) threw: rr fallback, next in turn$/ })).toHaveLength(20);
   });
 });
 

@@ -5,8 +5,8 @@
 import http from 'node:http';
 import { afterEach, describe, expect, test } from 'vitest';
 import { get, type Reply } from './helpers/http.js';
-import { fixture, runCli, startMaster, stopAllMasters, type MasterProcess } from './helpers/process.js';
-import { lineIndex, traceAt, traceLines } from './helpers/trace.js';
+import { fixture, runCli, startMaster, stopAllMasters } from './helpers/process.js';
+import { firstStep, stepIndex, type StepMatch } from './helpers/trace.js';
 
 afterEach(stopAllMasters);
 
@@ -57,11 +57,11 @@ describe('suicide signal', () => {
       expect(b2.headers.connection).toBe('keep-alive');
 
       await master.waitForStep({ worker: 1, step: /^exited/ });
-      const forked = lineIndex(master.output, /w3 \(pid \d+\)  forked into slot 0/);
-      const exited = lineIndex(master.output, /w1 \(pid \d+\)  exited/);
-      expect(forked).toBeGreaterThan(-1);
-      expect(forked).toBeLessThan(exited);
-      expect(traceAt(master.output, /w3 \(pid \d+\)  forked/).at).toBeLessThan(traceAt(master.output, /w1 \(pid \d+\)  exited/).at);
+      const events = master.traceEvents();
+      const forked = { worker: 3, step: /^forked into slot 0$/ };
+      const exited = { worker: 1, step: /^exited/ };
+      expect(stepIndex(events, forked)).toBeLessThan(stepIndex(events, exited));
+      expect(firstStep(events, forked).at).toBeLessThan(firstStep(events, exited).at);
       // the worker logged its stack; the master logged what it did about it
       // every line of the worker's own report carries its prefix: "<time> [w1 <pid>] ..."
       const prefix = `\\S+ \\[w1 ${thrower}\\] `;
@@ -92,8 +92,9 @@ describe('forced exit', () => {
     master.signal('SIGTERM');
     const exit = await master.exit();
     expect(exit.code).toBe(1); // a connection was cut
-    const draining = traceAt(master.output, /w1 \(pid \d+\)  draining \(shutdown\): 1 connection open/);
-    const exited = traceAt(master.output, /w1 \(pid \d+\)  exited \(exit code 1\)/);
+    const events = master.traceEvents();
+    const draining = firstStep(events, { worker: 1, step: /^draining \(shutdown\): 1 connection open$/ });
+    const exited = firstStep(events, { worker: 1, step: /^exited \(exit code 1\)$/ });
     expect(exited.at - draining.at).toBeLessThan(2.0);
     expect(exited.at - draining.at).toBeGreaterThanOrEqual(0.9);
     expect(master.stderr).toMatch(/: still 1 connection\(s\) open 1000 ms after draining began \(shutdown\); exiting anyway/);
@@ -107,9 +108,8 @@ describe('forced exit', () => {
     master.signal('SIGTERM');
     await master.exit();
     expect(master.stderr).toMatch(/worker 1 \(pid \d+\) still alive 2s after it was told to close: SIGKILL/);
-    const exited = traceAt(master.output, /w1 \(pid \d+\)  exited \(killed by SIGKILL\)/);
-    const terminated = traceLines(master.output).find((l) => /draining|SIGTERM/.test(l.text));
-    expect(terminated).toBeUndefined(); // the blocked worker never even read the drain message
+    const exited = firstStep(master.traceEvents(), { worker: 1, step: /^exited \(killed by SIGKILL\)$/ });
+    expect(master.steps({ step: /draining|SIGTERM/ })).toEqual([]); // the blocked worker never even read the drain message
     expect(exited.at).toBeGreaterThan(0);
   });
 });
@@ -127,7 +127,8 @@ describe('heartbeat', () => {
     const replies = await Promise.all(Array.from({ length: 8 }, () => get(url)));
     expect(replies.map((r) => r.status)).toEqual(Array(8).fill(200));
     expect(replies.filter((r) => Number(r.body) === spinning)).toHaveLength(0);
-    expect(lineIndex(master.output, /w3 \(pid \d+\)  forked/)).toBeLessThan(lineIndex(master.output, /w1 \(pid \d+\)  exited/));
+    const events = master.traceEvents();
+    expect(stepIndex(events, { worker: 3, step: /^forked/ })).toBeLessThan(stepIndex(events, { worker: 1, step: /^exited/ }));
   });
 });
 
@@ -146,15 +147,15 @@ describe('restart limits', () => {
   test('a script that exits at start-up: at most --max-restarts reforks, then giveup and a non-zero exit', async () => {
     const result = await runCli([fixture('crash-at-start.mjs'), '--port', '0', '-w', '1', '--max-restarts', '3', '--restart-delay', '20', '--trace'], { timeoutMs: 20_000 });
     expect(result.code).toBe(1);
-    expect((result.stderr.match(/forked into slot/g) ?? []).length).toBe(4); // the first fork and 3 restarts
+    expect(result.events.filter((event) => /^forked into slot/.test(event.step))).toHaveLength(4); // the first fork and 3 restarts
     expect(result.stderr).toMatch(/giving up: 4 unexpected worker exits within 1m \(--max-restarts 3\); not forking again\. Last error: exit code 1/);
     expect(result.stderr).toContain('no worker left and reforking was given up: stopping');
   });
 
   test('backoff: consecutive crashes of a slot wait longer each time', async () => {
     const result = await runCli([fixture('crash-at-start.mjs'), '--port', '0', '-w', '1', '--max-restarts', '4', '--restart-delay', '100', '--trace'], { timeoutMs: 20_000 });
-    const forks = traceLines(result.stderr).filter((l) => /forked into slot 0/.test(l.text)).map((l) => l.at);
-    const exits = traceLines(result.stderr).filter((l) => /exited/.test(l.text)).map((l) => l.at);
+    const forks = result.events.filter((event) => /^forked into slot 0$/.test(event.step)).map((event) => event.at);
+    const exits = result.events.filter((event) => /^exited/.test(event.step)).map((event) => event.at);
     expect(forks).toHaveLength(5);
     // the first crash is replaced at once; then 100, 150, 225 ms
     const waits = forks.slice(1).map((at, i) => at - (exits[i] as number));
@@ -162,13 +163,18 @@ describe('restart limits', () => {
     expect(waits[1]).toBeGreaterThanOrEqual(0.095);
     expect(waits[2]).toBeGreaterThanOrEqual(0.145);
     expect(waits[3]).toBeGreaterThanOrEqual(0.22);
-    expect(result.stderr).toMatch(/slot 0 crashed 4 times in a row: refork in 225 ms/);
+    expect(result.events).toContainEqual(expect.objectContaining({ step: 'slot 0 crashed 4 times in a row: refork in 225 ms' }));
   });
 });
 
 describe('rotation', () => {
-  async function rotatesWithoutFailures(master: MasterProcess, url: string, finished: RegExp): Promise<Array<Reply | Error>> {
-    const outcomes = await keepRequesting(url, () => finished.test(master.output));
+  /** Requests `url` until `finished` has waited for the trace steps that end the rotation: every one answered. */
+  async function rotatesWithoutFailures(url: string, finished: Promise<unknown>): Promise<Array<Reply | Error>> {
+    let done = false;
+    const waited = finished.finally(() => (done = true));
+    waited.catch(() => undefined); // awaited below, once the requests have stopped
+    const outcomes = await keepRequesting(url, () => done);
+    await waited;
     expect(failures(outcomes)).toEqual([]);
     return outcomes;
   }
@@ -176,31 +182,34 @@ describe('rotation', () => {
   test('--max-memory: a leaking worker is replaced first, then drained, without a failed request', async () => {
     const { master, url } = await startMaster([faults, '-w', '2', '--max-memory', '150M', '--trace']);
     const grown = get(`${url}/grow?mb=200`);
-    const outcomes = await rotatesWithoutFailures(master, url, /w1 \(pid \d+\)  exited \(exit code 0\)/);
+    const outcomes = await rotatesWithoutFailures(url, master.waitForStep({ worker: 1, step: /^exited \(exit code 0\)$/ }, 20_000));
     expect((await grown).status).toBe(200);
     expect(master.stderr).toMatch(/worker 1 \(pid \d+\) uses \d+(\.\d)?M, over --max-memory 150M: starting its replacement, then draining it/);
-    expect(lineIndex(master.output, /w3 \(pid \d+\)  ready/)).toBeLessThan(lineIndex(master.output, /w1 \(pid \d+\)  draining \(max-memory\)/));
+    const events = master.traceEvents();
+    expect(stepIndex(events, { worker: 3, step: /^ready/ })).toBeLessThan(stepIndex(events, { worker: 1, step: /^draining \(max-memory\)/ }));
     expect(outcomes.length).toBeGreaterThan(0);
   });
 
   test('--max-lifetime: workers are rotated one at a time, without a failed request', async () => {
     const { master, url } = await startMaster([faults, '-w', '2', '--max-lifetime', '1s', '--trace']);
-    await rotatesWithoutFailures(master, url, /w[12] \(pid \d+\)  exited[\s\S]*w[12] \(pid \d+\)  exited/);
+    await rotatesWithoutFailures(url, Promise.all([1, 2].map((worker) => master.waitForStep({ worker, step: /^exited/ }, 20_000))));
     // The older of the two goes first. Each rotation: its replacement ready, then the old one
     // drained, then gone -- and only then does the next rotation start.
-    const first = /w([12]) \(pid \d+\)  rotating \(max-lifetime\)/.exec(master.output)?.[1];
-    const second = first === '1' ? '2' : '1';
-    const order = [
-      new RegExp(`w${first} \\(pid \\d+\\)  rotating \\(max-lifetime\\)`),
-      /w3 \(pid \d+\)  ready/,
-      new RegExp(`w${first} \\(pid \\d+\\)  draining \\(max-lifetime\\)`),
-      new RegExp(`w${first} \\(pid \\d+\\)  exited`),
-      new RegExp(`w${second} \\(pid \\d+\\)  rotating \\(max-lifetime\\)`),
-      /w4 \(pid \d+\)  ready/,
-      new RegExp(`w${second} \\(pid \\d+\\)  draining \\(max-lifetime\\)`),
-      new RegExp(`w${second} \\(pid \\d+\\)  exited`),
-    ].map((pattern) => lineIndex(master.output, pattern));
-    expect(order.every((index) => index >= 0)).toBe(true);
+    const events = master.traceEvents();
+    const first = firstStep(events, { step: /^rotating \(max-lifetime\)$/ }).worker;
+    expect([1, 2]).toContain(first);
+    const second = first === 1 ? 2 : 1;
+    const steps: StepMatch[] = [
+      { worker: first, step: /^rotating \(max-lifetime\)$/ },
+      { worker: 3, step: /^ready/ },
+      { worker: first, step: /^draining \(max-lifetime\)/ },
+      { worker: first, step: /^exited/ },
+      { worker: second, step: /^rotating \(max-lifetime\)$/ },
+      { worker: 4, step: /^ready/ },
+      { worker: second, step: /^draining \(max-lifetime\)/ },
+      { worker: second, step: /^exited/ },
+    ];
+    const order = steps.map((want) => stepIndex(events, want)); // each one there, or it throws
     expect([...order].sort((a, b) => a - b)).toEqual(order);
   });
 });

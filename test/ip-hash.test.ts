@@ -92,7 +92,7 @@ describe('over real connections', () => {
     const before = await placeAll(url);
     const workers = new Set(before.values());
     expect(workers.size).toBe(3);
-    expect(master.output).toMatch(/scheduler ip-hash picked w\d: 127\.0\.0\.\d+ hashes to slot \d/);
+    expect(master.steps({ who: 'master', step: /^scheduler ip-hash picked w\d: 127\.0\.0\.\d+ hashes to slot \d/ }).length).toBeGreaterThan(0);
 
     // Kill the worker with the most clients.
     const byWorker = (placed: Map<string, string>, served: string): string[] => clients.filter((client) => placed.get(client) === served);
@@ -109,7 +109,7 @@ describe('over real connections', () => {
       if (itsClients.includes(client)) expect(during.get(client)).not.toBe(victim);
       else expect(during.get(client)).toBe(before.get(client));
     }
-    expect(master.output).toMatch(new RegExp(`hashes to slot \\d \\(its first choice, slot ${victimSlot}, is vacant\\)`));
+    expect(master.steps({ who: 'master', step: new RegExp(`^scheduler ip-hash picked w\\d: .+ hashes to slot \\d \\(its first choice, slot ${victimSlot}, is vacant\\)$`) }).length).toBeGreaterThan(0);
 
     // The replacement listens in the same slot: those clients come back to it, and still nobody else moved.
     process.kill(replacementPid, 'SIGUSR2');

@@ -49,7 +49,7 @@ describe.each(masterAccepting)('%s keeps the guarantees of the dispatcher', (sch
     expect(replies.map((reply) => reply.status)).toEqual(Array(10).fill(200));
     for (const reply of replies) expect(pidOf(reply.body)).not.toBe(closed);
     // rr and least-conn come back to it in turn, ip-hash because this client hashes to it: at least once it refused.
-    expect(master.count(/w\d refused it: re-dispatching/)).toBeGreaterThanOrEqual(1);
+    expect(master.steps({ who: 'master', step: /^w\d refused it: re-dispatching$/ }).length).toBeGreaterThanOrEqual(1);
   });
 
   test('connections in flight to a worker that dies go to its replacement; meanwhile the master stops accepting at --max-pending', async () => {
@@ -69,9 +69,9 @@ describe.each(masterAccepting)('%s keeps the guarantees of the dispatcher', (sch
     const holdsBack = scheduler === 'rr';
     const pending = Array.from({ length: 8 }, () => get(url, { timeoutMs: 20_000 }));
     await master.waitForStep({ who: 'master', step: /^master holds 4 connections: accepting paused/ });
-    const sentToFrozen = new RegExp(`conn \\d+ +handle sent to w1 \\(pid ${frozen}\\)`);
-    await master.waitForSteps({ who: 'master', step: new RegExp(`^handle sent to w1 \\(pid ${frozen}\\)`) }, holdsBack ? 2 : 5); // /block and 4 more (rr: at least 1)
-    expect(master.count(/accepted by the master/)).toBe(5); // and not one more while paused
+    const sentToFrozen = { who: 'master', step: new RegExp(`^handle sent to w1 \\(pid ${frozen}\\)`) };
+    await master.waitForSteps(sentToFrozen, holdsBack ? 2 : 5); // /block and 4 more (rr: at least 1)
+    expect(master.steps({ who: 'master', step: /^accepted by the master/ })).toHaveLength(5); // and not one more while paused
 
     process.kill(frozen, 'SIGKILL');
     const replies = await Promise.all(pending);
@@ -80,13 +80,13 @@ describe.each(masterAccepting)('%s keeps the guarantees of the dispatcher', (sch
     expect(replacement).not.toBe(frozen);
     for (const reply of replies) expect(pidOf(reply.body)).toBe(replacement);
     // Every connection the frozen worker never acknowledged was taken back.
-    const stuck = master.count(sentToFrozen) - 1;
+    const stuck = master.steps(sentToFrozen).length - 1;
     console.log(`${scheduler}: ${stuck} of 8 connections were in flight to the frozen worker (--max-pending 4)`);
     if (holdsBack) {
       expect(stuck).toBeGreaterThanOrEqual(1);
       expect(stuck).toBeLessThanOrEqual(4);
     } else expect(stuck).toBe(4);
-    expect(master.count(/reclaimed from w1, which is gone: re-dispatching/)).toBe(stuck);
+    expect(master.steps({ who: 'master', step: /^reclaimed from w1, which is gone: re-dispatching$/ })).toHaveLength(stuck);
     // /block had been accepted by the worker before it froze: that one is lost with it.
     expect(await blocked).toBeInstanceOf(Error);
   });

@@ -25,7 +25,7 @@ describe.each([
     const { master, url } = await startMaster([app, '-w', '1', '--scheduler', 'least-conn', ...flags], { env });
     const reply = await get(url);
     const worker = Number(reply.body);
-    await master.waitFor(/conn 1 +closed/);
+    await master.waitForStep({ conn: 1, step: /^closed$/ });
     master.signal('SIGTERM');
     expect((await master.exit()).code).toBe(0);
 

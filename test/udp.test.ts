@@ -150,7 +150,7 @@ describe('under handoff', () => {
     })();
     master.signal('SIGHUP');
     await master.waitForCount(/\[w[34] \d+\] udp on \d+/, 2, 20_000);
-    await master.waitForCount(/w[12] \(pid \d+\)\s+exited/, 2, 20_000);
+    await Promise.all([1, 2].map((worker) => master.waitForStep({ worker, step: /^exited/ }, 20_000)));
     reloaded = true;
     await sending;
     expect(await udpPorts(master, 4)).toEqual(new Set([port]));
@@ -167,7 +167,7 @@ describe('under handoff', () => {
     const port = [...(await udpPorts(master))][0] as number;
     expect(await bindHere(port)).toBe('EADDRINUSE');
     await untilEveryWorker((index) => httpExchange(`${url}/udp-close`, index), { atLeast: 2 });
-    await master.waitForCount(/w\d \(pid \d+\)\s+closed its UDP socket 1/, 2);
+    await master.waitForSteps({ step: /^closed its UDP socket 1$/ }, 2);
     let free: dgram.Socket | undefined;
     await eventually(async () => {
       const bound = await bindHere(port);
@@ -236,7 +236,7 @@ describe('an app that binds UDP only, under handoff', () => {
     const control = path.join(tempDir(), 'm.sock');
     const { master, udpPort, tcpPort } = await startUdpOnly('handoff', ['--scheduler', scheduler, '--control', control, '--trace']);
     for (let i = 0; i < 3; i++) expect(await tcpExchange(tcpPort)).toBe('');
-    expect(master.output).not.toMatch(/handle sent to w/);
+    expect(master.steps({ step: /^handle sent to w/ })).toEqual([]);
     expect(master.count(/no ready worker has a TCP server \(the app binds UDP only\): connections to 127\.0\.0\.1:\d+ are closed as soon as the master accepts them/)).toBe(1);
     const status = await ctlStatus(control);
     expect(status).toMatchObject({ ready: 2, noTcpServer: true, udp: [{ id: 1, address: { address: '127.0.0.1', port: udpPort, family: 'IPv4' }, workers: 2 }] });
@@ -274,7 +274,7 @@ describe('an app that binds UDP only, under handoff', () => {
     await master.waitFor(/a worker has a TCP server now: connections to 127\.0\.0\.1:\d+ go to the workers again/);
     const { pids } = await untilEveryWorker((index) => httpExchange(`http://127.0.0.1:${tcpPort}`, index));
     expect(pids.size).toBe(2);
-    expect(master.output).not.toMatch(/refused: server closed/);
+    expect(master.steps({ step: /^refused: server closed/ })).toEqual([]);
     master.signal('SIGTERM');
     expect((await master.exit()).code).toBe(0);
   });

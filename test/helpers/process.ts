@@ -9,6 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { TRACE_EVENTS_ENV, type TraceEvent } from '../../dist/trace.js';
+import { describeStep, stepMatches, type StepMatch } from './trace.js';
 
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const cli = path.join(root, 'dist/master.js');
@@ -121,6 +122,11 @@ export class MasterProcess {
     return lines.filter((line) => line !== '').map((line) => JSON.parse(line) as TraceEvent);
   }
 
+  /** Every --trace step written so far that matches `want`: what a test counts, or checks is absent. */
+  steps(want: StepMatch): TraceEvent[] {
+    return this.traceEvents().filter((event) => stepMatches(event, want));
+  }
+
   /** Its line of --trace text has reached our output too (the JSON is written first), so what tests read next is there. */
   printed(event: TraceEvent): boolean {
     return this.output.includes(` ${event.at.toFixed(6)}  ${event.who.padEnd(6)} ${event.pid}`);
@@ -133,7 +139,7 @@ export class MasterProcess {
       const found = this.traceEvents().find((event) => stepMatches(event, want));
       if (found && this.printed(found)) return found;
       const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`timed out after ${timeoutMs} ms waiting for a trace step ${JSON.stringify({ ...want, step: String(want.step) })}\n--- output so far ---\n${this.output}`);
+      if (left <= 0) throw new Error(`timed out after ${timeoutMs} ms waiting for a trace step ${describeStep(want)}\n--- output so far ---\n${this.output}`);
       await Promise.race([new Promise<void>((resolve) => this.#watchers.push(resolve)), delay(Math.min(left, 25))]);
     }
   }
@@ -144,7 +150,7 @@ export class MasterProcess {
     const seen = (): number => this.traceEvents().filter((event) => stepMatches(event, want) && this.printed(event)).length;
     while (seen() < times) {
       const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`timed out waiting for ${times} trace steps ${JSON.stringify({ ...want, step: String(want.step) })} (saw ${seen()})\n--- output ---\n${this.output}`);
+      if (left <= 0) throw new Error(`timed out waiting for ${times} trace steps ${describeStep(want)} (saw ${seen()})\n--- output ---\n${this.output}`);
       await Promise.race([new Promise<void>((resolve) => this.#watchers.push(resolve)), delay(Math.min(left, 25))]);
     }
   }
@@ -177,23 +183,6 @@ export class MasterProcess {
 let spawned = 0;
 const live = new Set<MasterProcess>();
 
-/** Which trace step to wait for: who wrote it, what it is about, and its text. */
-export interface StepMatch {
-  who?: string;
-  conn?: number | string;
-  worker?: number;
-  workerPid?: number;
-  step: RegExp;
-}
-
-function stepMatches(event: TraceEvent, want: StepMatch): boolean {
-  if (want.who !== undefined && event.who !== want.who) return false;
-  if (want.conn !== undefined && event.conn !== want.conn) return false;
-  if (want.worker !== undefined && event.worker !== want.worker) return false;
-  if (want.workerPid !== undefined && event.workerPid !== want.workerPid) return false;
-  return want.step.test(event.step);
-}
-
 /** A master that printed its ready line; `port` is the real one. */
 export interface RunningMaster {
   master: MasterProcess;
@@ -215,12 +204,12 @@ export async function startMaster(args: string[], options: { env?: NodeJS.Proces
   return { master, port, url: `${match[1]}://127.0.0.1:${port}` };
 }
 
-/** Runs the CLI to completion (for bad input): bounded, and never leaves it running. */
-export async function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<Exit & { stdout: string; stderr: string }> {
+/** Runs the CLI to completion (for bad input): bounded, and never leaves it running. `events`: its --trace steps, if it traced. */
+export async function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<Exit & { stdout: string; stderr: string; events: TraceEvent[] }> {
   const master = new MasterProcess(args, options);
   try {
     const exit = await master.exit(options.timeoutMs ?? 15_000);
-    return { ...exit, stdout: master.stdout, stderr: master.stderr };
+    return { ...exit, stdout: master.stdout, stderr: master.stderr, events: master.traceEvents() };
   } finally {
     master.signal('SIGKILL');
   }

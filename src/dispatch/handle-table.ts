@@ -24,7 +24,8 @@
 // In an upgrade the old master hands its successor a descriptor of every
 // socket here (appSockets(), with what each listen() asked for), and the
 // successor's table takes the inherited one for a key instead of binding an
-// address the old master still holds (operations/upgrade/inherited-ports.ts).
+// address the old master still holds (operations/upgrade/inherited-ports.ts);
+// its UDP table does the same for the app's UDP sockets.
 
 import util from 'node:util';
 import type { ListenAddress } from '../wire/protocol.js';
@@ -33,7 +34,7 @@ import type { DispatchHandle, HandleWorker } from './handles.js';
 import { Listener } from './listener.js';
 import type { SharedHandle } from './shared-handle.js';
 import type { SlotSocketStatus } from './reuseport-handle.js';
-import { UdpSockets } from '../udp/udp-sockets.js';
+import { UdpSockets, type InheritedUdp } from '../udp/udp-sockets.js';
 
 export interface ListenRequest {
   address: string | null;
@@ -101,15 +102,16 @@ export class HandleTable implements DispatchHandle {
   readonly #failures = new Set<string>();
   readonly #inherited: InheritedListens | undefined;
   /** The app's dgram sockets, bound once for every worker (cluster's SharedHandle for UDP). */
-  readonly udp = new UdpSockets();
+  readonly udp: UdpSockets;
 
   /** `own.listener`: the master's own sockets (a ListenerSet: --port, or inherited ones), served by one handle. */
-  constructor(own: { listener: OwnSockets; handle: DispatchHandle }, make: MakeHandle, said: (message: string) => void, inherited?: InheritedListens) {
+  constructor(own: { listener: OwnSockets; handle: DispatchHandle }, make: MakeHandle, said: (message: string) => void, inherited?: InheritedListens & InheritedUdp) {
     this.#own = { id: 0, key: own.handle.key, address: own.listener.address, workers: new Set(), ...own };
     this.#entries.set(0, this.#own);
     this.#make = make;
     this.#said = said;
     this.#inherited = inherited;
+    this.udp = new UdpSockets(inherited);
   }
 
   get key(): string {

@@ -12,19 +12,24 @@
 //             and starts us with an IPC channel to it. After its own n
 //             sockets come those of the app's other ports, one per entry of
 //             HANDOFF_APP_LISTENS (a JSON array of what each listen() asked
-//             for), which the successor adopts (operations/upgrade/inherited-ports.ts).
+//             for), then the app's UDP sockets, one per entry of
+//             HANDOFF_APP_UDP (what each dgram bind asked for: the key of
+//             udp/udp-sockets.ts, and its flags), which the successor adopts
+//             (operations/upgrade/inherited-ports.ts).
 //
 // The variables are removed from process.env once read (as sd_listen_fds(1)
 // does), so the workers and a later successor do not see stale ones.
 //
-// Only listening TCP sockets are served. On Linux each descriptor is looked
+// Only listening TCP sockets are served (and, from an old master, the UDP
+// sockets HANDOFF_APP_UDP names). On Linux each descriptor is looked
 // up in /proc/net (by its socket inode) to say exactly what it is when it is
 // not one; elsewhere, getsockname() must report an IPv4 or IPv6 address.
 
 import fs from 'node:fs';
 import util from 'node:util';
 import { HandoffError } from '../errors.js';
-import { uv, type TcpHandle } from '../wire/node-internals.js';
+import { openUdpHandle, uv, type TcpHandle, type UdpHandle } from '../wire/node-internals.js';
+import type { UdpRequest } from '../udp/udp-sockets.js';
 import type { ListenRequest } from './handle-table.js';
 import type { BoundAddress } from './listener.js';
 
@@ -33,6 +38,7 @@ export const FIRST_INHERITED_FD = 3;
 export const UPGRADE_FDS_ENV = 'HANDOFF_LISTEN_FDS';
 export const UPGRADE_FROM_ENV = 'HANDOFF_UPGRADE_FROM';
 export const UPGRADE_APP_ENV = 'HANDOFF_APP_LISTENS';
+export const UPGRADE_UDP_ENV = 'HANDOFF_APP_UDP';
 
 export interface InheritedSocket {
   fd: number;
@@ -45,6 +51,14 @@ export interface AppSocket extends InheritedSocket {
   asked: ListenRequest;
 }
 
+/** One of the app's UDP sockets, with what its bind asked for (the UDP table's key) and the port it is bound to. */
+export interface AppUdpSocket {
+  fd: number;
+  handle: UdpHandle;
+  port: number;
+  asked: UdpRequest;
+}
+
 export interface Inheritance {
   source: 'systemd' | 'upgrade';
   /** With source 'upgrade': the pid of the master being replaced. */
@@ -53,6 +67,8 @@ export interface Inheritance {
   sockets: InheritedSocket[];
   /** With source 'upgrade': the sockets of the app's other ports the old master held. */
   app?: AppSocket[];
+  /** With source 'upgrade': the app's UDP sockets the old master held. */
+  udp?: AppUdpSocket[];
 }
 
 /**
@@ -65,11 +81,14 @@ export function takeInheritedSockets(env: NodeJS.ProcessEnv = process.env): Inhe
   if (upgradeCount !== undefined) {
     const from = Number(env[UPGRADE_FROM_ENV]);
     const appListens = env[UPGRADE_APP_ENV];
+    const appUdp = env[UPGRADE_UDP_ENV];
     delete env[UPGRADE_FDS_ENV];
     delete env[UPGRADE_FROM_ENV];
     delete env[UPGRADE_APP_ENV];
+    delete env[UPGRADE_UDP_ENV];
     const count = parseCount(UPGRADE_FDS_ENV, upgradeCount);
     const asked = parseAppListens(appListens);
+    const udpAsked = parseAppUdp(appUdp);
     // The old master is our parent, with an IPC channel to us; it may have died
     // already (then we were reparented, and the channel reads end-of-file).
     if (!(from > 0) || process.channel === undefined) {
@@ -79,7 +98,14 @@ export function takeInheritedSockets(env: NodeJS.ProcessEnv = process.env): Inhe
       );
     }
     const all = openAll(UPGRADE_FDS_ENV, count + asked.length);
-    return { source: 'upgrade', from, sockets: all.slice(0, count), app: asked.map((request, i) => ({ ...(all[count + i] as InheritedSocket), asked: request })) };
+    let udp: AppUdpSocket[];
+    try {
+      udp = openAllUdp(FIRST_INHERITED_FD + all.length, udpAsked);
+    } catch (error) {
+      for (const socket of all) socket.handle.close();
+      throw error;
+    }
+    return { source: 'upgrade', from, sockets: all.slice(0, count), app: asked.map((request, i) => ({ ...(all[count + i] as InheritedSocket), asked: request })), udp };
   }
   const systemdCount = env['LISTEN_FDS'];
   if (systemdCount === undefined || env['LISTEN_PID'] !== String(process.pid)) return undefined;
@@ -98,6 +124,25 @@ function parseCount(name: string, value: string): number {
 
 /** HANDOFF_APP_LISTENS: what each of the app's other sockets was asked for, in the order they follow the master's own. */
 function parseAppListens(value: string | undefined): ListenRequest[] {
+  const valid = (item: unknown): item is ListenRequest => {
+    const { address, port, addressType } = (item ?? {}) as Partial<ListenRequest>;
+    return (address === null || typeof address === 'string') && Number.isInteger(port) && (addressType === 4 || addressType === 6);
+  };
+  return parseList(UPGRADE_APP_ENV, value, valid, 'the addresses');
+}
+
+/** HANDOFF_APP_UDP: what each of the app's UDP sockets was asked for, in the order they follow the app's other ports. */
+function parseAppUdp(value: string | undefined): UdpRequest[] {
+  const count = (n: unknown, max: number): boolean => Number.isInteger(n) && (n as number) >= 0 && (n as number) <= max;
+  const valid = (item: unknown): item is UdpRequest => {
+    const { address, port, addressType, flags, index } = (item ?? {}) as Partial<UdpRequest>;
+    return typeof address === 'string' && count(port, 65535) && (addressType === 'udp4' || addressType === 'udp6') && count(flags, 0xffffffff) && count(index, 1 << 20);
+  };
+  return parseList(UPGRADE_UDP_ENV, value, valid, 'the UDP binds');
+}
+
+/** A JSON array of `valid` items (1024 at most) in variable `name`, or a one-line HandoffError naming `what` was expected. */
+function parseList<T>(name: string, value: string | undefined, valid: (item: unknown) => item is T, what: string): T[] {
   if (value === undefined) return [];
   let parsed: unknown;
   try {
@@ -105,14 +150,46 @@ function parseAppListens(value: string | undefined): ListenRequest[] {
   } catch {
     parsed = undefined;
   }
-  const valid = (item: unknown): item is ListenRequest => {
-    const { address, port, addressType } = (item ?? {}) as Partial<ListenRequest>;
-    return (address === null || typeof address === 'string') && Number.isInteger(port) && (addressType === 4 || addressType === 6);
-  };
   if (!Array.isArray(parsed) || parsed.length > 1024 || !parsed.every(valid)) {
-    throw new HandoffError('ERR_HANDOFF_LISTEN', `${UPGRADE_APP_ENV}=${value}: expected the addresses the old master passed`);
+    throw new HandoffError('ERR_HANDOFF_LISTEN', `${name}=${value}: expected ${what} the old master passed`);
   }
   return parsed;
+}
+
+/** Opens one UDP handle per entry of `asked`, on the descriptors from `first` on; all or none. */
+function openAllUdp(first: number, asked: UdpRequest[]): AppUdpSocket[] {
+  const sockets: AppUdpSocket[] = [];
+  try {
+    for (const [i, request] of asked.entries()) sockets.push(openUdp(first + i, request));
+  } catch (error) {
+    for (const socket of sockets) socket.handle.close();
+    throw error;
+  }
+  return sockets;
+}
+
+/** Wraps descriptor `fd` in a UDP handle, if it is a UDP socket of the family `asked` names. */
+function openUdp(fd: number, asked: UdpRequest): AppUdpSocket {
+  const refuse = (what: string): HandoffError =>
+    new HandoffError('ERR_HANDOFF_LISTEN', `${UPGRADE_UDP_ENV}: descriptor ${fd} is ${what}; expected the UDP socket the old master passed for ${asked.address}:${asked.port}`);
+  let stat: fs.Stats;
+  try {
+    stat = fs.fstatSync(fd);
+  } catch {
+    throw refuse('not open');
+  }
+  if (!stat.isSocket()) throw refuse(`not a socket but ${describeFd(fd)}`);
+  const kind = socketKind(fd);
+  if (kind !== undefined && kind !== 'a UDP socket') throw refuse(kind);
+  const handle = openUdpHandle(fd);
+  if (typeof handle === 'number') throw refuse(`unusable (${util.getSystemErrorName(handle)})`);
+  const out: Record<string, unknown> = {};
+  handle.getsockname(out);
+  if (out['family'] !== (asked.addressType === 'udp6' ? 'IPv6' : 'IPv4')) {
+    handle.close();
+    throw refuse(`not an ${asked.addressType === 'udp6' ? 'IPv6' : 'IPv4'} socket`);
+  }
+  return { fd, handle, port: Number(out['port']), asked };
 }
 
 function openAll(variable: string, count: number): InheritedSocket[] {

@@ -76,7 +76,8 @@ export function createListenHandlers(table: HandleTable, address: BoundAddress, 
         return void reply(0, answer.errno);
       }
       const port = message.port === 0 ? ` (port ${answer.port})` : '';
-      if (answer.fresh) once(`app binds ${asked}${port}: bound once by the master, shared by every worker`);
+      const how = answer.from === undefined ? 'bound once by the master' : `the socket ${answer.from} handed over`;
+      if (answer.fresh) once(`app binds ${asked}${port}: ${how}, shared by every worker`);
       trace?.worker(worker.id, worker.pid, `bind ${asked}: UDP socket ${answer.id}`);
       if (!reply(answer.id, 0, answer.handle)) table.udp.closedBy(worker, answer.id); // not sent: this worker does not hold it
     },

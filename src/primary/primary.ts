@@ -108,6 +108,7 @@ export class Master extends EventEmitter<MasterEvents> {
         log: this.#log,
         listeners: this.#listeners,
         appSockets: () => this.#handle.appSockets(),
+        udpSockets: () => this.#handle.udp.handover(),
         metrics: () => this.#metrics,
         control: () => this.#control,
         closing: () => this.#closing.started,

@@ -17,6 +17,14 @@
 // copy while any worker holds the socket -- a reload's new workers get the
 // same one, and datagrams wait in its buffer while no worker reads -- and
 // closes it when the last of them closes it or exits, and at shutdown.
+//
+// In an upgrade the old master passes each socket here to its successor,
+// with what its bind asked for (handover(): the key's fields and flags);
+// the successor's first ask for the same key takes the inherited socket
+// instead of binding a port the old master still holds (EADDRINUSE), so a
+// port 0 stays the same port (../operations/upgrade/inherited-ports.ts).
+// Until the takeover both masters' workers read from it: each datagram goes
+// to whichever reads first, as between two workers.
 
 import type { ListenAddress } from '../wire/protocol.js';
 import { createUdpHandle, type UdpHandle } from '../wire/node-internals.js';
@@ -30,12 +38,27 @@ export interface UdpRequest {
 }
 
 export type UdpAnswer =
-  | { ok: true; id: number; handle: UdpHandle; /** bound by this request (the first ask) */ fresh: boolean; port: number }
+  | { ok: true; id: number; handle: UdpHandle; /** bound by this request (the first ask) */ fresh: boolean; port: number; /** "master 4242": the socket that master handed over */ from?: string }
   | { ok: false; errno: number };
+
+/** UDP sockets this master did not bind: those the master it replaces handed over (InheritedPorts). */
+export interface InheritedUdp {
+  /** "master 4242": who handed them over, for the log. */
+  readonly from: string;
+  /** The socket for `key` (udpKey()), once, with the port it is bound to: undefined if none was handed over for it. */
+  takeUdp?(key: string): { handle: UdpHandle; port: number } | undefined;
+}
+
+/** Cluster's key: a port asked for as 0 stays 0 here, so every worker's same bind shares one socket. */
+export function udpKey(request: UdpRequest): string {
+  return `${request.address}:${request.port}:${request.addressType}:${request.index}`;
+}
 
 interface Entry {
   id: number;
   key: string;
+  /** What the first bind asked for: what an upgrade's successor is told. */
+  asked: UdpRequest;
   handle: UdpHandle;
   /** As bound: port 0 asked is the port the kernel chose. */
   address: ListenAddress;
@@ -51,24 +74,41 @@ export class UdpSockets {
   readonly #byKey = new Map<string, Entry>();
   readonly #byId = new Map<number, Entry>();
   #nextId = 1;
+  readonly #inherited: InheritedUdp | undefined;
+
+  constructor(inherited?: InheritedUdp) {
+    this.#inherited = inherited;
+  }
 
   /** queryServer for UDP: the socket for this key, bound now if nobody holds it, with `worker` holding it too. */
   request(worker: UdpWorker, request: UdpRequest): UdpAnswer {
-    const key = `${request.address}:${request.port}:${request.addressType}:${request.index}`;
+    const key = udpKey(request);
     let entry = this.#byKey.get(key);
     const fresh = entry === undefined;
+    const inherited = fresh ? this.#inherited?.takeUdp?.(key) : undefined;
     if (entry === undefined) {
-      const bound = createUdpHandle(request.address, request.port, request.addressType, request.flags);
+      const bound = inherited?.handle ?? createUdpHandle(request.address, request.port, request.addressType, request.flags);
       if (typeof bound === 'number') return { ok: false, errno: bound }; // not kept: the next ask tries again, as in cluster
       const name: { port?: number } = {};
       bound.getsockname(name);
-      const address: ListenAddress = { address: request.address, port: name.port ?? request.port, family: request.addressType === 'udp6' ? 'IPv6' : 'IPv4' };
-      entry = { id: this.#nextId++, key, handle: bound, address, workers: new Set() };
+      const address: ListenAddress = { address: request.address, port: name.port ?? inherited?.port ?? request.port, family: request.addressType === 'udp6' ? 'IPv6' : 'IPv4' };
+      const { port, addressType, flags, index } = request;
+      entry = { id: this.#nextId++, key, asked: { address: request.address, port, addressType, flags, index }, handle: bound, address, workers: new Set() };
       this.#byKey.set(key, entry);
       this.#byId.set(entry.id, entry);
     }
     entry.workers.add(worker.id);
-    return { ok: true, id: entry.id, handle: entry.handle, fresh, port: entry.address.port };
+    const from = inherited === undefined ? {} : { from: this.#inherited?.from };
+    return { ok: true, id: entry.id, handle: entry.handle, fresh, port: entry.address.port, ...from };
+  }
+
+  /**
+   * For an upgrade: every socket held, with what its first bind asked for.
+   * The handles are the master's own copies, not duplicates: the caller
+   * passes their descriptors to the successor and must not close them.
+   */
+  handover(): Array<{ asked: UdpRequest; handle: UdpHandle }> {
+    return [...this.#byId.values()].map(({ asked, handle }) => ({ asked, handle }));
   }
 
   /** Every socket held, for the ready line and status: its bound address, and how many workers hold it. */

@@ -84,6 +84,8 @@ export interface UdpHandle extends HandleOwner {
   bind6(address: string, port: number, flags: number): Status;
   getsockname(out: Record<string, unknown>): Status;
   recvStop(): Status;
+  /** Wraps an open descriptor (an upgrade's inherited socket), as TCP's and Pipe's open() do; EEXIST if this process already has a handle on it. */
+  open(fd: number): Status;
 }
 interface UdpBinding {
   UDP: new () => UdpHandle;
@@ -122,6 +124,15 @@ export function isUdpHandle(value: unknown): value is UdpHandle {
 export function createUdpHandle(address: string, port: number, type: 'udp4' | 'udp6', flags: number): UdpHandle | Status {
   const handle = new (udpClass())();
   const status = type === 'udp4' ? handle.bind(address, port, flags) : handle.bind6(address, port, flags);
+  if (status === 0) return handle;
+  handle.close();
+  return status;
+}
+
+/** A UDP handle on descriptor `fd`, which must be a UDP socket already (libuv takes any socket); or a negative errno. */
+export function openUdpHandle(fd: number): UdpHandle | Status {
+  const handle = new (udpClass())();
+  const status = handle.open(fd);
   if (status === 0) return handle;
   handle.close();
   return status;

@@ -7,8 +7,10 @@
 //     it as an inherited descriptor, fd 3 on: the master's own
 //     (HANDOFF_LISTEN_FDS), then those of the app's other ports, with what
 //     each listen() asked for (HANDOFF_APP_LISTENS; the successor gives them
-//     to its workers' same listen()s: inherited-ports.ts); an IPC channel
-//     comes after them; stdout and stderr are the old master's own.
+//     to its workers' same listen()s: inherited-ports.ts), then the app's UDP
+//     sockets, with what each dgram bind asked for (HANDOFF_APP_UDP; given to
+//     the same binds, ../../udp/udp-sockets.ts); an IPC channel comes after
+//     them; stdout and stderr are the old master's own.
 //  2. The successor forks its workers; it does not accept yet (its listeners
 //     are gated) and has no pid file or control socket. Once every worker is
 //     ready it says `ready`.
@@ -17,7 +19,9 @@
 //     accepting, and says `took-over`. Both masters accept on the same
 //     sockets for a moment: nothing queued in the kernel is lost.
 //  4. The old master stops accepting and drains its workers (its ordinary
-//     graceful shutdown, Master.close()), then exits.
+//     graceful shutdown, Master.close()), then exits. Its workers stop
+//     reading the UDP sockets at their drain; the new ones, which read them
+//     from the start, get every datagram from then on.
 //
 // If the successor cannot be started, exits, says `failed`, or is not ready
 // within --listen-timeout, it is stopped (SIGTERM, then SIGKILL), the old
@@ -33,8 +37,9 @@ import path from 'node:path';
 import type { ControlServer } from '../../control/server.js';
 import type { ListenRequest } from '../../dispatch/handle-table.js';
 import type { ListenerSet } from '../../dispatch/listener-set.js';
-import { UPGRADE_APP_ENV, UPGRADE_FDS_ENV, UPGRADE_FROM_ENV } from '../../dispatch/inherited-socket.js';
-import type { TcpHandle } from '../../wire/node-internals.js';
+import { UPGRADE_APP_ENV, UPGRADE_FDS_ENV, UPGRADE_FROM_ENV, UPGRADE_UDP_ENV } from '../../dispatch/inherited-socket.js';
+import type { UdpRequest } from '../../udp/udp-sockets.js';
+import type { TcpHandle, UdpHandle } from '../../wire/node-internals.js';
 import type { Logger } from '../../cli/log.js';
 import { formatDuration } from '../../units.js';
 
@@ -69,6 +74,8 @@ export interface UpgradeParts {
   listeners: ListenerSet;
   /** A new descriptor of each of the app's other listening sockets (HandleTable.appSockets()). */
   appSockets(): Promise<Array<{ asked: ListenRequest; handle: TcpHandle }>>;
+  /** The app's UDP sockets (UdpSockets.handover()): the master's own handles, passed as they are, never closed here. */
+  udpSockets(): Array<{ asked: UdpRequest; handle: UdpHandle }>;
   control: ControlServer | undefined;
   listenTimeout: number;
   killTimeout: number;
@@ -138,20 +145,24 @@ export class Upgrades {
         for (const handle of handles) handle.close();
         throw new UpgradeFailed(this.#aborted);
       }
+      // Taken now, with nothing awaited before the spawn: a socket's last worker cannot let it go (and the master close it) in between.
+      const udp = parts.udpSockets();
       const others = app.length === 0 ? '' : ` and ${app.length} of the app's other ports`;
-      log.log('info', `upgrade: starting a new master (${node} ${path.basename(entry)}) on ${own.length} inherited listening socket${own.length === 1 ? '' : 's'}${others}`);
+      const datagrams = udp.length === 0 ? '' : `, with ${udp.length} UDP socket${udp.length === 1 ? '' : 's'}`;
+      log.log('info', `upgrade: starting a new master (${node} ${path.basename(entry)}) on ${own.length} inherited listening socket${own.length === 1 ? '' : 's'}${others}${datagrams}`);
       const env: NodeJS.ProcessEnv = { ...process.env, [UPGRADE_FDS_ENV]: String(own.length), [UPGRADE_FROM_ENV]: String(previous) };
       if (app.length > 0) env[UPGRADE_APP_ENV] = JSON.stringify(app.map((socket) => socket.asked));
+      if (udp.length > 0) env[UPGRADE_UDP_ENV] = JSON.stringify(udp.map((socket) => socket.asked));
       try {
         child = spawn(node, [...process.execArgv, entry, ...process.argv.slice(2)], {
           cwd: process.cwd(),
           env,
-          // fd 3.. are the listening sockets, in order; the IPC channel comes after them.
-          stdio: ['ignore', 'inherit', 'inherit', ...handles.map((handle) => handle.fd), 'ipc'],
+          // fd 3.. are the listening sockets, then the UDP ones, in order; the IPC channel comes after them.
+          stdio: ['ignore', 'inherit', 'inherit', ...[...handles, ...udp.map((socket) => socket.handle)].map((handle) => handle.fd), 'ipc'],
           serialization: 'json',
         });
       } finally {
-        for (const handle of handles) handle.close(); // the child has its own copies now (or none, if spawn threw)
+        for (const handle of handles) handle.close(); // the child has its own copies now (or none, if spawn threw); the UDP handles are the master's own
       }
       this.#successor = child;
       const link = new Link(child);

@@ -1,9 +1,10 @@
 // The master's part in an upgrade, both ways: as the old master, upgrade()
-// spawns a successor on the same sockets, its own and the app's other ports
+// spawns a successor on the same sockets, its own, the app's other ports and
+// its UDP sockets
 // (../../operations/upgrade/upgrade.ts); as a successor, takeOver() is the
 // moment it starts serving in its place (../../operations/upgrade/successor.ts),
 // on the app's other ports too (inherited-ports.ts: the sockets its workers
-// asked for start accepting, the others close). Master keeps the events; this
+// asked for start accepting, the others close, UDP ones too). Master keeps the events; this
 // keeps what an upgrade needs to know and the rules for when one may start.
 
 import type { Logger } from '../../cli/log.js';
@@ -24,6 +25,8 @@ export interface HandoverHost {
   listeners: ListenerSet;
   /** The app's other listening sockets, for a successor (HandleTable.appSockets()). */
   appSockets: UpgradeParts['appSockets'];
+  /** The app's UDP sockets, for a successor (UdpSockets.handover()). */
+  udpSockets: UpgradeParts['udpSockets'];
   metrics: () => MasterMetrics;
   control: () => ControlServer | undefined;
   closing: () => boolean;
@@ -46,7 +49,7 @@ export class Handover {
   constructor(host: HandoverHost, inherited: Inheritance | undefined) {
     this.#host = host;
     this.successor = inherited?.source === 'upgrade' ? new Successor(inherited.from as number, host.log, () => this.#takeOver()) : undefined;
-    this.ports = inherited?.source === 'upgrade' ? new InheritedPorts(inherited.from as number, inherited.app ?? []) : undefined;
+    this.ports = inherited?.source === 'upgrade' ? new InheritedPorts(inherited.from as number, inherited.app ?? [], inherited.udp ?? []) : undefined;
   }
 
   /** A successor that has not taken over yet: no pid file, control socket or metrics until it does. */
@@ -108,6 +111,7 @@ export class Handover {
       {
         listeners: host.listeners,
         appSockets: host.appSockets,
+        udpSockets: host.udpSockets,
         control: host.control(),
         listenTimeout: host.options.listenTimeout,
         killTimeout: host.options.killTimeout,

@@ -15,6 +15,7 @@ import type { DispatchObserver } from '../../operations/metrics/dispatch-stats.j
 import { handleKind, reuseFlagFor, type SchedulerEntry } from '../../scheduler/index.js';
 import type { Scheduler } from '../../scheduler/types.js';
 import type { Tracer } from '../../trace.js';
+import type { InheritedUdp } from '../../udp/udp-sockets.js';
 
 export interface OpenedListeners {
   listeners: ListenerSet;
@@ -52,7 +53,7 @@ export interface HandleTableInput {
   trace: Tracer | null;
   observer: DispatchObserver;
   /** A successor's: the app's other ports, handed over by the master it replaces. */
-  inherited?: InheritedListens;
+  inherited?: InheritedListens & InheritedUdp;
 }
 
 /** The dispatch handle on the master's own sockets, and the table later listen()s add to; `scheduler` is the first handle's. */

@@ -11,15 +11,19 @@ import type { Inheritance } from './inherited-socket.js';
 
 export class ListenerSet {
   readonly listeners: readonly Listener[];
+  /** Its sockets are systemd's too: an upgrade says so to the next master. */
+  readonly keptBySystemd: boolean;
 
-  private constructor(listeners: Listener[]) {
+  private constructor(listeners: Listener[], keptBySystemd = false) {
     this.listeners = listeners;
+    this.keptBySystemd = keptBySystemd;
   }
 
   /** Binds host:port (with `reuseFlag`, reuseport's SO_REUSEPORT), or adopts the inherited sockets (which accept nothing until open()). */
   static open(host: string | undefined, port: number, inherited: Inheritance | undefined, reuseFlag = 0): ListenerSet {
     if (inherited === undefined) return new ListenerSet([Listener.bind(host, port, reuseFlag)]);
-    return new ListenerSet(inherited.sockets.map((socket) => Listener.adopt(socket.handle, socket.address, inherited.source === 'systemd')));
+    const kept = inherited.keptBySystemd;
+    return new ListenerSet(inherited.sockets.map((socket) => Listener.adopt(socket.handle, socket.address, kept)), kept);
   }
 
   /** The first socket's address: the one the ready line and the status show, and the workers' server.address(). */
@@ -37,10 +41,6 @@ export class ListenerSet {
 
   set onconnection(handler: (client: TcpHandle) => void) {
     for (const listener of this.listeners) listener.onconnection = handler;
-  }
-
-  get paused(): boolean {
-    return this.listeners.every((listener) => listener.paused);
   }
 
   pause(): void {

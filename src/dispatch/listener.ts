@@ -6,6 +6,7 @@
 // (pause) and start again (resume) without losing what waits in the kernel's
 // backlog: see handle-dup.ts for the spare descriptor that makes it possible.
 
+import { once } from 'node:events';
 import net from 'node:net';
 import util from 'node:util';
 import { ListenError } from '../errors.js';
@@ -28,8 +29,8 @@ const MAX_ACCEPTING_MS = 250;
  * At shutdown the backlog shrinks to 0: the kernel then completes at most one
  * handshake that accept() has not taken (its accept queue is full at one), and
  * drops the SYNs after it, which the client sends again a second later and is
- * then refused. (Linux answers those SYNs with cookies, and logs "Possible SYN
- * flooding on port ..." once per socket: see docs/operations.md.)
+ * then refused. (With a backlog of 0 Linux answers SYNs with cookies, and logs
+ * "Possible SYN flooding on port ..." once per socket: see docs/operations.md.)
  */
 const CLOSING_BACKLOG = 0;
 /** How long the placeholder's handshake may take on loopback before we conclude a client holds the one place. */
@@ -37,8 +38,25 @@ const PLACEHOLDER_MS = 10;
 /** How many times a client may take that place first before we close all the same. */
 const PLACEHOLDER_TRIES = 8;
 
+/** How long stopping polling may take (it waits for the spare descriptor) before the queue is left as it is. */
+const PAUSE_MS = 100;
+
 function nextTurn(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
+/** Where the master connects to its own socket. A wildcard `::` socket takes IPv4 too (not IPv6-only), and ::1 may not exist (IPv6 off). */
+function loopbackFor(address: string): string {
+  return address === '0.0.0.0' || address === '::' ? '127.0.0.1' : address;
+}
+
+/** An IPv4 address as an IPv6 socket names it (::ffff:127.0.0.1), as itself. */
+function unmapped(address: string | undefined): string {
+  return String(address).replace(/^::ffff:/, '');
 }
 
 export class Listener {
@@ -67,10 +85,18 @@ export class Listener {
   readonly #holdsQueueAtClose: boolean;
   #backlog = BACKLOG;
   /** At shutdown: not polled while our own connection takes the accept queue's one place, so that no client's can (acceptBacklog). */
-  #parked = false;
-  #placeholder: net.Socket | null = null;
-  /** Its local ports: accepted by mistake (a handshake we gave up on, then completed), it is closed, not dispatched. */
-  readonly #placeholderPorts = new Set<number>();
+  #holdingQueue = false;
+  /**
+   * Our own connections, kept open until close(): one holds the queue's place;
+   * any other is one we gave up waiting for, which, if its handshake completes
+   * later and it is accepted, is closed rather than dispatched. (Kept open, its
+   * local port cannot pass to a client meanwhile.)
+   */
+  readonly #placeholders: net.Socket[] = [];
+  /** Their local address:port, as the listening socket sees them. */
+  readonly #placeholderPorts = new Set<string>();
+  /** Time spent accepting under steady arrivals, over the whole of acceptBacklog(). */
+  #acceptingFor = 0;
 
   private constructor(handle: TcpHandle, address: BoundAddress, gated: boolean, holdsQueueAtClose: boolean) {
     this.address = address;
@@ -137,14 +163,10 @@ export class Listener {
     // A failed accept() (EMFILE, ECONNABORTED...) is not fatal: cluster once
     // crashed the primary here (nodejs/node#44202).
     if (status !== 0 || client === undefined) return;
-    if (this.#placeholderPorts.size > 0 && this.#isPlaceholder(client)) return void client.close();
+    if (this.#placeholders.length > 0 && this.#isPlaceholder(client)) return void client.close();
     this.#accepted++;
     this.onconnection(client);
   };
-
-  get paused(): boolean {
-    return this.#accepting === null && !this.#stopped;
-  }
 
   /** Stop accepting; new connections wait in the kernel's backlog until resume(). */
   pause(): void {
@@ -161,7 +183,7 @@ export class Listener {
 
   resume(): void {
     this.#wantPaused = false;
-    if (this.#gated || this.#parked) return;
+    if (this.#gated || this.#holdingQueue) return;
     if (this.#accepting !== null || this.#stopped || this.#closed || this.#spare === null) return;
     const spare = this.#spare;
     this.#spare = null;
@@ -218,7 +240,7 @@ export class Listener {
     } catch {
       return; // no spare, no pause: keep accepting rather than lose the backlog
     }
-    if ((this.#wantPaused || this.#stopped || this.#parked) && this.#accepting === accepting) {
+    if ((this.#wantPaused || this.#stopped || this.#holdingQueue) && this.#accepting === accepting) {
       this.#accepting = null;
       accepting.close();
     }
@@ -237,9 +259,9 @@ export class Listener {
    * nothing means the backlog is empty. While the master is full (paused at
    * --max-pending, see the dispatcher), it waits for room, until `deadline`
    * (ms since the epoch). Then the queue, shrunk to one place, gets our own
-   * connection in that place (#parkPlaceholder), so that a handshake arriving
-   * from then on is dropped (the client sends its SYN again and is refused),
-   * never completed and reset. Resolves with the number accepted.
+   * connection in that place (#holdQueue), so that a handshake arriving from
+   * then on is dropped (the client sends its SYN again and is refused), never
+   * completed and reset. Resolves with the number accepted.
    */
   async acceptBacklog(deadline: number): Promise<number> {
     if (this.#gated) return 0; // never opened: another master serves it (a successor shutting down before it took over)
@@ -247,17 +269,19 @@ export class Listener {
     if (!this.#holdsQueueAtClose) return this.#acceptWhatWaits(deadline).then(() => this.#accepted - start);
     this.#backlog = CLOSING_BACKLOG;
     this.#accepting?.listen(CLOSING_BACKLOG);
-    for (let tries = 1; ; tries++) {
-      await this.#acceptWhatWaits(deadline);
-      if (this.#closed || this.#stopped || Date.now() >= deadline || (await this.#parkPlaceholder())) break;
-      if (tries === PLACEHOLDER_TRIES) break; // under a flood of new connections: close with at most one reset
+    this.#acceptingFor = 0;
+    for (let tries = 0; ; tries++) {
+      await this.#acceptWhatWaits(deadline); // after a failed try: the client that took the place
+      // After the last try, under a flood of new connections: what arrives in this instant may be reset.
+      if (this.#closed || this.#stopped || Date.now() >= deadline || tries === PLACEHOLDER_TRIES) break;
+      const held = await this.#holdQueue(deadline);
+      if (held !== 'taken') break; // held; or it cannot be (no pause, no connection of ours): close as is
     }
     return this.#accepted - start;
   }
 
   /** Accepts until a whole turn of the event loop brings nothing (or until `deadline`). */
   async #acceptWhatWaits(deadline: number): Promise<void> {
-    let acceptingFor = 0;
     for (;;) {
       if (this.#closed || this.#stopped || Date.now() >= deadline) break;
       const before = this.#accepted;
@@ -276,51 +300,43 @@ export class Listener {
       // Under steady load the backlog never stays empty: what keeps arriving came after the
       // signal, and is refused once the listener closes. Stop after a turn that accepted
       // until EAGAIN; the placeholder then takes the one place left.
-      acceptingFor += Date.now() - turnStart;
-      if (acceptingFor >= MAX_ACCEPTING_MS) break;
+      this.#acceptingFor += Date.now() - turnStart;
+      if (this.#acceptingFor >= MAX_ACCEPTING_MS) break;
     }
   }
 
   /**
    * The accept queue is empty and holds one: stop polling, and fill its place
    * with a connection of our own. From then on no client's handshake can
-   * complete, so close() resets only ours. False if a client took the place
-   * first: it is accepted, and the caller tries again.
+   * complete, so close() resets only ours. 'taken' if a client took the place
+   * first: polling again, the caller accepts it and tries again.
    */
-  async #parkPlaceholder(): Promise<boolean> {
-    if (this.#closed || this.#stopped || this.#accepting === null) return false;
-    this.#parked = true;
-    await this.#applyPause();
-    if (this.#accepting !== null || this.#closed) return false;
-    const host = this.address.address === '0.0.0.0' ? '127.0.0.1' : this.address.address === '::' ? '::1' : this.address.address;
-    const placeholder = net.connect({ host, port: this.address.port });
+  async #holdQueue(deadline: number): Promise<'held' | 'taken' | 'cannot'> {
+    if (this.#closed || this.#stopped || this.#accepting === null) return 'cannot';
+    this.#holdingQueue = true;
+    // The pause waits for the spare descriptor, made long ago; bounded all the same.
+    await Promise.race([this.#applyPause(), sleep(Math.max(0, Math.min(PAUSE_MS, deadline - Date.now())))]);
+    if (this.#accepting !== null || this.#closed) return this.#stopHolding('cannot');
+    const placeholder = net.connect({ host: loopbackFor(this.address.address), port: this.address.port });
     placeholder.on('error', () => undefined); // reset at close(), as intended; or never connected
-    this.#placeholder = placeholder;
-    const connected = await new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => resolve(false), PLACEHOLDER_MS);
-      placeholder.once('connect', () => {
-        clearTimeout(timer);
-        resolve(true);
-      });
-      placeholder.once('close', () => {
-        clearTimeout(timer);
-        resolve(false);
-      });
-    });
-    // Its handshake may still complete after we give up: then it is accepted, and must not be dispatched.
-    if (placeholder.localPort !== undefined) this.#placeholderPorts.add(placeholder.localPort);
-    if (connected || this.#closed) return connected;
-    placeholder.destroy();
-    this.#placeholder = null;
-    this.#parked = false;
-    if (!this.#wantPaused) this.resume(); // a client holds the place: accept it
-    return false;
+    this.#placeholders.push(placeholder);
+    const connected = await Promise.race([once(placeholder, 'connect').then(() => true, () => false), sleep(PLACEHOLDER_MS).then(() => false)]);
+    this.#placeholderPorts.add(`${unmapped(placeholder.localAddress)}:${placeholder.localPort}`);
+    if (connected) return 'held';
+    if (this.#closed) return 'cannot';
+    return this.#stopHolding(placeholder.destroyed ? 'cannot' : 'taken');
+  }
+
+  #stopHolding<T>(outcome: T): T {
+    this.#holdingQueue = false;
+    if (!this.#wantPaused) this.resume();
+    return outcome;
   }
 
   #isPlaceholder(client: TcpHandle): boolean {
     const peer: Record<string, unknown> = {};
     client.getpeername(peer);
-    return this.#placeholderPorts.has(Number(peer['port']));
+    return this.#placeholderPorts.has(`${unmapped(String(peer['address']))}:${String(peer['port'])}`);
   }
 
   /** Closes every descriptor: the port is free afterwards and the backlog is reset. */
@@ -331,6 +347,6 @@ export class Listener {
     this.#accepting = null;
     void this.#spare?.then((handle) => handle.close()).catch(() => undefined);
     void this.#duplicator?.then((duplicator) => duplicator.close()).catch(() => undefined);
-    this.#placeholder?.destroy();
+    for (const placeholder of this.#placeholders.splice(0)) placeholder.destroy();
   }
 }

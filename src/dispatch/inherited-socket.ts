@@ -39,6 +39,8 @@ export const UPGRADE_FDS_ENV = 'HANDOFF_LISTEN_FDS';
 export const UPGRADE_FROM_ENV = 'HANDOFF_UPGRADE_FROM';
 export const UPGRADE_APP_ENV = 'HANDOFF_APP_LISTENS';
 export const UPGRADE_UDP_ENV = 'HANDOFF_APP_UDP';
+/** Set by an old master whose own sockets systemd passed: they outlive every master (listener.ts). */
+export const UPGRADE_SYSTEMD_ENV = 'HANDOFF_LISTEN_SYSTEMD';
 
 export interface InheritedSocket {
   fd: number;
@@ -61,6 +63,8 @@ export interface AppUdpSocket {
 
 export interface Inheritance {
   source: 'systemd' | 'upgrade';
+  /** The master's own sockets are systemd's too (passed by it, or by an old master it had passed them to). */
+  keptBySystemd: boolean;
   /** With source 'upgrade': the pid of the master being replaced. */
   from?: number;
   /** The master's own sockets. */
@@ -82,6 +86,8 @@ export function takeInheritedSockets(env: NodeJS.ProcessEnv = process.env): Inhe
     const from = Number(env[UPGRADE_FROM_ENV]);
     const appListens = env[UPGRADE_APP_ENV];
     const appUdp = env[UPGRADE_UDP_ENV];
+    const keptBySystemd = env[UPGRADE_SYSTEMD_ENV] === '1';
+    delete env[UPGRADE_SYSTEMD_ENV];
     delete env[UPGRADE_FDS_ENV];
     delete env[UPGRADE_FROM_ENV];
     delete env[UPGRADE_APP_ENV];
@@ -105,7 +111,7 @@ export function takeInheritedSockets(env: NodeJS.ProcessEnv = process.env): Inhe
       for (const socket of all) socket.handle.close();
       throw error;
     }
-    return { source: 'upgrade', from, sockets: all.slice(0, count), app: asked.map((request, i) => ({ ...(all[count + i] as InheritedSocket), asked: request })), udp };
+    return { source: 'upgrade', keptBySystemd, from, sockets: all.slice(0, count), app: asked.map((request, i) => ({ ...(all[count + i] as InheritedSocket), asked: request })), udp };
   }
   const systemdCount = env['LISTEN_FDS'];
   if (systemdCount === undefined || env['LISTEN_PID'] !== String(process.pid)) return undefined;
@@ -113,7 +119,7 @@ export function takeInheritedSockets(env: NodeJS.ProcessEnv = process.env): Inhe
   delete env['LISTEN_PID'];
   delete env['LISTEN_FDNAMES'];
   const count = parseCount('LISTEN_FDS', systemdCount);
-  return count === 0 ? undefined : { source: 'systemd', sockets: openAll('LISTEN_FDS', count) };
+  return count === 0 ? undefined : { source: 'systemd', keptBySystemd: true, sockets: openAll('LISTEN_FDS', count) };
 }
 
 function parseCount(name: string, value: string): number {

@@ -37,7 +37,7 @@ import path from 'node:path';
 import type { ControlServer } from '../../control/server.js';
 import type { ListenRequest } from '../../dispatch/handle-table.js';
 import type { ListenerSet } from '../../dispatch/listener-set.js';
-import { UPGRADE_APP_ENV, UPGRADE_FDS_ENV, UPGRADE_FROM_ENV, UPGRADE_UDP_ENV } from '../../dispatch/inherited-socket.js';
+import { UPGRADE_APP_ENV, UPGRADE_FDS_ENV, UPGRADE_FROM_ENV, UPGRADE_SYSTEMD_ENV, UPGRADE_UDP_ENV } from '../../dispatch/inherited-socket.js';
 import type { UdpRequest } from '../../udp/udp-sockets.js';
 import type { TcpHandle, UdpHandle } from '../../wire/node-internals.js';
 import type { Logger } from '../../cli/log.js';
@@ -153,6 +153,7 @@ export class Upgrades {
       const env: NodeJS.ProcessEnv = { ...process.env, [UPGRADE_FDS_ENV]: String(own.length), [UPGRADE_FROM_ENV]: String(previous) };
       if (app.length > 0) env[UPGRADE_APP_ENV] = JSON.stringify(app.map((socket) => socket.asked));
       if (udp.length > 0) env[UPGRADE_UDP_ENV] = JSON.stringify(udp.map((socket) => socket.asked));
+      if (parts.listeners.keptBySystemd) env[UPGRADE_SYSTEMD_ENV] = '1';
       try {
         child = spawn(node, [...process.execArgv, entry, ...process.argv.slice(2)], {
           cwd: process.cwd(),

@@ -66,10 +66,14 @@ export class Lane {
   readonly view: WorkerView;
   /** Connections sent and not yet acknowledged, by seq. */
   readonly inFlight = new Map<number, PendingConnection>();
-  /** Connections the worker accepted. */
-  handed = 0;
+  /** Connections the worker accepted (counted by accepted() only). */
+  #handed = 0;
   readonly #now: () => number;
   readonly #lateAfterMs: () => number;
+
+  get handed(): number {
+    return this.#handed;
+  }
   /** When it last answered a hand-off, or when it was sent one while holding none (see `stalled`). */
   #answeredAt = 0;
   /** It refused its last connections (at server.maxConnections): passed over for REFUSAL_PAUSE_MS. */
@@ -123,7 +127,7 @@ export class Lane {
   /** The worker accepted connection `seq`: out of flight, and counted as handed; undefined if it was not in flight here. */
   accepted(seq: number): PendingConnection | undefined {
     const connection = this.take(seq);
-    if (connection !== undefined) this.handed++;
+    if (connection !== undefined) this.#handed++;
     return connection;
   }
 

@@ -111,7 +111,7 @@ export class Master extends EventEmitter<MasterEvents> {
         udpSockets: () => this.#handle.udp.handover(),
         metrics: () => this.#metrics,
         control: () => this.#control,
-        closing: () => this.#closing.started,
+        closing: () => this.#closing?.started ?? false, // asked before the constructor ends: not closing
         reloading: () => this.#reloads.running,
         close: (exitCode) => this.close(exitCode),
         tookOver: () => this.#readiness.tookOver(),
@@ -162,7 +162,7 @@ export class Master extends EventEmitter<MasterEvents> {
       udpOnly: this.#udpOnly,
       log: this.#log,
       trace: this.#trace,
-      closing: () => this.#closing.started,
+      closing: () => this.#closing?.started ?? false,
       close: (exitCode) => void this.close(exitCode),
       events: this,
     });

@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
-import { afterEach, describe, expect, test } from 'vitest';
+import { afterEach, describe, expect, onTestFinished, test } from 'vitest';
 import { Listener } from '../dist/dispatch/listener.js';
 import { reusePortFlag, type TcpHandle } from '../dist/wire/node-internals.js';
 import { acceptQueue, queued } from './helpers/backlog.js';
@@ -57,7 +57,9 @@ describe('closing the listener resets no handshake (Listener.acceptBacklog)', ()
     const { port } = listener.address;
     const accepted: TcpHandle[] = [];
     listener.onconnection = (client) => void accepted.push(client);
+    onTestFinished(() => listener.close());
     const early = net.connect(port, '127.0.0.1');
+    onTestFinished(() => void early.destroy());
     await new Promise((resolve) => early.once('connect', resolve));
     await listener.acceptBacklog(Date.now() + 5000);
     expect(accepted).toHaveLength(1); // the early one, accepted; the placeholder is not
@@ -66,6 +68,7 @@ describe('closing the listener resets no handshake (Listener.acceptBacklog)', ()
 
     const dropsBefore = listenDrops();
     const late = net.connect(port, '127.0.0.1');
+    onTestFinished(() => void late.destroy());
     let connected = false;
     late.once('connect', () => {
       connected = true;
@@ -77,7 +80,6 @@ describe('closing the listener resets no handshake (Listener.acceptBacklog)', ()
     const error = await withTimeout(failed, 5000, 'the late client was neither refused nor reset');
     expect({ code: error.code, connected }).toEqual({ code: 'ECONNREFUSED', connected: false }); // its SYN, sent again, meets no listener
     expect(accepted).toHaveLength(1);
-    early.destroy();
     for (const handle of accepted) handle.close();
   });
 
@@ -86,7 +88,8 @@ describe('closing the listener resets no handshake (Listener.acceptBacklog)', ()
       const { master, url } = await startMaster([fixture('pid.mjs'), '-w', '2', '--control', 'off']);
       // As the soak's clients: keep-alive ones, and ones that open a connection per request.
       const loads = [load({ url, connections: 8, duration: 30 }), load({ url, connections: 4, duration: 30, headers: { connection: 'close' } })];
-      await Promise.all(loads.map((l) => l.responses(2000)));
+      onTestFinished(() => loads.forEach((l) => l.stop()));
+      await withTimeout(Promise.all(loads.map((l) => l.responses(2000))), 15_000, 'fewer than 2000 responses per client in 15 s');
       master.signal('SIGTERM');
       expect(await master.exit(20_000)).toEqual({ code: 0, signal: null });
       for (const l of loads) l.stop();

@@ -7,11 +7,13 @@ import { spawnSync } from 'node:child_process';
 import dgram from 'node:dgram';
 import net from 'node:net';
 import path from 'node:path';
-import { afterEach, describe, expect, test } from 'vitest';
+import { afterEach, describe, expect, onTestFinished, test } from 'vitest';
+import { Listener } from '../dist/dispatch/listener.js';
+import { acceptQueue } from './helpers/backlog.js';
 import { ctl, removeTempDirs, tempDir } from './helpers/control.js';
 import { countByPid, get, getMany } from './helpers/http.js';
-import { childPids, fixture, MasterProcess, runCli, startMaster, stopAllMasters } from './helpers/process.js';
-import { stopSuccessors, trackSuccessor } from './helpers/successors.js';
+import { childPids, eventually, fixture, isAlive, MasterProcess, runCli, startMaster, stopAllMasters, withTimeout } from './helpers/process.js';
+import { marked, stopSuccessors, trackSuccessor } from './helpers/successors.js';
 
 const hasActivate = spawnSync('sh', ['-c', 'command -v systemd-socket-activate']).status === 0;
 
@@ -98,6 +100,38 @@ describe.skipIf(!hasActivate)('socket activation', () => {
     const exit = await master.exit();
     expect(exit.code).toBe(1);
     expect(master.stderr).toMatch(/handoff: LISTEN_FDS: descriptor 3 is a Unix socket; handoff serves listening TCP sockets only \(ListenStream= with an address or port\)\n$/);
+  });
+});
+
+describe('a socket systemd keeps: the master is not its only holder', () => {
+  test('after an upgrade and the new master\'s shutdown it is left as systemd would find it: nothing of the masters\' queued, and a client\'s handshake still completes there', async () => {
+    // This test stands for systemd: it holds the listening socket and never accepts on it.
+    const systemd = Listener.bind('127.0.0.1', 0);
+    systemd.stopAccepting();
+    const held = await systemd.sharedHandle();
+    await new Promise((resolve) => setImmediate(resolve)); // its own polling stops (after the spare it waited for)
+    onTestFinished(() => systemd.close());
+    const { port } = systemd.address;
+    const control = path.join(tempDir(), 'c.sock');
+    const master = new MasterProcess([app, '-w', '1', '--control', control], { listenFds: [held.fd], env: marked() });
+    await master.waitFor(/listening on http:\/\/127\.0\.0\.1:\d+ /);
+    expect(master.output).toContain(`serving on the listening socket systemd passed (LISTEN_FDS=1): 127.0.0.1:${port}`);
+    expect((await get(`http://127.0.0.1:${port}`)).status).toBe(200);
+
+    const upgrade = await ctl(['upgrade', '--control', control]);
+    expect(upgrade.code).toBe(0);
+    const next = trackSuccessor(Number(/handed over to master (\d+)/.exec(upgrade.stdout)?.[1]));
+    expect((await get(`http://127.0.0.1:${port}`)).status).toBe(200);
+    expect((await master.exit()).code).toBe(0);
+    process.kill(next, 'SIGTERM');
+    await eventually(() => !isAlive(next), 10_000, `the new master ${next} exits after SIGTERM`);
+
+    // Had it held the queue shut as for a socket of its own, its connection would wait there and the backlog would be 0.
+    expect(acceptQueue(port)).toBe(0);
+    const client = net.connect(port, '127.0.0.1');
+    onTestFinished(() => void client.destroy());
+    await withTimeout(new Promise((resolve) => client.once('connect', resolve)), 3000, 'the handshake did not complete: the backlog was left at 0');
+    await eventually(() => acceptQueue(port) === 1, 3000, 'the client waiting in the queue for the next master');
   });
 });
 

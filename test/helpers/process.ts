@@ -37,18 +37,19 @@ export class MasterProcess {
    * `entry`: the script node runs (default: handoff's CLI; test/fixtures/cluster-runner.mjs runs the same app under node:cluster).
    * `via`: a command that runs node in turn (e.g. systemd-socket-activate -l ...), execing it in its place.
    * `ulimitFiles`: through a shell that lowers `ulimit -n` and then becomes the master (exec): same pid, same signals.
+   * `listenFds`: descriptors passed as systemd does (fds 3 on, LISTEN_FDS, and LISTEN_PID set by a shell that then execs the master).
    */
-  constructor(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; entry?: string; via?: string[]; ulimitFiles?: number } = {}) {
+  constructor(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; entry?: string; via?: string[]; ulimitFiles?: number; listenFds?: number[] } = {}) {
     const entry = options.entry ?? cli;
     const node = [...(options.via ?? []), process.execPath];
+    const shell = (script: string): string[] => ['/bin/sh', '-c', `${script} && exec "$@"`, 'sh', ...node, entry, ...args];
     const [command, ...argv] =
-      options.ulimitFiles === undefined
-        ? [...node, entry, ...args]
-        : ['/bin/sh', '-c', `ulimit -n ${options.ulimitFiles} && exec "$@"`, 'sh', ...node, entry, ...args];
+      options.ulimitFiles !== undefined ? shell(`ulimit -n ${options.ulimitFiles}`) : options.listenFds !== undefined ? shell('export LISTEN_PID=$$') : [...node, entry, ...args];
+    const listenFds = options.listenFds ?? [];
     this.child = spawn(command as string, argv, {
       cwd: options.cwd ?? root,
-      env: { ...process.env, [TRACE_EVENTS_ENV]: this.traceEventsFile, ...options.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, [TRACE_EVENTS_ENV]: this.traceEventsFile, ...(listenFds.length > 0 ? { LISTEN_FDS: String(listenFds.length) } : {}), ...options.env },
+      stdio: ['ignore', 'pipe', 'pipe', ...listenFds],
     });
     live.add(this);
     this.child.stdout?.setEncoding('utf8').on('data', (text: string) => {

@@ -6,12 +6,12 @@
 // (pause) and start again (resume) without losing what waits in the kernel's
 // backlog: see handle-dup.ts for the spare descriptor that makes it possible.
 
-import { once } from 'node:events';
 import net from 'node:net';
 import util from 'node:util';
 import { ListenError } from '../errors.js';
 import { createServerHandle, type TcpHandle } from '../wire/node-internals.js';
 import { HandleDuplicator } from './handle-dup.js';
+import { delay, Placeholders, type PlaceOutcome } from './placeholders.js';
 
 /** Node's own default: the kernel rounds 511 + 1 up to a backlog of 512. */
 const BACKLOG = 511;
@@ -33,8 +33,6 @@ const MAX_ACCEPTING_MS = 250;
  * "Possible SYN flooding on port ..." once per socket: see docs/operations.md.)
  */
 const CLOSING_BACKLOG = 0;
-/** How long the placeholder's handshake may take on loopback before we conclude a client holds the one place. */
-const PLACEHOLDER_MS = 10;
 /** How many times a client may take that place first before we close all the same. */
 const PLACEHOLDER_TRIES = 8;
 
@@ -45,19 +43,6 @@ function nextTurn(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
-}
-
-/** Where the master connects to its own socket. A wildcard `::` socket takes IPv4 too (not IPv6-only), and ::1 may not exist (IPv6 off). */
-function loopbackFor(address: string): string {
-  return address === '0.0.0.0' || address === '::' ? '127.0.0.1' : address;
-}
-
-/** An IPv4 address as an IPv6 socket names it (::ffff:127.0.0.1), as itself. */
-function unmapped(address: string | undefined): string {
-  return String(address).replace(/^::ffff:/, '');
-}
 
 export class Listener {
   readonly address: BoundAddress;
@@ -86,15 +71,8 @@ export class Listener {
   #backlog = BACKLOG;
   /** At shutdown: not polled while our own connection takes the accept queue's one place, so that no client's can (acceptBacklog). */
   #holdingQueue = false;
-  /**
-   * Our own connections, kept open until close(): one holds the queue's place;
-   * any other is one we gave up waiting for, which, if its handshake completes
-   * later and it is accepted, is closed rather than dispatched. (Kept open, its
-   * local port cannot pass to a client meanwhile.)
-   */
-  readonly #placeholders: net.Socket[] = [];
-  /** Their local address:port, as the listening socket sees them. */
-  readonly #placeholderPorts = new Set<string>();
+  /** Our own connections to this socket, one of them holding the queue's place. */
+  readonly #placeholders = new Placeholders();
   /** Time spent accepting under steady arrivals, over the whole of acceptBacklog(). */
   #acceptingFor = 0;
 
@@ -163,7 +141,7 @@ export class Listener {
     // A failed accept() (EMFILE, ECONNABORTED...) is not fatal: cluster once
     // crashed the primary here (nodejs/node#44202).
     if (status !== 0 || client === undefined) return;
-    if (this.#placeholders.length > 0 && this.#isPlaceholder(client)) return void client.close();
+    if (this.#placeholders.includes(client)) return void client.close(); // ours: never dispatched
     this.#accepted++;
     this.onconnection(client);
   };
@@ -290,7 +268,7 @@ export class Listener {
       await nextTurn();
       await nextTurn(); // a whole turn, poll phase included, since the last look
       if (this.#accepting === null) {
-        await new Promise((resolve) => setTimeout(resolve, 10).unref()); // full: wait for room
+        await delay(10); // full: wait for room
         continue;
       }
       // Room came back during these turns (resume() listens on the spare): libuv may not have
@@ -311,32 +289,21 @@ export class Listener {
    * complete, so close() resets only ours. 'taken' if a client took the place
    * first: polling again, the caller accepts it and tries again.
    */
-  async #holdQueue(deadline: number): Promise<'held' | 'taken' | 'cannot'> {
+  async #holdQueue(deadline: number): Promise<PlaceOutcome> {
     if (this.#closed || this.#stopped || this.#accepting === null) return 'cannot';
     this.#holdingQueue = true;
     // The pause waits for the spare descriptor, made long ago; bounded all the same.
-    await Promise.race([this.#applyPause(), sleep(Math.max(0, Math.min(PAUSE_MS, deadline - Date.now())))]);
+    await Promise.race([this.#applyPause(), delay(Math.max(0, Math.min(PAUSE_MS, deadline - Date.now())))]);
     if (this.#accepting !== null || this.#closed) return this.#stopHolding('cannot');
-    const placeholder = net.connect({ host: loopbackFor(this.address.address), port: this.address.port });
-    placeholder.on('error', () => undefined); // reset at close(), as intended; or never connected
-    this.#placeholders.push(placeholder);
-    const connected = await Promise.race([once(placeholder, 'connect').then(() => true, () => false), sleep(PLACEHOLDER_MS).then(() => false)]);
-    this.#placeholderPorts.add(`${unmapped(placeholder.localAddress)}:${placeholder.localPort}`);
-    if (connected) return 'held';
-    if (this.#closed) return 'cannot';
-    return this.#stopHolding(placeholder.destroyed ? 'cannot' : 'taken');
+    const outcome = await this.#placeholders.take(this.address.address, this.address.port);
+    if (outcome === 'held') return outcome;
+    return this.#closed ? 'cannot' : this.#stopHolding(outcome);
   }
 
   #stopHolding<T>(outcome: T): T {
     this.#holdingQueue = false;
     if (!this.#wantPaused) this.resume();
     return outcome;
-  }
-
-  #isPlaceholder(client: TcpHandle): boolean {
-    const peer: Record<string, unknown> = {};
-    client.getpeername(peer);
-    return this.#placeholderPorts.has(`${unmapped(String(peer['address']))}:${String(peer['port'])}`);
   }
 
   /** Closes every descriptor: the port is free afterwards and the backlog is reset. */
@@ -347,6 +314,6 @@ export class Listener {
     this.#accepting = null;
     void this.#spare?.then((handle) => handle.close()).catch(() => undefined);
     void this.#duplicator?.then((duplicator) => duplicator.close()).catch(() => undefined);
-    for (const placeholder of this.#placeholders.splice(0)) placeholder.destroy();
+    this.#placeholders.destroy();
   }
 }

@@ -43,14 +43,10 @@ class DatagramStream {
       let pid: number | undefined;
       for (let attempt = 0; attempt < 5 && pid === undefined; attempt++) {
         if (attempt > 0) this.resent++;
-        pid = await new Promise<number | undefined>((resolve) => {
-          const timer = setTimeout(() => resolve(undefined), 1000);
-          this.#answer = (answered) => {
-            clearTimeout(timer);
-            resolve(answered);
-          };
-          this.#socket.send(String(seq), port, '127.0.0.1');
-        });
+        // Its answer, or none within a second (a datagram may be lost: it is sent again, and counted).
+        const answer = new Promise<number>((resolve) => (this.#answer = resolve));
+        this.#socket.send(String(seq), port, '127.0.0.1');
+        pid = await withTimeout(answer, 1000, 'no answer').catch(() => undefined);
       }
       if (pid === undefined) this.lost.push(seq);
       else this.pids.push(pid);

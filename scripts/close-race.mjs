@@ -2,7 +2,10 @@
 // connections resets, shutdown after shutdown (docs/operations.md, "Closing the
 // listener resets no handshake either").
 //
-//   node scripts/close-race.mjs [--rounds 15] [--scheduler rr]
+//   node scripts/close-race.mjs [--rounds 15] [--scheduler rr] [--app test/fixtures/apps/express.cjs] [--cluster]
+//
+// --cluster runs the same app under node:cluster instead (test/fixtures/cluster-runner.mjs,
+// whose SIGTERM is cluster.disconnect()), for comparison.
 //
 // Each round starts a master (2 workers), loads it for 2 s with autocannon as
 // the soak does (8 keep-alive clients and 4 that open a connection per
@@ -18,13 +21,24 @@ import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const { values } = parseArgs({ options: { rounds: { type: 'string', default: '15' }, scheduler: { type: 'string', default: 'rr' } } });
+const { values } = parseArgs({
+  options: {
+    rounds: { type: 'string', default: '15' },
+    scheduler: { type: 'string', default: 'rr' },
+    app: { type: 'string', default: 'test/fixtures/pid.mjs' },
+    cluster: { type: 'boolean', default: false },
+  },
+});
+const app = path.resolve(root, values.app);
+const command = values.cluster
+  ? [path.join(root, 'test/fixtures/cluster-runner.mjs'), app, '--workers', '2', '--scheduler', values.scheduler === 'shared' ? 'none' : 'rr']
+  : [path.join(root, 'dist/master.js'), app, '--port', '0', '-w', '2', '--scheduler', values.scheduler, '--control', 'off'];
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 let resetsInAll = 0;
 let roundsWithResets = 0;
 for (let round = 1; round <= Number(values.rounds); round++) {
-  const master = spawn(process.execPath, [path.join(root, 'dist/master.js'), path.join(root, 'test/fixtures/pid.mjs'), '--port', '0', '-w', '2', '--scheduler', values.scheduler, '--control', 'off'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const master = spawn(process.execPath, command, { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   master.stdout.setEncoding('utf8').on('data', (chunk) => void (output += chunk));
   master.stderr.setEncoding('utf8').on('data', (chunk) => void (output += chunk));
